@@ -1,0 +1,61 @@
+/* daemon/hall/clock.c: the records that move the hall's time and change its
+ * configuration.
+ *
+ * clock.advance (manual clock only: the server refuses it otherwise) moves
+ * the hall's clock forward; it is a record, so a replay moves it the same.
+ * A config record puts a new config in force and keeps its text in the
+ * state, so a read-only copy of the state knows its hall. */
+#include "daemon/hall/hall_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int hall_clock_advance(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                       proto_error *e, int *mdb_rc)
+{
+    uint64_t ms;
+    bool present;
+    (void)txn;
+    (void)mdb_rc;
+    if (proto_arg_uint(r->args, "ms", true, &ms, &present, e))
+        return -1;
+    if (ms > 366ull * 24 * 3600 * 1000)
+        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.ms: more than a year"), -1;
+    int64_t now = r->now_ms + (int64_t)ms;
+    if (now > h->clock_ms)
+        h->clock_ms = now;
+    msgpack_pack_map(pk, 1);
+    proto_pack_kv_uint(pk, "now_ms", (uint64_t)now);
+    return 0;
+}
+
+int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                      proto_error *e, int *mdb_rc)
+{
+    const char *text;
+    uint32_t len;
+    char err[512];
+    hall_config *c;
+    if (proto_arg_str(r->args, "text", true, &text, &len, e))
+        return -1;
+    if (h->n_retired == HALL_MAX_PENDING_CONFIGS)
+        return proto_fail(e, PROTO_E_LIMIT, "too many config changes in one batch"), -1;
+    if (hall_config_parse(text, len, "config record", &c, err, sizeof err) != 0)
+        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.text: %s", err), -1;
+    uint64_t version;
+    int rc = hall_meta_get_u64(h->st, txn, "config_version", &version);
+    MDB_val kt = {6, "config"}, vt = {len, (void *)text};
+    MDB_val ks = {10, "config_sha"}, vs = {sizeof c->sha, c->sha};
+    if (rc || (rc = hall_meta_put_u64(h->st, txn, "config_version", version + 1)) ||
+        (rc = mdb_put(txn, h->st->meta, &kt, &vt, 0)) ||
+        (rc = mdb_put(txn, h->st->meta, &ks, &vs, 0))) {
+        hall_config_free(c);
+        return hall_mdb_fail(e, mdb_rc, rc, "config");
+    }
+    if (h->cfg)
+        h->retired[h->n_retired++] = h->cfg;
+    h->cfg = c;
+    msgpack_pack_map(pk, 1);
+    proto_pack_kv_uint(pk, "version", version + 1);
+    return 0;
+}

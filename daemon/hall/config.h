@@ -1,0 +1,164 @@
+/* daemon/hall/config.h: the hall's configuration, parsed from YAML text.
+ *
+ * Parsing is a pure function of the text: the daemon reads the file, the
+ * replay takes the text from the WAL's config record, and both get the same
+ * hall. Every error names the file, the line and what is wrong. The full
+ * key reference is docs/CONFIG.md. */
+#ifndef HALLQ_HALL_CONFIG_H
+#define HALLQ_HALL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HALL_ID_MAX 32   /* ids: lines, windows, departments, materials, services */
+#define HALL_NAME_MAX 96
+#define HALL_MAX_ITEMS 256
+#define HALL_MAX_LIST 32 /* lines per window, departments per service, checklist */
+
+typedef enum hall_role {
+    HALL_ROLE_SYSTEM = 0, /* the daemon itself: time-driven records */
+    HALL_ROLE_KIOSK = 1,
+    HALL_ROLE_WINDOW = 2,
+    HALL_ROLE_DISPLAY = 3,
+    HALL_ROLE_DEPARTMENT = 4,
+    HALL_ROLE_ADMIN = 5,
+    HALL_ROLE__COUNT
+} hall_role;
+
+#define HALL_ROLE_BIT(r) (1u << (r))
+
+const char *hall_role_name(hall_role r);
+int hall_role_from_name(const char *s); /* -1 if unknown */
+
+typedef struct hall_line {
+    char id[HALL_ID_MAX + 1];
+    char name[HALL_NAME_MAX + 1];
+    char name_zh[HALL_NAME_MAX + 1];
+} hall_line;
+
+typedef struct hall_department {
+    char id[HALL_ID_MAX + 1];
+    char name[HALL_NAME_MAX + 1];
+    char name_zh[HALL_NAME_MAX + 1];
+} hall_department;
+
+typedef struct hall_material {
+    char code[HALL_ID_MAX + 1];
+    char name[HALL_NAME_MAX + 1];
+} hall_material;
+
+typedef enum hall_service_kind { HALL_SERVICE_REVIEW = 0, HALL_SERVICE_INSTANT = 1 } hall_service_kind;
+
+typedef struct hall_service {
+    char code[HALL_ID_MAX + 1];
+    char name[HALL_NAME_MAX + 1];
+    char name_zh[HALL_NAME_MAX + 1];
+    int line;                 /* index into lines */
+    int departments[HALL_MAX_LIST];
+    int n_departments;
+    hall_service_kind kind;
+    int days;                 /* committed time limit in working days */
+    int checklist[HALL_MAX_LIST]; /* indexes into materials */
+    int n_checklist;
+} hall_service;
+
+typedef struct hall_window {
+    char id[HALL_ID_MAX + 1];
+    char kind[HALL_NAME_MAX + 1];
+    int lines[HALL_MAX_LIST]; /* indexes into lines, in serving order */
+    int n_lines;
+} hall_window;
+
+typedef struct hall_token {
+    char token[128];
+    hall_role role;
+    char id[HALL_ID_MAX + 1];
+} hall_token;
+
+typedef struct hall_listener {
+    char addr[128];     /* tcp: HOST:PORT; unix: path ("" = DATA/hallq.sock) */
+    uint32_t roles;     /* HALL_ROLE_BIT mask */
+} hall_listener;
+
+/* Days are counted from 1970-01-01 in the hall's local time. */
+typedef struct hall_calendar {
+    int64_t utc_offset_ms;
+    int open_min, close_min;  /* minutes after local midnight */
+    uint8_t working_weekdays; /* bit 0 = Sunday ... bit 6 = Saturday */
+    int32_t *holidays;        /* sorted local day numbers */
+    int n_holidays;
+    int32_t *extra_days;      /* sorted */
+    int n_extra_days;
+} hall_calendar;
+
+typedef struct hall_rules {
+    int64_t claim_lease_ms;
+    int64_t no_show_grace_ms;
+    int return_behind;
+    int64_t appointment_window_ms;
+    int day_close_min;
+    int64_t default_service_ms;
+} hall_rules;
+
+typedef struct hall_limits {
+    uint32_t max_frame;
+    uint32_t max_inflight;
+    uint32_t max_connections;
+    uint64_t output_cap;
+} hall_limits;
+
+typedef struct hall_wal_conf {
+    uint64_t segment_bytes;
+    uint64_t disk_reserve_bytes;
+    bool fsync;
+} hall_wal_conf;
+
+typedef struct hall_config {
+    char hall_id[HALL_ID_MAX + 1];
+    char name[HALL_NAME_MAX + 1];
+    char time_zone[64];
+    bool has_start_ms;
+    int64_t start_ms;
+
+    hall_calendar cal;
+    hall_rules rules;
+    hall_limits limits;
+    hall_listener tcp, unix_;
+    hall_wal_conf wal;
+
+    hall_line *lines;
+    int n_lines;
+    hall_department *departments;
+    int n_departments;
+    hall_material *materials;
+    int n_materials;
+    hall_service *services;
+    int n_services;
+    hall_window *windows;
+    int n_windows;
+    hall_token *tokens;
+    int n_tokens;
+
+    uint8_t sha[32]; /* BLAKE2b-256 of the text: the config's identity */
+    char *text;      /* the text it was parsed from (owned) */
+    size_t text_len;
+} hall_config;
+
+/* Parses YAML text. `origin` names it in error messages (a file name, or
+ * "WAL record 57"). On error returns -1 and writes "FILE:LINE: what" into
+ * err; *out is untouched. The result is freed with hall_config_free. */
+int hall_config_parse(const char *text, size_t len, const char *origin, hall_config **out,
+                      char *err, size_t errlen);
+void hall_config_free(hall_config *c);
+
+/* Lookups by id: index or -1. */
+int hall_config_line(const hall_config *c, const char *id, size_t n);
+int hall_config_department(const hall_config *c, const char *id, size_t n);
+int hall_config_material(const hall_config *c, const char *code, size_t n);
+int hall_config_service(const hall_config *c, const char *code, size_t n);
+int hall_config_window(const hall_config *c, const char *id, size_t n);
+/* The token entry, compared in constant time over all tokens; NULL if none. */
+const hall_token *hall_config_token(const hall_config *c, const char *token, size_t n);
+
+#endif

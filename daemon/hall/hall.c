@@ -1,0 +1,405 @@
+/* daemon/hall/hall.c: the op table, dispatch, idem, and replay.
+ *
+ * idem: a mutation with an `idem` key is remembered under (role, actor id,
+ * idem) with a hash of its op and args and its packed result. A repeat
+ * within 24 h with the same hash returns that result and changes nothing
+ * (no record); with another hash it is `conflict`. The entry is written by
+ * hall_exec itself, so the replay rebuilds it. */
+#include "daemon/hall/hall_internal.h"
+
+#include <assert.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IDEM_MAX 64
+#define IDEM_TTL_MS (24LL * 3600 * 1000)
+
+static const hall_op_def op_defs[HALL_OP__COUNT] = {
+#define HALL_OP_DEF(e, nm, rec, roles, kind) {HALL_OP_##e, nm, rec, roles, kind},
+    HALL_OP_MAP(HALL_OP_DEF)
+#undef HALL_OP_DEF
+};
+
+static const hall_handler handlers[HALL_OP__COUNT] = {
+    [HALL_OP_CONFIG] = hall_config_apply,
+    [HALL_OP_CLOCK_ADVANCE] = hall_clock_advance,
+    [HALL_OP_TICKET_TAKE] = hall_ticket_take,
+    [HALL_OP_TICKET_GET] = hall_ticket_get,
+};
+
+const hall_op_def *hall_op_find(const char *name, size_t n)
+{
+    for (int i = 0; i < HALL_OP__COUNT; i++)
+        if (strlen(op_defs[i].name) == n && memcmp(op_defs[i].name, name, n) == 0)
+            return &op_defs[i];
+    return NULL;
+}
+
+const hall_op_def *hall_op_by_record(uint16_t type)
+{
+    for (int i = 0; i < HALL_OP__COUNT; i++)
+        if (type && op_defs[i].rec_type == type)
+            return &op_defs[i];
+    return NULL;
+}
+
+const hall_op_def *hall_op_get(hall_op op)
+{
+    return (unsigned)op < HALL_OP__COUNT ? &op_defs[op] : NULL;
+}
+
+int hall_mdb_fail(proto_error *e, int *mdb_rc, int rc, const char *where)
+{
+    *mdb_rc = rc;
+    proto_fail(e, PROTO_E_INTERNAL, "state store: %s: %s (see the daemon log)", where,
+               mdb_strerror(rc));
+    return -1;
+}
+
+int hall_unpack(hall *h, const MDB_val *v, msgpack_object *o)
+{
+    size_t off = 0;
+    msgpack_unpack_return r = msgpack_unpack(v->mv_data, v->mv_size, &off, &h->zone, o);
+    return r == MSGPACK_UNPACK_SUCCESS && off == v->mv_size ? 0 : -1;
+}
+
+const msgpack_object *hall_field(const msgpack_object *arr, uint32_t i)
+{
+    if (arr->type != MSGPACK_OBJECT_ARRAY || i >= arr->via.array.size)
+        return NULL;
+    return &arr->via.array.ptr[i];
+}
+
+int64_t hall_field_i64(const msgpack_object *arr, uint32_t i)
+{
+    const msgpack_object *f = hall_field(arr, i);
+    if (!f)
+        return 0;
+    if (f->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return (int64_t)f->via.u64;
+    if (f->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return f->via.i64;
+    if (f->type == MSGPACK_OBJECT_BOOLEAN)
+        return f->via.boolean;
+    return 0;
+}
+
+void hall_field_str(const msgpack_object *arr, uint32_t i, char *out, size_t cap)
+{
+    const msgpack_object *f = hall_field(arr, i);
+    size_t n = 0;
+    if (f && f->type == MSGPACK_OBJECT_STR) {
+        n = f->via.str.size < cap - 1 ? f->via.str.size : cap - 1;
+        memcpy(out, f->via.str.ptr, n);
+    }
+    out[n] = 0;
+}
+
+static int load_config(hall *h, MDB_txn *txn, char *err, size_t errlen)
+{
+    MDB_val k = {6, "config"}, v;
+    int rc = mdb_get(txn, h->st->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc) {
+        snprintf(err, errlen, "reading the config in force: %s", mdb_strerror(rc));
+        return -1;
+    }
+    return hall_config_parse(v.mv_data, v.mv_size, "the state's config", &h->cfg, err, errlen);
+}
+
+int hall_open(hall **out, hall_store *st, char *err, size_t errlen)
+{
+    hall *h = calloc(1, sizeof *h);
+    if (!h || !msgpack_zone_init(&h->zone, 4096)) {
+        free(h);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    h->st = st;
+    proto_buf_init(&h->scratch);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+    if (rc) {
+        snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+        hall_close(h);
+        return -1;
+    }
+    uint64_t clock;
+    rc = hall_meta_get_u64(st, txn, "clock_ms", &clock);
+    h->clock_ms = (int64_t)clock;
+    if (rc == 0 && load_config(h, txn, err, errlen) != 0)
+        rc = -1;
+    else if (rc)
+        snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+    mdb_txn_abort(txn);
+    if (rc) {
+        hall_close(h);
+        return -1;
+    }
+    *out = h;
+    return 0;
+}
+
+void hall_close(hall *h)
+{
+    if (!h)
+        return;
+    hall_batch_commit(h);
+    hall_config_free(h->cfg);
+    msgpack_zone_destroy(&h->zone);
+    proto_buf_free(&h->scratch);
+    free(h);
+}
+
+const hall_config *hall_config_current(const hall *h)
+{
+    return h->cfg;
+}
+
+int64_t hall_clock_ms(const hall *h)
+{
+    return h->clock_ms;
+}
+
+void hall_batch_begin(hall *h)
+{
+    h->saved_cfg = h->cfg;
+    h->saved_clock = h->clock_ms;
+    h->n_retired = 0;
+}
+
+void hall_batch_commit(hall *h)
+{
+    for (int i = 0; i < h->n_retired; i++)
+        hall_config_free(h->retired[i]);
+    h->n_retired = 0;
+    h->saved_cfg = h->cfg;
+    h->saved_clock = h->clock_ms;
+}
+
+void hall_batch_abort(hall *h)
+{
+    /* Configs made in this batch are dropped; the one in force before it
+     * is among the retired ones (or still in force). */
+    for (int i = 0; i < h->n_retired; i++)
+        if (h->retired[i] != h->saved_cfg)
+            hall_config_free(h->retired[i]);
+    if (h->cfg != h->saved_cfg)
+        hall_config_free(h->cfg);
+    h->cfg = h->saved_cfg;
+    h->clock_ms = h->saved_clock;
+    h->n_retired = 0;
+}
+
+/* ---- idem ---- */
+
+static size_t idem_key(const hall_request *r, const char *idem, uint32_t n, uint8_t *key)
+{
+    size_t idl = strlen(r->actor.id);
+    key[0] = (uint8_t)r->actor.role;
+    memcpy(key + 1, r->actor.id, idl);
+    key[1 + idl] = 0;
+    memcpy(key + 2 + idl, idem, n);
+    return 2 + idl + n;
+}
+
+/* A hash of the op and its args without `idem`, in the order given. */
+static void args_hash(hall *h, const hall_request *r, uint8_t out[16])
+{
+    msgpack_packer pk;
+    proto_buf_reset(&h->scratch);
+    proto_packer_init(&pk, &h->scratch);
+    proto_pack_str(&pk, r->def->name);
+    if (r->args && r->args->type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object_kv *kv = r->args->via.map.ptr;
+        for (uint32_t i = 0; i < r->args->via.map.size; i++) {
+            const msgpack_object *k = &kv[i].key;
+            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 4 &&
+                memcmp(k->via.str.ptr, "idem", 4) == 0)
+                continue;
+            msgpack_pack_object(&pk, *k);
+            msgpack_pack_object(&pk, kv[i].val);
+        }
+    }
+    crypto_generichash(out, 16, h->scratch.p, h->scratch.len, NULL, 0);
+}
+
+int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, proto_error *e,
+              int *mdb_rc)
+{
+    const char *idem = NULL;
+    uint32_t idem_len = 0;
+    uint8_t key[1 + HALL_ID_MAX + 1 + IDEM_MAX], hash[16];
+    size_t klen = 0;
+    int rc;
+
+    *mdb_rc = 0;
+    msgpack_zone_clear(&h->zone);
+    proto_buf_reset(result);
+    assert(r->def->kind == HALL_MUTATE && handlers[r->def->op]);
+    if (!h->cfg && r->def->op != HALL_OP_CONFIG)
+        return proto_fail(e, PROTO_E_INTERNAL, "no hall config in force"), -1;
+
+    if (proto_arg_str(r->args, "idem", false, &idem, &idem_len, e) != PROTO_OK)
+        return -1;
+    if (idem && (idem_len == 0 || idem_len > IDEM_MAX))
+        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.idem: must be 1 to %d bytes", IDEM_MAX),
+               -1;
+    if (idem) {
+        klen = idem_key(r, idem, idem_len, key);
+        args_hash(h, r, hash);
+        MDB_val k = {klen, key}, v;
+        rc = mdb_get(txn, h->st->idem, &k, &v);
+        if (rc && rc != MDB_NOTFOUND)
+            return hall_mdb_fail(e, mdb_rc, rc, "idem lookup");
+        msgpack_object o;
+        if (rc == 0 && hall_unpack(h, &v, &o) == 0 &&
+            hall_field_i64(&o, 1) + IDEM_TTL_MS > r->now_ms) {
+            const msgpack_object *hh = hall_field(&o, 0), *res = hall_field(&o, 2);
+            if (!hh || hh->type != MSGPACK_OBJECT_BIN || hh->via.bin.size != 16 || !res ||
+                res->type != MSGPACK_OBJECT_BIN)
+                return proto_fail(e, PROTO_E_INTERNAL, "idem entry malformed"), -1;
+            if (memcmp(hh->via.bin.ptr, hash, 16) != 0)
+                return proto_fail(e, PROTO_E_CONFLICT,
+                                  "args.idem: already used with other args"),
+                       -1;
+            proto_buf_append(result, res->via.bin.ptr, res->via.bin.size);
+            return HALL_EXEC_REPLAY;
+        }
+    }
+
+    msgpack_packer pk;
+    proto_packer_init(&pk, result);
+    if (handlers[r->def->op](h, txn, r, &pk, e, mdb_rc) != 0)
+        return -1;
+    if (result->oom)
+        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the result"), -1;
+
+    if (idem) {
+        msgpack_packer ipk;
+        proto_buf_reset(&h->scratch);
+        proto_packer_init(&ipk, &h->scratch);
+        msgpack_pack_array(&ipk, 3);
+        msgpack_pack_bin(&ipk, 16);
+        msgpack_pack_bin_body(&ipk, hash, 16);
+        msgpack_pack_int64(&ipk, r->now_ms);
+        msgpack_pack_bin(&ipk, result->len);
+        msgpack_pack_bin_body(&ipk, result->p, result->len);
+        MDB_val k = {klen, key}, v = {h->scratch.len, h->scratch.p};
+        if ((rc = mdb_put(txn, h->st->idem, &k, &v, 0)) != 0)
+            return hall_mdb_fail(e, mdb_rc, rc, "idem store");
+    }
+    if (r->now_ms > h->clock_ms)
+        h->clock_ms = r->now_ms;
+    if ((rc = hall_meta_put_u64(h->st, txn, "clock_ms", (uint64_t)h->clock_ms)) != 0)
+        return hall_mdb_fail(e, mdb_rc, rc, "clock");
+    return HALL_EXEC_RECORD;
+}
+
+int hall_read(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, proto_error *e)
+{
+    int mdb_rc = 0;
+    msgpack_zone_clear(&h->zone);
+    proto_buf_reset(result);
+    assert(r->def->kind == HALL_READ && handlers[r->def->op]);
+    if (!h->cfg)
+        return proto_fail(e, PROTO_E_INTERNAL, "no hall config in force"), -1;
+    msgpack_packer pk;
+    proto_packer_init(&pk, result);
+    if (handlers[r->def->op](h, txn, r, &pk, e, &mdb_rc) != 0)
+        return -1;
+    if (result->oom)
+        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the result"), -1;
+    return 0;
+}
+
+int hall_record_pack(const hall_request *r, const proto_buf *result, proto_buf *payload)
+{
+    msgpack_packer pk;
+    proto_buf_reset(payload);
+    proto_packer_init(&pk, payload);
+    msgpack_pack_map(&pk, 3);
+    proto_pack_kv_str(&pk, "op", r->def->name);
+    proto_pack_str(&pk, "args");
+    if (r->args)
+        msgpack_pack_object(&pk, *r->args);
+    else
+        msgpack_pack_map(&pk, 0);
+    proto_pack_str(&pk, "result");
+    proto_buf_append(payload, result->p, result->len);
+    return payload->oom ? -1 : 0;
+}
+
+int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t type,
+                uint8_t role, const char *actor_id, const uint8_t *payload, size_t len,
+                proto_buf *scratch, char *err, size_t errlen, int *mdb_rc)
+{
+    const hall_op_def *def = hall_op_by_record(type);
+    *mdb_rc = 0;
+    if (!def || def->kind != HALL_MUTATE) {
+        snprintf(err, errlen,
+                 "LSN %llu: record type %u is unknown to this version of hallq (written by a "
+                 "newer one?)",
+                 (unsigned long long)lsn, type);
+        return -1;
+    }
+    /* The payload is decoded into its own zone: hall_exec clears the
+     * hall's scratch zone. */
+    msgpack_zone z;
+    msgpack_object o;
+    size_t off = 0;
+    if (!msgpack_zone_init(&z, 1024)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int ret = -1;
+    if (msgpack_unpack((const char *)payload, len, &off, &z, &o) != MSGPACK_UNPACK_SUCCESS ||
+        o.type != MSGPACK_OBJECT_MAP) {
+        snprintf(err, errlen, "LSN %llu: payload is not a MessagePack map",
+                 (unsigned long long)lsn);
+        goto out;
+    }
+    const msgpack_object *args = proto_map_get(&o, "args");
+    const msgpack_object *res = proto_map_get(&o, "result");
+    hall_request r = {.def = def, .args = args, .now_ms = at_ms, .lsn = lsn};
+    r.actor.role = (hall_role)role;
+    snprintf(r.actor.id, sizeof r.actor.id, "%s", actor_id);
+    proto_error e = {0};
+    int rc = hall_exec(h, txn, &r, scratch, &e, mdb_rc);
+    if (rc != HALL_EXEC_RECORD) {
+        snprintf(err, errlen, "LSN %llu (%s): replay failed: %s: %s", (unsigned long long)lsn,
+                 def->name, proto_err_name(e.code), e.msg);
+        goto out;
+    }
+    /* The recorded result, re-packed from its object, must equal ours. */
+    proto_buf want;
+    proto_buf_init(&want);
+    msgpack_packer pk;
+    proto_packer_init(&pk, &want);
+    if (res)
+        msgpack_pack_object(&pk, *res);
+    if (!res || want.len != scratch->len || memcmp(want.p, scratch->p, want.len) != 0)
+        snprintf(err, errlen, "LSN %llu (%s): replay diverged: the result differs from the one "
+                 "recorded",
+                 (unsigned long long)lsn, def->name);
+    else
+        ret = 0;
+    proto_buf_free(&want);
+out:
+    msgpack_zone_destroy(&z);
+    return ret;
+}
+
+int hall_config_record(const hall_config *c, proto_buf *payload)
+{
+    msgpack_packer pk;
+    proto_buf_reset(payload);
+    proto_packer_init(&pk, payload);
+    msgpack_pack_map(&pk, 1);
+    proto_pack_str(&pk, "text");
+    proto_pack_strn(&pk, c->text, c->text_len);
+    return payload->oom ? -1 : 0;
+}

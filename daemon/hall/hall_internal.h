@@ -1,0 +1,51 @@
+/* daemon/hall/hall_internal.h: what the hall's files share and nothing
+ * outside daemon/hall/ may use. */
+#ifndef HALLQ_HALL_INTERNAL_H
+#define HALLQ_HALL_INTERNAL_H
+
+#include "daemon/hall/calendar.h"
+#include "daemon/hall/hall.h"
+
+#define HALL_MAX_PENDING_CONFIGS 8
+
+struct hall {
+    hall_store *st;
+    hall_config *cfg; /* in force */
+    int64_t clock_ms; /* latest record time (or manual clock) */
+    msgpack_zone zone; /* scratch for decoding stored values, cleared per op */
+    proto_buf scratch;
+
+    /* Batch bracketing: what to restore on abort, what to free on commit. */
+    hall_config *saved_cfg;
+    int64_t saved_clock;
+    hall_config *retired[HALL_MAX_PENDING_CONFIGS]; /* replaced within the batch */
+    int n_retired;
+};
+
+/* A handler packs its result map with pk, or fails with e (and *mdb_rc for
+ * LMDB errors, which abort the batch). */
+typedef int (*hall_handler)(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                            proto_error *e, int *mdb_rc);
+
+int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                     proto_error *e, int *mdb_rc);
+int hall_ticket_get(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                    proto_error *e, int *mdb_rc);
+int hall_clock_advance(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                       proto_error *e, int *mdb_rc);
+int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                      proto_error *e, int *mdb_rc);
+
+/* An LMDB failure inside a handler: sets e and *mdb_rc, returns -1. */
+int hall_mdb_fail(proto_error *e, int *mdb_rc, int rc, const char *where);
+
+/* Unpacks a stored MessagePack value into the hall's scratch zone. */
+int hall_unpack(hall *h, const MDB_val *v, msgpack_object *o);
+
+/* Positional field i of an array object, or NULL. */
+const msgpack_object *hall_field(const msgpack_object *arr, uint32_t i);
+int64_t hall_field_i64(const msgpack_object *arr, uint32_t i);
+/* Copies a str field into out (NUL-terminated, truncated to cap). */
+void hall_field_str(const msgpack_object *arr, uint32_t i, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,189 @@
+/* daemon/hall/store.c: opens LMDB, grows its map, reads and writes meta
+ * values, and digests the logical state.
+ *
+ * Invariant: the applied LSN stored in meta only grows, and it is written
+ * in the same transaction as the effects of the records up to it. */
+#include "daemon/hall/store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define INITIAL_MAP (64ull << 20)
+
+void hall_be64_put(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        out[i] = (uint8_t)v;
+}
+
+uint64_t hall_be64_get(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+int hall_store_open(hall_store *s, const char *dir, bool read_only, char *err, size_t errlen)
+{
+    char path[4096];
+    int rc;
+    memset(s, 0, sizeof *s);
+    s->read_only = read_only;
+    snprintf(path, sizeof path, "%s/%s", dir, HALL_STORE_FILE);
+    if ((rc = mdb_env_create(&s->env)) != 0)
+        goto fail;
+    mdb_env_set_maxdbs(s->env, 32);
+    mdb_env_set_maxreaders(s->env, 126);
+    if ((rc = mdb_env_set_mapsize(s->env, INITIAL_MAP)) != 0)
+        goto fail;
+    unsigned flags = MDB_NOSUBDIR | MDB_NOMETASYNC | MDB_NOTLS;
+    if (read_only)
+        flags |= MDB_RDONLY;
+    if ((rc = mdb_env_open(s->env, path, flags, 0640)) != 0)
+        goto fail;
+    /* Adopt the size of an existing, larger map. */
+    if ((rc = mdb_env_set_mapsize(s->env, 0)) != 0)
+        goto fail;
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_size = info.me_mapsize;
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);
+
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(s->env, NULL, read_only ? MDB_RDONLY : 0, &txn)) != 0)
+        goto fail;
+    unsigned dflags = read_only ? 0 : MDB_CREATE;
+    if ((rc = mdb_dbi_open(txn, "meta", dflags, &s->meta)) ||
+        (rc = mdb_dbi_open(txn, "lines", dflags, &s->lines)) ||
+        (rc = mdb_dbi_open(txn, "tickets", dflags, &s->tickets)) ||
+        (rc = mdb_dbi_open(txn, "queue", dflags, &s->queue)) ||
+        (rc = mdb_dbi_open(txn, "idem", dflags, &s->idem))) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "lmdb %s: %s", path, mdb_strerror(rc));
+    if (s->env)
+        mdb_env_close(s->env);
+    s->env = NULL;
+    return rc;
+}
+
+void hall_store_close(hall_store *s)
+{
+    if (s->env)
+        mdb_env_close(s->env);
+    s->env = NULL;
+}
+
+int hall_store_grow(hall_store *s)
+{
+    size_t want = s->map_size * 2;
+    int rc = mdb_env_set_mapsize(s->env, want);
+    if (rc == 0)
+        s->map_size = want;
+    return rc;
+}
+
+int hall_meta_get_u64(const hall_store *s, MDB_txn *txn, const char *key, uint64_t *v)
+{
+    MDB_val k = {strlen(key), (void *)key}, d;
+    int rc = mdb_get(txn, s->meta, &k, &d);
+    if (rc == MDB_NOTFOUND) {
+        *v = 0;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (d.mv_size != 8)
+        return MDB_CORRUPTED;
+    *v = hall_be64_get(d.mv_data);
+    return 0;
+}
+
+int hall_meta_put_u64(const hall_store *s, MDB_txn *txn, const char *key, uint64_t v)
+{
+    uint8_t b[8];
+    hall_be64_put(b, v);
+    MDB_val k = {strlen(key), (void *)key}, d = {8, b};
+    return mdb_put(txn, s->meta, &k, &d, 0);
+}
+
+int hall_store_applied_lsn(const hall_store *s, MDB_txn *txn, uint64_t *lsn)
+{
+    return hall_meta_get_u64(s, txn, "applied_lsn", lsn);
+}
+
+int hall_store_set_applied_lsn(const hall_store *s, MDB_txn *txn, uint64_t lsn)
+{
+    uint64_t old;
+    int rc = hall_store_applied_lsn(s, txn, &old);
+    if (rc)
+        return rc;
+    assert(lsn >= old && "applied LSN must only grow");
+    return hall_meta_put_u64(s, txn, "applied_lsn", lsn);
+}
+
+static void hash_len(crypto_generichash_state *st, size_t n)
+{
+    uint8_t b[8];
+    hall_be64_put(b, n);
+    crypto_generichash_update(st, b, 8);
+}
+
+int hall_store_digest(const hall_store *s, MDB_txn *txn, uint8_t out[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    MDB_dbi main;
+    MDB_cursor *names = NULL;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, main, &names);
+    MDB_val name, unused;
+    for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT) {
+        rc = mdb_cursor_get(names, &name, &unused, (MDB_cursor_op)op);
+        if (rc)
+            break;
+        char nm[64];
+        if (name.mv_size >= sizeof nm)
+            continue;
+        memcpy(nm, name.mv_data, name.mv_size);
+        nm[name.mv_size] = 0;
+        MDB_dbi dbi;
+        if ((rc = mdb_dbi_open(txn, nm, 0, &dbi)) != 0)
+            break;
+        hash_len(&st, name.mv_size);
+        crypto_generichash_update(&st, name.mv_data, name.mv_size);
+        MDB_cursor *c;
+        if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0)
+            break;
+        MDB_val k, v;
+        for (int o2 = MDB_FIRST; (rc = mdb_cursor_get(c, &k, &v, (MDB_cursor_op)o2)) == 0;
+             o2 = MDB_NEXT) {
+            hash_len(&st, k.mv_size);
+            crypto_generichash_update(&st, k.mv_data, k.mv_size);
+            hash_len(&st, v.mv_size);
+            crypto_generichash_update(&st, v.mv_data, v.mv_size);
+        }
+        mdb_cursor_close(c);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (names)
+        mdb_cursor_close(names);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    crypto_generichash_final(&st, out, 32);
+    (void)s;
+    return rc;
+}

@@ -1,0 +1,62 @@
+/* daemon/hall/ticket.h: tickets, lines and the waiting queue.
+ *
+ * Stored layouts (MessagePack arrays; fields are only ever appended, a
+ * missing trailing field reads as 0 / ""):
+ *   ticket: [number, line, day, state, class, priority, taken_ms,
+ *            order_ms, seq, window, called_ms, appointment, case_no]
+ *   line:   [day, last_no, waiting[class 0], waiting[1], waiting[2]]
+ * Queue key: line id (4 bytes, zero padded), class (1), order_ms (8 BE),
+ * seq (8 BE): LMDB's key order is the calling order within a line. */
+#ifndef HALLQ_HALL_TICKET_H
+#define HALLQ_HALL_TICKET_H
+
+#include "daemon/hall/hall_internal.h"
+
+typedef enum hall_ticket_state {
+    HALL_T_WAITING = 0,
+    HALL_T_CALLED,
+    HALL_T_SERVING,
+    HALL_T_DONE,
+    HALL_T_NO_SHOW,
+    HALL_T_EXPIRED,
+    HALL_T__COUNT
+} hall_ticket_state;
+
+/* Calling classes, best first. */
+enum { HALL_CLASS_APPOINTMENT = 0, HALL_CLASS_PRIORITY = 1, HALL_CLASS_REST = 2, HALL_CLASSES = 3 };
+
+#define HALL_TICKET_ID_MAX 31
+#define HALL_QUEUE_KEY_LEN 21
+
+typedef struct hall_ticket {
+    char id[HALL_TICKET_ID_MAX + 1];
+    char number[16];
+    char line[HALL_ID_MAX + 1];
+    int32_t day;
+    int state;
+    int cls;
+    bool priority;
+    int64_t taken_ms;
+    int64_t order_ms; /* position in its class: taken_ms, kept on transfer */
+    uint64_t seq;
+    char window[HALL_ID_MAX + 1];
+    int64_t called_ms;
+    char appointment[HALL_ID_MAX + 1];
+    char case_no[HALL_ID_MAX + 1];
+} hall_ticket;
+
+typedef struct hall_line_state {
+    int32_t day;
+    uint32_t last_no;
+    uint32_t waiting[HALL_CLASSES];
+} hall_line_state;
+
+const char *hall_ticket_state_name(int s);
+
+int hall_ticket_load(hall *h, MDB_txn *txn, const char *id, size_t n, hall_ticket *t, int *mdb_rc);
+int hall_ticket_store(hall *h, MDB_txn *txn, const hall_ticket *t);
+int hall_line_load(hall *h, MDB_txn *txn, const char *line, hall_line_state *ls, int *mdb_rc);
+int hall_line_store(hall *h, MDB_txn *txn, const char *line, const hall_line_state *ls);
+void hall_queue_key(const hall_ticket *t, uint8_t key[HALL_QUEUE_KEY_LEN]);
+
+#endif

@@ -1,0 +1,318 @@
+/* daemon/main.c: hallqd's command line and start-up.
+ *
+ * Start-up order: parse flags, read and check the config (a bad config
+ * never starts), lock the data dir (one hallqd per dir), open LMDB, verify
+ * the WAL and replay it into LMDB, log the config in force as a record if
+ * it changed, then serve. Exit codes: 0 after SIGTERM/SIGINT, 1 on any
+ * start-up error (the message says what and where), 2 on bad flags. */
+#include "daemon/hall/hall.h"
+#include "daemon/log.h"
+#include "daemon/recovery.h"
+#include "daemon/server.h"
+#include "wal/wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef HALLQ_DEFAULT_CONFIG
+#define HALLQ_DEFAULT_CONFIG "examples/demo-hall.yaml"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
+            "              [--manual-clock] [--fsync always|none]\n"
+            "\n"
+            "  --config FILE   the hall's configuration (default: the demo hall,\n"
+            "                  " HALLQ_DEFAULT_CONFIG ")\n"
+            "  --data DIR      state and WAL directory (default ./hallq-data)\n"
+            "  --tcp HOST:PORT TCP listener (default from the config, 127.0.0.1:7420;\n"
+            "                  port 0 picks a free port, shown in the ready line)\n"
+            "  --unix PATH     Unix socket (default DATA/hallq.sock)\n"
+            "  --manual-clock  tests only: time moves only by the admin op clock.advance\n"
+            "  --fsync MODE    always (default): answer after the WAL is on disk;\n"
+            "                  none: never fdatasync (benchmarks only)\n"
+            "\n"
+            "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
+}
+
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (n < cap)
+            break;
+        char *nb = cap < (64u << 20) ? realloc(buf, cap *= 2) : NULL;
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            snprintf(err, errlen, "%s: too large or out of memory", path);
+        }
+        buf = nb;
+    }
+    if (buf && ferror(f)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Finds the demo hall next to the binary's source tree or installed. */
+static const char *default_config(void)
+{
+    static char path[PATH_MAX];
+    const char *candidates[] = {HALLQ_DEFAULT_CONFIG, HALLQ_SOURCE_DIR "/examples/demo-hall.yaml"};
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++)
+        if (access(candidates[i], R_OK) == 0) {
+            snprintf(path, sizeof path, "%s", candidates[i]);
+            return path;
+        }
+    return candidates[1];
+}
+
+static int lock_data_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        hq_log(HQ_LOG_ERROR, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        if (n > 0)
+            pid[n] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        hq_log(HQ_LOG_ERROR, "data dir %s is in use by another hallqd%s%s%s", dir,
+               pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        hq_log(HQ_LOG_WARN, "cannot write the pid into %s", path);
+    return fd; /* kept open: the lock lasts as long as the process */
+}
+
+static int mkdir_p(const char *dir)
+{
+    if (mkdir(dir, 0750) == 0 || errno == EEXIST)
+        return 0;
+    return -1;
+}
+
+/* Writes the config as a record when it is not the one in force. */
+static int log_config(hall *h, hall_store *st, wal_writer *w, const hall_config *file_cfg,
+                      bool manual_clock, char *err, size_t errlen)
+{
+    const hall_config *cur = hall_config_current(h);
+    if (cur && memcmp(cur->sha, file_cfg->sha, sizeof cur->sha) == 0)
+        return 0;
+    proto_buf args, result, payload;
+    proto_buf_init(&args);
+    proto_buf_init(&result);
+    proto_buf_init(&payload);
+    int ret = -1;
+    MDB_txn *txn = NULL;
+    msgpack_zone z;
+    msgpack_zone_init(&z, 1024);
+    msgpack_object o;
+    size_t off = 0;
+    hall_config_record(file_cfg, &args);
+    msgpack_unpack((const char *)args.p, args.len, &off, &z, &o);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (manual_clock && file_cfg->has_start_ms)
+        now = file_cfg->start_ms; /* the manual clock's start, as server_run takes it */
+    if (now < hall_clock_ms(h))
+        now = hall_clock_ms(h);
+    hall_request r = {.def = hall_op_get(HALL_OP_CONFIG), .args = &o, .now_ms = now,
+                      .lsn = wal_writer_last_lsn(w) + 1};
+    r.actor.role = HALL_ROLE_SYSTEM;
+    snprintf(r.actor.id, sizeof r.actor.id, "hallqd");
+    proto_error e = {0};
+    int mdb_rc = 0, rc;
+    uint64_t lsn;
+    for (;;) {
+        if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0) {
+            snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+            goto out;
+        }
+        hall_batch_begin(h);
+        if (hall_exec(h, txn, &r, &result, &e, &mdb_rc) != HALL_EXEC_RECORD) {
+            mdb_txn_abort(txn);
+            hall_batch_abort(h);
+            if (mdb_rc == MDB_MAP_FULL && hall_store_grow(st) == 0)
+                continue;
+            snprintf(err, errlen, "config record: %s", e.msg);
+            goto out;
+        }
+        break;
+    }
+    if (hall_record_pack(&r, &result, &payload) != 0 ||
+        (rc = wal_writer_append(w, hall_op_get(HALL_OP_CONFIG)->rec_type, (uint64_t)now,
+                                HALL_ROLE_SYSTEM, "hallqd", payload.p, (uint32_t)payload.len,
+                                &lsn)) != 0 ||
+        (rc = wal_writer_seal(w)) != 0 || (rc = wal_writer_complete(w, wal_writer_flush(w))) != 0) {
+        mdb_txn_abort(txn);
+        hall_batch_abort(h);
+        snprintf(err, errlen, "wal: writing the config record: %s", wal_strerror(rc));
+        goto out;
+    }
+    if ((rc = hall_store_set_applied_lsn(st, txn, lsn)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
+        hall_batch_abort(h);
+        snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+        goto out;
+    }
+    hall_batch_commit(h);
+    hq_log(HQ_LOG_INFO, "config of hall %s is in force from LSN %llu", file_cfg->hall_id,
+           (unsigned long long)lsn);
+    ret = 0;
+out:
+    msgpack_zone_destroy(&z);
+    proto_buf_free(&args);
+    proto_buf_free(&result);
+    proto_buf_free(&payload);
+    return ret;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL, *data_dir = "./hallq-data", *tcp = NULL, *unix_path = NULL;
+    const char *fsync_mode = NULL;
+    bool manual_clock = false;
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
+        {"tcp", required_argument, 0, 't'},    {"unix", required_argument, 0, 'u'},
+        {"manual-clock", no_argument, 0, 'm'}, {"fsync", required_argument, 0, 'f'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': config_path = optarg; break;
+        case 'd': data_dir = optarg; break;
+        case 't': tcp = optarg; break;
+        case 'u': unix_path = optarg; break;
+        case 'm': manual_clock = true; break;
+        case 'f': fsync_mode = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc || (fsync_mode && strcmp(fsync_mode, "always") != 0 &&
+                          strcmp(fsync_mode, "none") != 0)) {
+        usage(stderr);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        hq_log(HQ_LOG_ERROR, "libsodium failed to initialise");
+        return 1;
+    }
+    if (!config_path)
+        config_path = default_config();
+
+    char err[1024];
+    size_t len;
+    char *text = read_file(config_path, &len, err, sizeof err);
+    hall_config *file_cfg = NULL;
+    if (!text || hall_config_parse(text, len, config_path, &file_cfg, err, sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "config: %s", err);
+        free(text);
+        return 1;
+    }
+    free(text);
+    struct stat cst;
+    if (stat(config_path, &cst) == 0 && (cst.st_mode & S_IROTH))
+        hq_log(HQ_LOG_WARN, "config %s holds tokens and is readable by everyone (chmod o-r)",
+               config_path);
+
+    char wal_dir[PATH_MAX], sock[PATH_MAX];
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", data_dir);
+    if (mkdir_p(data_dir) != 0 || mkdir_p(wal_dir) != 0) {
+        hq_log(HQ_LOG_ERROR, "cannot create %s: %s", wal_dir, strerror(errno));
+        hall_config_free(file_cfg);
+        return 1;
+    }
+    int lock_fd = lock_data_dir(data_dir);
+    if (lock_fd < 0) {
+        hall_config_free(file_cfg);
+        return 1;
+    }
+
+    int code = 1;
+    hall_store st;
+    hall *h = NULL;
+    wal_writer *w = NULL;
+    wal_scan_result end;
+    if (hall_store_open(&st, data_dir, false, err, sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "%s", err);
+        goto out_cfg;
+    }
+    if (hall_open(&h, &st, err, sizeof err) != 0 ||
+        recovery_run(h, &st, wal_dir, file_cfg->hall_id, &end, err, sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "%s; not starting", err);
+        goto out;
+    }
+    wal_writer_options wo = {.dir = wal_dir,
+                             .hall_id = file_cfg->hall_id,
+                             .segment_bytes = file_cfg->wal.segment_bytes,
+                             .sync = fsync_mode ? strcmp(fsync_mode, "always") == 0
+                                                : file_cfg->wal.fsync};
+    int rc = wal_writer_open(&w, &wo, &end);
+    if (rc != 0) {
+        hq_log(HQ_LOG_ERROR, "wal: cannot open %s for writing: %s", wal_dir, wal_strerror(rc));
+        goto out;
+    }
+    if (log_config(h, &st, w, file_cfg, manual_clock, err, sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "%s; not starting", err);
+        goto out;
+    }
+    snprintf(sock, sizeof sock, "%s",
+             unix_path                    ? unix_path
+             : file_cfg->unix_.addr[0]    ? file_cfg->unix_.addr
+                                          : "");
+    if (!sock[0])
+        snprintf(sock, sizeof sock, "%s/hallq.sock", data_dir);
+    server_options so = {.config_path = config_path,
+                         .data_dir = data_dir,
+                         .tcp_addr = tcp ? tcp : file_cfg->tcp.addr,
+                         .unix_path = sock,
+                         .manual_clock = manual_clock,
+                         .fsync = wo.sync};
+    code = server_run(&so, h, &st, w);
+out:
+    if (w)
+        wal_writer_close(w);
+    hall_close(h);
+    hall_store_close(&st);
+out_cfg:
+    hall_config_free(file_cfg);
+    close(lock_fd);
+    return code;
+}

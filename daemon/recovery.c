@@ -1,0 +1,149 @@
+/* daemon/recovery.c: verify the WAL, repair a torn tail, replay into LMDB.
+ *
+ * The replay commits every REPLAY_TXN_RECORDS records together with the
+ * applied LSN, so an interrupted replay resumes where it stopped. On
+ * MDB_MAP_FULL the open transaction is aborted, the map doubled, and the
+ * scan restarted from the last committed LSN. */
+#include "daemon/recovery.h"
+#include "daemon/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define REPLAY_TXN_RECORDS 20000
+#define REPLAY_STOP_MAPFULL 1
+
+typedef struct replay_ctx {
+    hall *h;
+    hall_store *st;
+    MDB_txn *txn;
+    uint64_t in_txn, applied, last_lsn;
+    proto_buf scratch;
+    char *err;
+    size_t errlen;
+    int mdb_rc;
+} replay_ctx;
+
+static int commit(replay_ctx *c)
+{
+    int rc = hall_store_set_applied_lsn(c->st, c->txn, c->last_lsn);
+    if (rc == 0)
+        rc = mdb_txn_commit(c->txn);
+    else
+        mdb_txn_abort(c->txn);
+    c->txn = NULL;
+    if (rc) {
+        c->mdb_rc = rc;
+        hall_batch_abort(c->h);
+        return rc;
+    }
+    hall_batch_commit(c->h);
+    c->applied = c->last_lsn;
+    c->in_txn = 0;
+    return 0;
+}
+
+static int visit(void *ctx, const wal_record *rec, const wal_pos *pos)
+{
+    replay_ctx *c = ctx;
+    (void)pos;
+    if (!c->txn) {
+        int rc = mdb_txn_begin(c->st->env, NULL, 0, &c->txn);
+        if (rc) {
+            snprintf(c->err, c->errlen, "lmdb: %s", mdb_strerror(rc));
+            c->mdb_rc = rc;
+            return -1;
+        }
+        hall_batch_begin(c->h);
+    }
+    int mdb_rc = 0;
+    if (hall_replay(c->h, c->txn, rec->lsn, (int64_t)rec->at_ms, rec->type, rec->actor_role,
+                    rec->actor_id, rec->payload, rec->payload_len, &c->scratch, c->err,
+                    c->errlen, &mdb_rc) != 0) {
+        mdb_txn_abort(c->txn);
+        c->txn = NULL;
+        hall_batch_abort(c->h);
+        if (mdb_rc == MDB_MAP_FULL) {
+            c->mdb_rc = mdb_rc;
+            return REPLAY_STOP_MAPFULL;
+        }
+        return -1;
+    }
+    c->last_lsn = rec->lsn;
+    if (++c->in_txn >= REPLAY_TXN_RECORDS && commit(c) != 0)
+        return c->mdb_rc == MDB_MAP_FULL ? REPLAY_STOP_MAPFULL : -1;
+    return 0;
+}
+
+int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
+                 wal_scan_result *end, char *err, size_t errlen)
+{
+    wal_scan_options opt = {.dir = wal_dir, .hall_id = hall_id};
+    int rc = wal_recover(&opt, NULL, end);
+    if (rc != 0) {
+        snprintf(err, errlen, "the WAL in %s is damaged: %s", wal_dir,
+                 end->message[0] ? end->message : wal_strerror(rc));
+        return -1;
+    }
+    if (end->torn)
+        hq_log(HQ_LOG_WARN,
+               "wal: torn tail in %s at offset %llu (LSN %llu): %s; cut it, a copy is in %s",
+               end->torn_at.segment, (unsigned long long)end->torn_at.offset,
+               (unsigned long long)end->torn_at.lsn, end->torn_what, end->broken_copy);
+
+    replay_ctx c = {.h = h, .st = st, .err = err, .errlen = errlen};
+    proto_buf_init(&c.scratch);
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        rc = hall_store_applied_lsn(st, txn, &c.applied);
+        mdb_txn_abort(txn);
+    }
+    if (rc) {
+        snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+        proto_buf_free(&c.scratch);
+        return -1;
+    }
+    if (c.applied > end->last_lsn) {
+        snprintf(err, errlen,
+                 "the state has applied LSN %llu but the WAL ends at LSN %llu: the WAL is "
+                 "missing records (restore it, or start from an empty state)",
+                 (unsigned long long)c.applied, (unsigned long long)end->last_lsn);
+        proto_buf_free(&c.scratch);
+        return -1;
+    }
+    uint64_t from = c.applied;
+    for (;;) {
+        wal_scan_options ro = {.dir = wal_dir,
+                               .hall_id = hall_id,
+                               .from_lsn = c.applied,
+                               .skip_verified = true,
+                               .visit = visit,
+                               .ctx = &c};
+        wal_scan_result res;
+        c.mdb_rc = 0;
+        c.in_txn = 0;
+        err[0] = 0;
+        rc = wal_scan(&ro, &res);
+        if (rc == 0 && c.txn)
+            rc = commit(&c) ? (c.mdb_rc == MDB_MAP_FULL ? REPLAY_STOP_MAPFULL : -1) : 0;
+        if (rc == REPLAY_STOP_MAPFULL) {
+            if (hall_store_grow(st) != 0) {
+                snprintf(err, errlen, "lmdb: cannot grow the map");
+                break;
+            }
+            hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB during replay", st->map_size >> 20);
+            continue;
+        }
+        if (rc != 0 && !err[0])
+            snprintf(err, errlen, "replay: %s",
+                     res.message[0] ? res.message : wal_strerror(rc));
+        break;
+    }
+    proto_buf_free(&c.scratch);
+    if (rc != 0)
+        return -1;
+    if (c.applied > from)
+        hq_log(HQ_LOG_INFO, "replayed WAL records %llu..%llu", (unsigned long long)from + 1,
+               (unsigned long long)c.applied);
+    return 0;
+}

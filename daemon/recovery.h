@@ -1,0 +1,18 @@
+/* daemon/recovery.h: bringing the state up to the WAL at start-up.
+ *
+ * recovery_run checks the whole log (wal_recover: CRCs, LSNs, chain, torn
+ * tail), then replays every record after the state's applied LSN into
+ * LMDB, many records per transaction, growing the map when it fills. */
+#ifndef HALLQ_RECOVERY_H
+#define HALLQ_RECOVERY_H
+
+#include "daemon/hall/hall.h"
+#include "wal/wal.h"
+
+/* Returns 0 with *end describing where the log ends, or -1 with a message
+ * in err (damage before the tail, a record this version cannot apply, a
+ * replay that diverges). */
+int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
+                 wal_scan_result *end, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,1127 @@
+/* daemon/server.c: the event loop and the durable request path.
+ *
+ * Every request gets a slot in its connection's FIFO; responses leave in
+ * FIFO order. A read (or hello, ping...) runs when it reaches the head of
+ * the FIFO, so it sees every earlier mutation of its connection, and it
+ * reads committed state only. A mutation joins the server's queue; a batch
+ * takes the whole queue:
+ *
+ *   open an LMDB write txn -> for each request: hall_exec (check, assign
+ *   server values, apply) and append its record to the WAL batch -> seal ->
+ *   write + fdatasync on the libuv thread pool (the loop keeps reading and
+ *   queueing meanwhile) -> commit the LMDB txn -> answer.
+ *
+ * So nothing a client sees is ever ahead of the disk. A failed write or
+ * sync aborts the txn, answers the batch `unavailable` and stops all
+ * mutations until a restart recovers from the log (reads go on). On
+ * MDB_MAP_FULL the batch is rolled back (txn and WAL batch), the map grown
+ * with no txn open, and the batch run again at the same time.
+ *
+ * Memory: a connection's input is bounded by its framer (4 + max_frame),
+ * its slots by max_inflight (reading stops at the limit), and its output by
+ * output_cap (a connection whose output passes it is cut off). */
+#include "daemon/server.h"
+#include "daemon/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define SERVER_NAME "hallqd/0.1.0"
+#define BATCH_MAX_REQS 8192
+#define DISK_CHECK_MS 1000
+#define DRAIN_TIMEOUT_MS 5000
+
+typedef struct server server;
+typedef struct conn conn;
+
+enum { REQ_NEW, REQ_QUEUED, REQ_DONE };
+
+typedef struct req {
+    struct req *next;  /* in the connection's FIFO, or the free list */
+    struct req *bnext; /* in the server's mutation queue or batch */
+    conn *c;
+    uint64_t id;
+    const hall_op_def *def;
+    int state;
+    bool close_after; /* the response ends the connection */
+    proto_buf body;   /* the request's frame body (mutations) */
+    proto_buf out;    /* the response frame */
+} req;
+
+typedef struct listener {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    server *srv;
+    bool is_unix;
+    uint32_t roles;
+    bool open;
+} listener;
+
+struct conn {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+        uv_stream_t stream;
+        uv_handle_t handle;
+    } h;
+    server *srv;
+    listener *l;
+    conn *prev, *next;
+    hall_actor actor;
+    bool authed;
+    bool reading;
+    bool closing; /* no more requests are read; close once output is out */
+    bool closed;  /* uv_close called */
+    bool handle_gone;
+    bool parsing; /* inside conn_read_frames: pump must not re-enter it */
+    proto_framer in;
+    req *head, *tail;
+    uint32_t inflight;
+    proto_buf wbuf[2]; /* [writing] is being written, the other collects */
+    int writing;
+    bool write_busy;
+    uv_write_t wreq;
+};
+
+struct server {
+    uv_loop_t loop;
+    const server_options *opt;
+    hall *h;
+    hall_store *st;
+    wal_writer *w;
+    listener tcp, unix_;
+    conn *conns;
+    uint32_t n_conns;
+
+    msgpack_zone zone;
+    req *free_reqs;
+    proto_buf result, payload;
+
+    /* Mutations waiting for the next batch, and the batch in flight. */
+    req *q_head, *q_tail;
+    req *b_head;
+    MDB_txn *b_txn;
+    uv_work_t work;
+    int flush_rc;
+    bool flushing;
+    uv_check_t kick;
+
+    bool wal_failed;
+    bool disk_low;
+    uint64_t disk_checked;
+    int64_t manual_base;
+    bool stopping;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t drain_timer;
+    MDB_txn *rtxn; /* reused read transaction */
+    int exit_code;
+};
+
+static void conn_pump(conn *c);
+static void conn_read_frames(conn *c);
+static void batch_maybe_start(server *s);
+static void maybe_finish_stop(server *s);
+
+/* ---- time ---- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The server's time: the manual clock, or the wall clock never going
+ * behind the last record (record times only grow). */
+static int64_t server_now(server *s)
+{
+    int64_t last = hall_clock_ms(s->h);
+    if (s->opt->manual_clock)
+        return last > s->manual_base ? last : s->manual_base;
+    int64_t now = wall_ms();
+    return now > last ? now : last;
+}
+
+/* ---- requests ---- */
+
+static req *req_new(server *s, conn *c)
+{
+    req *r = s->free_reqs;
+    if (r) {
+        s->free_reqs = r->next;
+    } else {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return NULL;
+        proto_buf_init(&r->body);
+        proto_buf_init(&r->out);
+    }
+    r->next = r->bnext = NULL;
+    r->c = c;
+    r->id = 0;
+    r->def = NULL;
+    r->state = REQ_NEW;
+    r->close_after = false;
+    proto_buf_reset(&r->body);
+    proto_buf_reset(&r->out);
+    return r;
+}
+
+static void req_free(server *s, req *r)
+{
+    /* Keep small buffers for reuse; give back big ones. */
+    if (r->body.cap > 65536)
+        proto_buf_free(&r->body);
+    if (r->out.cap > 65536)
+        proto_buf_free(&r->out);
+    r->next = s->free_reqs;
+    s->free_reqs = r;
+}
+
+static void req_error(req *r, proto_err code, const char *msg)
+{
+    proto_buf_reset(&r->out);
+    proto_write_error(&r->out, r->id, code, msg);
+    r->state = REQ_DONE;
+    if (proto_err_closes(code))
+        r->close_after = true;
+}
+
+static void req_ok(req *r, const proto_buf *result)
+{
+    msgpack_packer pk;
+    proto_buf_reset(&r->out);
+    size_t off = proto_begin_ok(&r->out, &pk, r->id);
+    proto_buf_append(&r->out, result->p, result->len);
+    proto_frame_end(&r->out, off);
+    r->state = REQ_DONE;
+    if (r->out.oom)
+        req_error(r, PROTO_E_INTERNAL, "out of memory writing the response");
+}
+
+/* ---- connections ---- */
+
+static void conn_free(conn *c)
+{
+    server *s = c->srv;
+    proto_framer_free(&c->in);
+    proto_buf_free(&c->wbuf[0]);
+    proto_buf_free(&c->wbuf[1]);
+    free(c);
+    (void)s;
+}
+
+static void on_conn_closed(uv_handle_t *hd)
+{
+    conn *c = hd->data;
+    c->handle_gone = true;
+    if (c->inflight == 0)
+        conn_free(c);
+}
+
+static void conn_close(conn *c)
+{
+    server *s = c->srv;
+    if (c->closed)
+        return;
+    c->closed = true;
+    c->closing = true;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    /* Drop every answered or unstarted slot; queued mutations stay until
+     * their batch ends (they hold c) and are dropped then. */
+    req **pp = &c->head;
+    while (*pp) {
+        req *r = *pp;
+        if (r->state != REQ_QUEUED) {
+            *pp = r->next;
+            c->inflight--;
+            req_free(s, r);
+        } else {
+            pp = &r->next;
+        }
+    }
+    c->tail = NULL;
+    for (req *r = c->head; r; r = r->next)
+        c->tail = r;
+    uv_close(&c->h.handle, on_conn_closed);
+    maybe_finish_stop(s);
+}
+
+static void on_write(uv_write_t *wr, int status)
+{
+    conn *c = wr->data;
+    c->write_busy = false;
+    proto_buf_reset(&c->wbuf[c->writing]);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_pump(c);
+}
+
+static void conn_flush(conn *c)
+{
+    if (c->write_busy || c->closed)
+        return;
+    int other = 1 - c->writing;
+    if (c->wbuf[other].len == 0) {
+        if (c->closing && !c->head)
+            conn_close(c);
+        return;
+    }
+    c->writing = other;
+    uv_buf_t b = uv_buf_init((char *)c->wbuf[other].p, (unsigned)c->wbuf[other].len);
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, &c->h.stream, &b, 1, on_write) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->write_busy = true;
+}
+
+static void conn_stop_reading(conn *c)
+{
+    if (c->reading) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+    }
+}
+
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = hd->data;
+    size_t len = 0;
+    uint8_t *p = proto_framer_space(&c->in, &len);
+    (void)suggested;
+    *buf = uv_buf_init((char *)p, (unsigned)len);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    (void)buf;
+    if (n == UV_ENOBUFS) {
+        /* The framer holds a whole frame: parse before reading more. */
+        conn_stop_reading(c);
+        conn_read_frames(c);
+        return;
+    }
+    if (n < 0) {
+        /* EOF or error: answers still owed are dropped with the socket. */
+        conn_stop_reading(c);
+        conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return; /* EAGAIN */
+    proto_framer_commit(&c->in, (size_t)n);
+    conn_read_frames(c);
+}
+
+static void conn_start_reading(conn *c)
+{
+    if (!c->reading && !c->closing && !c->closed) {
+        if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+            c->reading = true;
+    }
+}
+
+/* Runs a request that needs no WAL record: hello, ping, digest, reads. */
+static void exec_direct(server *s, conn *c, req *r)
+{
+    proto_error e = {0};
+    msgpack_packer pk;
+    proto_buf_reset(&s->result);
+    proto_packer_init(&pk, &s->result);
+    const hall_config *cfg = hall_config_current(s->h);
+
+    switch (r->def->op) {
+    case HALL_OP_HELLO: {
+        /* The body was kept for hello: it carries the token. */
+        proto_request rq;
+        msgpack_zone_clear(&s->zone);
+        if (proto_request_decode(&s->zone, r->body.p, r->body.len, &rq, &e) != PROTO_OK)
+            break;
+        const char *tok;
+        uint32_t tl;
+        if (proto_arg_str(rq.args, "token", true, &tok, &tl, &e) != PROTO_OK) {
+            e.code = PROTO_E_UNAUTHENTICATED;
+            break;
+        }
+        if (c->authed) {
+            proto_fail(&e, PROTO_E_CONFLICT, "hello: this connection is already authenticated");
+            break;
+        }
+        const hall_token *t = hall_config_token(cfg, tok, tl);
+        if (!t || !(c->l->roles & HALL_ROLE_BIT(t->role))) {
+            /* A listener never tells which tokens exist elsewhere. */
+            proto_fail(&e, PROTO_E_UNAUTHENTICATED, "hello: token not accepted on this listener");
+            break;
+        }
+        c->authed = true;
+        c->actor.role = t->role;
+        snprintf(c->actor.id, sizeof c->actor.id, "%s", t->id);
+        msgpack_pack_map(&pk, 5);
+        proto_pack_kv_str(&pk, "role", hall_role_name(t->role));
+        proto_pack_kv_str(&pk, "id", t->id);
+        proto_pack_kv_str(&pk, "hall", cfg->name);
+        proto_pack_kv_str(&pk, "server", SERVER_NAME);
+        proto_pack_kv_uint(&pk, "protocol", PROTO_VERSION);
+        break;
+    }
+    case HALL_OP_PING:
+        msgpack_pack_map(&pk, 1);
+        proto_pack_kv_uint(&pk, "now_ms", (uint64_t)server_now(s));
+        break;
+    case HALL_OP_DIGEST: {
+        uint8_t d[32];
+        uint64_t lsn = 0;
+        int rc = mdb_txn_renew(s->rtxn);
+        if (rc == 0)
+            rc = hall_store_digest(s->st, s->rtxn, d);
+        if (rc == 0)
+            rc = hall_store_applied_lsn(s->st, s->rtxn, &lsn);
+        mdb_txn_reset(s->rtxn);
+        if (rc) {
+            proto_fail(&e, PROTO_E_INTERNAL, "digest: %s", mdb_strerror(rc));
+            break;
+        }
+        char hex[65];
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        msgpack_pack_map(&pk, 2);
+        proto_pack_kv_str(&pk, "digest", hex);
+        proto_pack_kv_uint(&pk, "lsn", lsn);
+        break;
+    }
+    default: {
+        proto_request rq;
+        msgpack_zone_clear(&s->zone);
+        if (proto_request_decode(&s->zone, r->body.p, r->body.len, &rq, &e) != PROTO_OK)
+            break;
+        hall_request hr = {.def = r->def, .args = rq.args, .actor = c->actor,
+                           .now_ms = server_now(s)};
+        int rc = mdb_txn_renew(s->rtxn);
+        if (rc) {
+            proto_fail(&e, PROTO_E_INTERNAL, "read: %s", mdb_strerror(rc));
+            break;
+        }
+        hall_read(s->h, s->rtxn, &hr, &s->result, &e);
+        mdb_txn_reset(s->rtxn);
+        break;
+    }
+    }
+    if (e.code != PROTO_OK)
+        req_error(r, e.code, e.msg);
+    else
+        req_ok(r, &s->result);
+}
+
+/* Moves answered slots from the head of the FIFO to the output, running
+ * direct requests as they reach the head. */
+static void conn_pump(conn *c)
+{
+    server *s = c->srv;
+    while (c->head && !c->closed) {
+        req *r = c->head;
+        if (r->state == REQ_NEW)
+            exec_direct(s, c, r);
+        if (r->state != REQ_DONE)
+            break;
+        proto_buf *ob = &c->wbuf[1 - c->writing];
+        if (!proto_buf_append(ob, r->out.p, r->out.len)) {
+            conn_close(c);
+            return;
+        }
+        c->head = r->next;
+        if (!c->head)
+            c->tail = NULL;
+        c->inflight--;
+        bool close_after = r->close_after;
+        req_free(s, r);
+        if (close_after) {
+            /* Nothing after a closing error is answered. */
+            c->closing = true;
+            conn_stop_reading(c);
+            while (c->head && c->head->state != REQ_QUEUED) {
+                req *x = c->head;
+                c->head = x->next;
+                c->inflight--;
+                req_free(s, x);
+            }
+            if (!c->head)
+                c->tail = NULL;
+            break;
+        }
+    }
+    if (c->closed)
+        return;
+    uint64_t cap = hall_config_current(s->h)->limits.output_cap;
+    if (c->wbuf[0].len + c->wbuf[1].len > cap) {
+        hq_log(HQ_LOG_WARN, "connection %s:%s cut off: its output passed %" PRIu64 " bytes",
+               hall_role_name(c->actor.role), c->actor.id, cap);
+        conn_close(c);
+        return;
+    }
+    conn_flush(c);
+    /* Reading was paused at max_inflight: resume once below it. */
+    if (!c->parsing && !c->reading && !c->closing && !c->closed &&
+        c->inflight < hall_config_current(s->h)->limits.max_inflight)
+        conn_read_frames(c);
+}
+
+static void on_kick(uv_check_t *k)
+{
+    batch_maybe_start(k->data);
+}
+
+static void enqueue_mutation(server *s, req *r)
+{
+    r->state = REQ_QUEUED;
+    r->bnext = NULL;
+    if (s->q_tail)
+        s->q_tail->bnext = r;
+    else
+        s->q_head = r;
+    s->q_tail = r;
+    uv_check_start(&s->kick, on_kick);
+}
+
+static bool disk_ok(server *s)
+{
+    uint64_t now = uv_now(&s->loop);
+    if (now - s->disk_checked >= DISK_CHECK_MS || s->disk_checked == 0) {
+        uint64_t free_b = 0;
+        char wal_dir[4096];
+        snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
+        s->disk_checked = now ? now : 1;
+        uint64_t reserve = hall_config_current(s->h)->wal.disk_reserve_bytes;
+        bool low = wal_disk_free(wal_dir, &free_b) == 0 && free_b < reserve;
+        if (low && !s->disk_low)
+            hq_log(HQ_LOG_ERROR,
+                   "disk: %" PRIu64 " MiB free under %s, below the reserve of %" PRIu64
+                   " MiB: refusing changes until space is freed",
+                   free_b >> 20, wal_dir, reserve >> 20);
+        else if (!low && s->disk_low)
+            hq_log(HQ_LOG_INFO, "disk: space is back above the reserve; taking changes again");
+        s->disk_low = low;
+    }
+    return !s->disk_low;
+}
+
+/* One frame from a connection. */
+static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
+{
+    server *s = c->srv;
+    req *r = req_new(s, c);
+    proto_error e = {0};
+    proto_request rq;
+    if (!r) {
+        conn_close(c);
+        return;
+    }
+    if (c->tail)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    c->inflight++;
+
+    msgpack_zone_clear(&s->zone);
+    proto_err code = proto_request_decode(&s->zone, body, len, &rq, &e);
+    r->id = code == PROTO_OK || code == PROTO_E_BAD_REQUEST ? rq.id : 0;
+    if (code == PROTO_E_BAD_FRAME) {
+        req_error(r, code, e.msg);
+        return;
+    }
+    if (code != PROTO_OK) {
+        req_error(r, c->authed ? code : PROTO_E_UNAUTHENTICATED,
+                  c->authed ? e.msg : "the first request must be hello");
+        return;
+    }
+    r->def = hall_op_find(rq.op, rq.op_len);
+    if (!c->authed && (!r->def || r->def->op != HALL_OP_HELLO)) {
+        req_error(r, PROTO_E_UNAUTHENTICATED, "the first request must be hello");
+        return;
+    }
+    if (!r->def || r->def->roles == R_SYS) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "op: no such op '%.*s'", (int)(rq.op_len > 64 ? 64 : rq.op_len),
+                 rq.op);
+        req_error(r, PROTO_E_UNKNOWN_OP, msg);
+        return;
+    }
+    if (r->def->op != HALL_OP_HELLO && !(r->def->roles & HALL_ROLE_BIT(c->actor.role))) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "op %s is not allowed for role %s", r->def->name,
+                 hall_role_name(c->actor.role));
+        req_error(r, PROTO_E_FORBIDDEN, msg);
+        return;
+    }
+    if (r->def->op == HALL_OP_CLOCK_ADVANCE && !s->opt->manual_clock) {
+        req_error(r, PROTO_E_FORBIDDEN, "clock.advance needs hallqd --manual-clock");
+        return;
+    }
+    if (r->def->kind == HALL_MUTATE) {
+        if (s->wal_failed) {
+            req_error(r, PROTO_E_UNAVAILABLE,
+                      "the WAL cannot be written (see the daemon log); no changes until restart");
+            return;
+        }
+        if (s->stopping) {
+            req_error(r, PROTO_E_UNAVAILABLE, "the server is shutting down");
+            return;
+        }
+        if (!disk_ok(s)) {
+            req_error(r, PROTO_E_UNAVAILABLE, "the disk is below its free-space reserve");
+            return;
+        }
+    }
+    if (r->def->op != HALL_OP_PING && r->def->op != HALL_OP_DIGEST &&
+        !proto_buf_append(&r->body, body, len)) {
+        req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
+        return;
+    }
+    if (r->def->kind == HALL_MUTATE)
+        enqueue_mutation(s, r);
+}
+
+/* After a frame: a request whose answer closes the connection ends the
+ * reading at once (nothing after it is parsed). */
+static void conn_frame_done(conn *c)
+{
+    if (c->tail && c->tail->close_after) {
+        c->closing = true;
+        conn_stop_reading(c);
+    }
+}
+
+static void conn_read_frames(conn *c)
+{
+    server *s = c->srv;
+    uint32_t max_inflight = hall_config_current(s->h)->limits.max_inflight;
+    if (c->parsing)
+        return;
+    c->parsing = true;
+    while (!c->closing && !c->closed) {
+        if (c->inflight >= max_inflight) {
+            conn_stop_reading(c); /* resumes when answers go out */
+            c->parsing = false;
+            return;
+        }
+        const uint8_t *body;
+        uint32_t len;
+        int rc = proto_framer_next(&c->in, &body, &len);
+        if (rc == PROTO_FRAME_NEED)
+            break;
+        if (rc < 0) {
+            req *r = req_new(s, c);
+            if (!r) {
+                c->parsing = false;
+                conn_close(c);
+                return;
+            }
+            if (c->tail)
+                c->tail->next = r;
+            else
+                c->head = r;
+            c->tail = r;
+            c->inflight++;
+            req_error(r, PROTO_E_BAD_FRAME,
+                      rc == PROTO_FRAME_EZERO ? "frame: length 0"
+                      : rc == PROTO_FRAME_EBIG ? "frame: longer than max_frame"
+                                               : "frame: out of memory");
+            c->closing = true;
+            conn_stop_reading(c);
+            break;
+        }
+        conn_frame(c, body, len);
+        conn_frame_done(c);
+        conn_pump(c);
+    }
+    if (!c->closing && !c->closed) {
+        if (!c->head && proto_framer_buffered(&c->in) == 0)
+            proto_framer_shrink(&c->in);
+        conn_start_reading(c);
+    }
+    conn_pump(c);
+    c->parsing = false;
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    listener *l = ls->data;
+    server *s = l->srv;
+    if (status < 0)
+        return;
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->srv = s;
+    c->l = l;
+    int rc = l->is_unix ? uv_pipe_init(&s->loop, &c->h.pipe, 0) : uv_tcp_init(&s->loop, &c->h.tcp);
+    if (rc) {
+        free(c);
+        return;
+    }
+    c->h.handle.data = c;
+    proto_framer_init(&c->in, hall_config_current(s->h)->limits.max_frame);
+    proto_buf_init(&c->wbuf[0]);
+    proto_buf_init(&c->wbuf[1]);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    if (uv_accept(ls, &c->h.stream) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (!l->is_unix)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    if (s->n_conns > hall_config_current(s->h)->limits.max_connections) {
+        req *r = req_new(s, c);
+        if (r) {
+            c->head = c->tail = r;
+            c->inflight = 1;
+            req_error(r, PROTO_E_LIMIT, "too many connections");
+            r->close_after = true;
+            conn_pump(c);
+        } else {
+            conn_close(c);
+        }
+        return;
+    }
+    conn_start_reading(c);
+}
+
+/* ---- batches ---- */
+
+static void batch_fail_all(req *head, proto_err code, const char *msg)
+{
+    for (req *r = head; r; r = r->bnext)
+        req_error(r, code, msg);
+}
+
+/* Hands the answered batch back to its connections. */
+static void batch_release(server *s, req *head)
+{
+    req *next;
+    for (req *r = head; r; r = next) {
+        next = r->bnext;
+        r->bnext = NULL;
+        conn *c = r->c;
+        if (c->closed) {
+            /* The connection went away: unlink and drop the slot. */
+            req **pp = &c->head;
+            while (*pp && *pp != r)
+                pp = &(*pp)->next;
+            if (*pp)
+                *pp = r->next;
+            c->tail = NULL;
+            for (req *x = c->head; x; x = x->next)
+                c->tail = x;
+            c->inflight--;
+            req_free(s, r);
+            if (c->inflight == 0 && c->handle_gone)
+                conn_free(c);
+        }
+    }
+    for (conn *c = s->conns; c; c = c->next)
+        if (c->head && c->head->state == REQ_DONE)
+            conn_pump(c);
+}
+
+static void on_flush(uv_work_t *w)
+{
+    server *s = w->data;
+    s->flush_rc = wal_writer_flush(s->w);
+}
+
+static void after_flush(uv_work_t *w, int status)
+{
+    server *s = w->data;
+    req *head = s->b_head;
+    s->b_head = NULL;
+    s->flushing = false;
+    int rc = wal_writer_complete(s->w, status == 0 ? s->flush_rc : -ECANCELED);
+    if (rc == 0) {
+        rc = mdb_txn_commit(s->b_txn);
+        s->b_txn = NULL;
+        if (rc == 0) {
+            hall_batch_commit(s->h);
+        } else {
+            /* The WAL has the batch: a restart replays it. Until then the
+             * state is behind the log, so nothing more may be taken. */
+            hall_batch_abort(s->h);
+            hq_log(HQ_LOG_ERROR,
+                   "lmdb: commit failed: %s; refusing changes until restart (the WAL is intact)",
+                   mdb_strerror(rc));
+            s->wal_failed = true;
+            batch_fail_all(head, PROTO_E_UNAVAILABLE,
+                           "the state store failed; retry with the same idem after restart");
+        }
+    } else {
+        mdb_txn_abort(s->b_txn);
+        s->b_txn = NULL;
+        hall_batch_abort(s->h);
+        if (!s->wal_failed)
+            hq_log(HQ_LOG_ERROR, "wal: %s: %s; refusing changes until restart",
+                   wal_writer_failed_where(s->w), wal_strerror(wal_writer_failed(s->w)));
+        s->wal_failed = true;
+        batch_fail_all(head, PROTO_E_UNAVAILABLE,
+                       "the WAL cannot be written; the request did not take effect");
+    }
+    batch_release(s, head);
+    batch_maybe_start(s);
+    maybe_finish_stop(s);
+}
+
+/* Runs the requests of one batch in one write txn. Returns the LMDB error
+ * that aborted it (MDB_MAP_FULL: grow and run again), or 0. */
+static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
+{
+    proto_request rq;
+    proto_error e;
+    int rc = mdb_txn_begin(s->st->env, NULL, 0, &s->b_txn);
+    if (rc)
+        return rc;
+    hall_batch_begin(s->h);
+    *records = 0;
+    for (req *r = head; r; r = r->bnext) {
+        int mdb_rc = 0;
+        memset(&e, 0, sizeof e);
+        msgpack_zone_clear(&s->zone);
+        if (proto_request_decode(&s->zone, r->body.p, r->body.len, &rq, &e) != PROTO_OK) {
+            req_error(r, e.code, e.msg);
+            continue;
+        }
+        hall_request hr = {.def = r->def, .args = rq.args, .actor = r->c->actor, .now_ms = now,
+                           .lsn = wal_writer_last_lsn(s->w) + 1};
+        int x = hall_exec(s->h, s->b_txn, &hr, &s->result, &e, &mdb_rc);
+        if (mdb_rc) {
+            mdb_txn_abort(s->b_txn);
+            s->b_txn = NULL;
+            hall_batch_abort(s->h);
+            wal_writer_rollback(s->w);
+            return mdb_rc;
+        }
+        if (x < 0) {
+            req_error(r, e.code, e.msg);
+            continue;
+        }
+        if (x == HALL_EXEC_RECORD) {
+            uint64_t lsn;
+            int wrc = hall_record_pack(&hr, &s->result, &s->payload);
+            if (wrc == 0)
+                wrc = wal_writer_append(s->w, r->def->rec_type, (uint64_t)now,
+                                        (uint8_t)r->c->actor.role, r->c->actor.id, s->payload.p,
+                                        (uint32_t)s->payload.len, &lsn);
+            if (wrc != 0) {
+                /* The record cannot be logged: undo the whole batch rather
+                 * than keep an effect with no record. */
+                mdb_txn_abort(s->b_txn);
+                s->b_txn = NULL;
+                hall_batch_abort(s->h);
+                wal_writer_rollback(s->w);
+                hq_log(HQ_LOG_ERROR, "wal: append: %s", wal_strerror(wrc));
+                return wrc == WAL_E_FAILED ? -1 : -2;
+            }
+            (*records)++;
+        }
+        req_ok(r, &s->result);
+    }
+    if (*records) {
+        rc = hall_store_set_applied_lsn(s->st, s->b_txn, wal_writer_last_lsn(s->w));
+        if (rc) {
+            mdb_txn_abort(s->b_txn);
+            s->b_txn = NULL;
+            hall_batch_abort(s->h);
+            wal_writer_rollback(s->w);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void batch_maybe_start(server *s)
+{
+    uv_check_stop(&s->kick);
+    if (s->flushing || !s->q_head)
+        return;
+    /* Take up to BATCH_MAX_REQS requests off the queue. */
+    req *head = s->q_head, *last = head;
+    int n = 1;
+    while (last->bnext && n < BATCH_MAX_REQS) {
+        last = last->bnext;
+        n++;
+    }
+    s->q_head = last->bnext;
+    if (!s->q_head)
+        s->q_tail = NULL;
+    last->bnext = NULL;
+
+    int64_t now = server_now(s);
+    uint64_t records = 0;
+    int rc;
+    while ((rc = batch_apply(s, head, now, &records)) == MDB_MAP_FULL) {
+        if (hall_store_grow(s->st) != 0) {
+            rc = MDB_MAP_FULL;
+            break;
+        }
+        hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
+    }
+    if (rc != 0) {
+        hq_log(HQ_LOG_ERROR, "batch failed: %s", rc > 0 ? mdb_strerror(rc) : "WAL append");
+        batch_fail_all(head, PROTO_E_UNAVAILABLE,
+                       "the change could not be applied durably (see the daemon log)");
+        if (rc == -1 || rc > 0)
+            s->wal_failed = true;
+        batch_release(s, head);
+        return;
+    }
+    if (records == 0) {
+        /* Only errors and idem repeats: their answers rest on durable
+         * state already. */
+        mdb_txn_abort(s->b_txn);
+        s->b_txn = NULL;
+        hall_batch_abort(s->h);
+        batch_release(s, head);
+        if (s->q_head)
+            uv_check_start(&s->kick, on_kick);
+        return;
+    }
+    wal_writer_seal(s->w);
+    s->b_head = head;
+    s->flushing = true;
+    s->work.data = s;
+    if (uv_queue_work(&s->loop, &s->work, on_flush, after_flush) != 0) {
+        s->flush_rc = -EIO;
+        after_flush(&s->work, 0);
+    }
+}
+
+/* ---- start, signals, stop ---- */
+
+static void on_listener_closed(uv_handle_t *hd)
+{
+    (void)hd;
+}
+
+static void maybe_finish_stop(server *s)
+{
+    if (!s->stopping || s->flushing || s->q_head)
+        return;
+    for (conn *c = s->conns; c; c = c->next)
+        if (c->head || c->wbuf[0].len || c->wbuf[1].len)
+            return;
+    /* Everything answered and written: close what is left and stop. */
+    conn *next;
+    for (conn *c = s->conns; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    if (!uv_is_closing((uv_handle_t *)&s->drain_timer))
+        uv_close((uv_handle_t *)&s->drain_timer, NULL);
+    uv_stop(&s->loop);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    server *s = t->data;
+    hq_log(HQ_LOG_WARN, "shutdown: clients did not read their answers in time; closing them");
+    conn *next;
+    for (conn *c = s->conns; c; c = next) {
+        next = c->next;
+        /* Answers still queued for them stay unsent, but they are durable. */
+        proto_buf_reset(&c->wbuf[1 - c->writing]);
+        conn_close(c);
+    }
+    maybe_finish_stop(s);
+}
+
+static void begin_stop(server *s, const char *why)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    hq_log(HQ_LOG_INFO, "%s: stopping (finishing what is in flight)", why);
+    if (s->tcp.open)
+        uv_close(&s->tcp.h.handle, on_listener_closed);
+    if (s->unix_.open) {
+        uv_close(&s->unix_.h.handle, on_listener_closed);
+        unlink(s->opt->unix_path);
+    }
+    s->tcp.open = s->unix_.open = false;
+    for (conn *c = s->conns; c; c = c->next)
+        conn_stop_reading(c);
+    uv_timer_init(&s->loop, &s->drain_timer);
+    s->drain_timer.data = s;
+    uv_timer_start(&s->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
+    maybe_finish_stop(s);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    server *s = sig->data;
+    if (signum == SIGHUP) {
+        hq_log(HQ_LOG_INFO, "SIGHUP: config reload is not available yet; keeping the config");
+        return;
+    }
+    begin_stop(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int listen_tcp(server *s, const char *addr, char *bound, size_t blen)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof host) {
+        hq_log(HQ_LOG_ERROR, "--tcp %s: expected HOST:PORT", addr);
+        return -1;
+    }
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    int port = atoi(colon + 1);
+    struct sockaddr_storage ss;
+    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc)
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+    if (rc) {
+        hq_log(HQ_LOG_ERROR, "--tcp %s: not an IP address", addr);
+        return -1;
+    }
+    uv_tcp_init(&s->loop, &s->tcp.h.tcp);
+    s->tcp.h.handle.data = &s->tcp;
+    s->tcp.srv = s;
+    s->tcp.roles = hall_config_current(s->h)->tcp.roles;
+    s->tcp.open = true;
+    if ((rc = uv_tcp_bind(&s->tcp.h.tcp, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen(&s->tcp.h.stream, 511, on_connection)) != 0) {
+        hq_log(HQ_LOG_ERROR, "listen tcp %s: %s", addr, uv_strerror(rc));
+        return -1;
+    }
+    int len = sizeof ss;
+    uv_tcp_getsockname(&s->tcp.h.tcp, (struct sockaddr *)&ss, &len);
+    char ip[64];
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        snprintf(bound, blen, "[%s]:%d", ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        snprintf(bound, blen, "%s:%d", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
+    return 0;
+}
+
+static int listen_unix(server *s, const char *path)
+{
+    int rc;
+    /* We hold the data dir's lock, so a socket file left here is stale. */
+    unlink(path);
+    uv_pipe_init(&s->loop, &s->unix_.h.pipe, 0);
+    s->unix_.h.handle.data = &s->unix_;
+    s->unix_.srv = s;
+    s->unix_.is_unix = true;
+    s->unix_.roles = hall_config_current(s->h)->unix_.roles;
+    s->unix_.open = true;
+    mode_t old = umask(0117);
+    rc = uv_pipe_bind(&s->unix_.h.pipe, path);
+    umask(old);
+    if (rc == 0)
+        rc = uv_listen(&s->unix_.h.stream, 511, on_connection);
+    if (rc) {
+        hq_log(HQ_LOG_ERROR, "listen unix %s: %s", path, uv_strerror(rc));
+        return -1;
+    }
+    chmod(path, 0660);
+    return 0;
+}
+
+static void close_walk(uv_handle_t *hd, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(hd))
+        uv_close(hd, NULL);
+}
+
+int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
+{
+    server *s = calloc(1, sizeof *s);
+    if (!s)
+        return 1;
+    s->opt = o;
+    s->h = h;
+    s->st = st;
+    s->w = w;
+    const hall_config *cfg = hall_config_current(h);
+    s->manual_base = cfg->has_start_ms ? cfg->start_ms : wall_ms();
+    int code = 1;
+    proto_buf_init(&s->result);
+    proto_buf_init(&s->payload);
+    if (!msgpack_zone_init(&s->zone, 8192) || uv_loop_init(&s->loop) != 0) {
+        free(s);
+        return 1;
+    }
+    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &s->rtxn) != 0)
+        goto out;
+    mdb_txn_reset(s->rtxn);
+    uv_check_init(&s->loop, &s->kick);
+    s->kick.data = s;
+    char bound[300];
+    if (listen_tcp(s, o->tcp_addr, bound, sizeof bound) != 0 || listen_unix(s, o->unix_path) != 0)
+        goto out;
+    uv_signal_init(&s->loop, &s->sigterm);
+    uv_signal_init(&s->loop, &s->sigint);
+    uv_signal_init(&s->loop, &s->sighup);
+    s->sigterm.data = s->sigint.data = s->sighup.data = s;
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sighup, on_signal, SIGHUP);
+
+    char ready[700];
+    int n = snprintf(ready, sizeof ready, "hallqd ready tcp=%s unix=%s\n", bound, o->unix_path);
+    if (write(STDERR_FILENO, ready, (size_t)n) < 0)
+        goto out;
+
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    code = 0;
+out:
+    /* Close every handle, then let the loop finish their callbacks. */
+    uv_walk(&s->loop, close_walk, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&s->loop) != 0)
+        hq_log(HQ_LOG_WARN, "event loop closed with handles open");
+    if (s->rtxn)
+        mdb_txn_abort(s->rtxn);
+    while (s->free_reqs) {
+        req *r = s->free_reqs;
+        s->free_reqs = r->next;
+        proto_buf_free(&r->body);
+        proto_buf_free(&r->out);
+        free(r);
+    }
+    proto_buf_free(&s->result);
+    proto_buf_free(&s->payload);
+    msgpack_zone_destroy(&s->zone);
+    free(s);
+    if (code == 0)
+        hq_log(HQ_LOG_INFO, "stopped");
+    return code;
+}

@@ -1,0 +1,41 @@
+/* proto/errors.c: the error code table (names come from PROTO_ERR_MAP). */
+#include "proto/proto.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const names[PROTO_E__COUNT] = {
+    "ok",
+#define PROTO_ERR_NAME(name, str) str,
+    PROTO_ERR_MAP(PROTO_ERR_NAME)
+#undef PROTO_ERR_NAME
+};
+
+const char *proto_err_name(proto_err e)
+{
+    return (unsigned)e < PROTO_E__COUNT ? names[e] : "internal";
+}
+
+int proto_err_from_name(const char *s, size_t n)
+{
+    for (int i = 1; i < PROTO_E__COUNT; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], s, n) == 0)
+            return i;
+    return -1;
+}
+
+bool proto_err_closes(proto_err e)
+{
+    return e == PROTO_E_BAD_FRAME || e == PROTO_E_UNAUTHENTICATED;
+}
+
+proto_err proto_fail(proto_error *e, proto_err code, const char *fmt, ...)
+{
+    va_list ap;
+    e->code = code;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# tools/deps.sh: installs the Debian 12 packages hallq builds and tests with,
+# only those missing (so it is quick when everything is there).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
+      libcmocka-dev libsodium-dev libyaml-dev python3 python3-pytest python3-msgpack)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q "${missing[@]}"
+fi
