@@ -50,6 +50,8 @@ typedef struct req {
     uint64_t id;
     const hall_op_def *def;
     int state;
+    bool in_batch;    /* in the mutation queue or the batch in flight: the
+                       * answer (even an error) waits for the batch's end */
     bool close_after; /* the response ends the connection */
     proto_buf body;   /* the request's frame body (mutations) */
     proto_buf out;    /* the response frame */
@@ -172,6 +174,7 @@ static req *req_new(server *s, conn *c)
     r->id = 0;
     r->def = NULL;
     r->state = REQ_NEW;
+    r->in_batch = false;
     r->close_after = false;
     proto_buf_reset(&r->body);
     proto_buf_reset(&r->out);
@@ -244,12 +247,12 @@ static void conn_close(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->n_conns--;
-    /* Drop every answered or unstarted slot; queued mutations stay until
-     * their batch ends (they hold c) and are dropped then. */
+    /* Drop every slot not held by a batch; those stay until their batch
+     * ends (they hold c) and are dropped then. */
     req **pp = &c->head;
     while (*pp) {
         req *r = *pp;
-        if (r->state != REQ_QUEUED) {
+        if (!r->in_batch) {
             *pp = r->next;
             c->inflight--;
             req_free(s, r);
@@ -443,8 +446,8 @@ static void conn_pump(conn *c)
         req *r = c->head;
         if (r->state == REQ_NEW)
             exec_direct(s, c, r);
-        if (r->state != REQ_DONE)
-            break;
+        if (r->state != REQ_DONE || r->in_batch)
+            break; /* a mutation is answered only once its batch is durable */
         proto_buf *ob = &c->wbuf[1 - c->writing];
         if (!proto_buf_append(ob, r->out.p, r->out.len)) {
             conn_close(c);
@@ -460,7 +463,7 @@ static void conn_pump(conn *c)
             /* Nothing after a closing error is answered. */
             c->closing = true;
             conn_stop_reading(c);
-            while (c->head && c->head->state != REQ_QUEUED) {
+            while (c->head && !c->head->in_batch) {
                 req *x = c->head;
                 c->head = x->next;
                 c->inflight--;
@@ -495,6 +498,7 @@ static void on_kick(uv_check_t *k)
 static void enqueue_mutation(server *s, req *r)
 {
     r->state = REQ_QUEUED;
+    r->in_batch = true;
     r->bnext = NULL;
     if (s->q_tail)
         s->q_tail->bnext = r;
@@ -727,6 +731,7 @@ static void batch_release(server *s, req *head)
     for (req *r = head; r; r = next) {
         next = r->bnext;
         r->bnext = NULL;
+        r->in_batch = false;
         conn *c = r->c;
         if (c->closed) {
             /* The connection went away: unlink and drop the slot. */
@@ -745,7 +750,7 @@ static void batch_release(server *s, req *head)
         }
     }
     for (conn *c = s->conns; c; c = c->next)
-        if (c->head && c->head->state == REQ_DONE)
+        if (c->head && c->head->state == REQ_DONE && !c->head->in_batch)
             conn_pump(c);
 }
 
