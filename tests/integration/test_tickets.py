@@ -144,3 +144,15 @@ def test_cli(daemon):
     out = subprocess.run([str(HALLQ), "--tcp", "127.0.0.1:%d" % daemon.port, "ticket", "get",
                           "nope"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and "not_found" in out.stderr
+
+
+def test_disk_reserve_refuses_changes_keeps_reads(make_daemon):
+    # A reserve larger than any disk: every change is refused up front.
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM,
+                    extra={"disk_reserve_bytes: 268435456": "disk_reserve_bytes: 1099511627776"})
+    k = d.kiosk()
+    code, msg = k.err("ticket.take", line="A")
+    assert code == "unavailable" and "reserve" in msg
+    assert "now_ms" in k.ok("ping")
+    assert k.err("ticket.get", ticket_id="20261124-A001")[0] == "not_found"
+    assert "below the reserve" in d.log_text()
