@@ -270,7 +270,7 @@ int main(int argc, char **argv)
     hall *h = NULL;
     wal_writer *w = NULL;
     wal_scan_result end;
-    if (hall_store_open(&st, data_dir, false, err, sizeof err) != 0) {
+    if (hall_store_open(&st, data_dir, false, file_cfg->state.map_bytes, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "%s", err);
         goto out_cfg;
     }

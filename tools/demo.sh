@@ -8,4 +8,5 @@ tools/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 echo "demo hall: try 'build/tools/hallq ticket take A' in another terminal; Ctrl-C stops it."
+chmod o-r examples/demo-hall.yaml  # it holds tokens
 exec build/daemon/hallqd --config examples/demo-hall.yaml "$@"

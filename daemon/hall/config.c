@@ -339,6 +339,7 @@ static void set_defaults(hall_config *c)
     c->wal.segment_bytes = 64ull << 20;
     c->wal.disk_reserve_bytes = 256ull << 20;
     c->wal.fsync = true;
+    c->state.map_bytes = 64ull << 20;
 }
 
 static int parse_hall(parser *p, hall_config *c, yaml_node_t *h)
@@ -492,6 +493,19 @@ static int parse_wal(parser *p, hall_config *c, yaml_node_t *n)
     }
     c->wal.segment_bytes = (uint64_t)seg;
     c->wal.disk_reserve_bytes = (uint64_t)res;
+    return 0;
+}
+
+static int parse_state(parser *p, hall_config *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"map_bytes", NULL};
+    if (!n)
+        return 0;
+    int64_t mb = (int64_t)c->state.map_bytes;
+    if (check_keys(p, n, "state", keys) ||
+        get_int(p, n, "state", "map_bytes", 1 << 20, (int64_t)1 << 40, &mb))
+        return -1;
+    c->state.map_bytes = (uint64_t)mb & ~(uint64_t)4095;
     return 0;
 }
 
@@ -679,7 +693,7 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
     set_defaults(c);
 
     static const char *const top[] = {"hall",  "calendar",    "rules",     "limits",
-                                      "listeners", "wal", "lines",    "departments",
+                                      "listeners", "wal", "state", "lines", "departments",
                                       "materials", "services", "windows", "tokens", NULL};
     static const char *const lkeys[] = {"tcp", "unix", NULL};
     yaml_node_t *root = yaml_document_get_root_node(&p.doc);
@@ -689,7 +703,8 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
              parse_calendar(&p, c, get(&p, root, "calendar")) ||
              parse_rules(&p, c, get(&p, root, "rules")) ||
              parse_limits(&p, c, get(&p, root, "limits")) ||
-             parse_wal(&p, c, get(&p, root, "wal")) || parse_catalogue(&p, c, root)) {
+             parse_wal(&p, c, get(&p, root, "wal")) ||
+             parse_state(&p, c, get(&p, root, "state")) || parse_catalogue(&p, c, root)) {
         /* error already set */
     } else {
         yaml_node_t *ls = get(&p, root, "listeners");

@@ -114,6 +114,10 @@ typedef struct hall_wal_conf {
     bool fsync;
 } hall_wal_conf;
 
+typedef struct hall_state_conf {
+    uint64_t map_bytes; /* LMDB's initial map size; it doubles when full */
+} hall_state_conf;
+
 typedef struct hall_config {
     char hall_id[HALL_ID_MAX + 1];
     char name[HALL_NAME_MAX + 1];
@@ -126,6 +130,7 @@ typedef struct hall_config {
     hall_limits limits;
     hall_listener tcp, unix_;
     hall_wal_conf wal;
+    hall_state_conf state;
 
     hall_line *lines;
     int n_lines;

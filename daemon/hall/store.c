@@ -28,7 +28,8 @@ uint64_t hall_be64_get(const uint8_t in[8])
     return v;
 }
 
-int hall_store_open(hall_store *s, const char *dir, bool read_only, char *err, size_t errlen)
+int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_bytes, char *err,
+                    size_t errlen)
 {
     char path[4096];
     int rc;
@@ -39,7 +40,7 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, char *err, s
         goto fail;
     mdb_env_set_maxdbs(s->env, 32);
     mdb_env_set_maxreaders(s->env, 126);
-    if ((rc = mdb_env_set_mapsize(s->env, INITIAL_MAP)) != 0)
+    if ((rc = mdb_env_set_mapsize(s->env, map_bytes ? map_bytes : INITIAL_MAP)) != 0)
         goto fail;
     unsigned flags = MDB_NOSUBDIR | MDB_NOMETASYNC | MDB_NOTLS;
     if (read_only)

@@ -32,9 +32,11 @@ typedef struct hall_store {
     bool read_only;
 } hall_store;
 
-/* Opens (creating) DATA/state.mdb, clears stale readers, opens every
- * database. Returns 0 or an LMDB/errno code with a message in err. */
-int hall_store_open(hall_store *s, const char *dir, bool read_only, char *err, size_t errlen);
+/* Opens (creating) DATA/state.mdb with a map of at least map_bytes (0: 64
+ * MiB; an existing larger map keeps its size), clears stale readers, opens
+ * every database. Returns 0 or an LMDB/errno code with a message in err. */
+int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_bytes, char *err,
+                    size_t errlen);
 void hall_store_close(hall_store *s);
 
 /* Doubles the map. Only with no transaction open (MDB_MAP_FULL recovery). */

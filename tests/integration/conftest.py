@@ -19,6 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("HALLQ_BUILD_DIR", REPO / "build"))
 HALLQD = BUILD / "daemon" / "hallqd"
 HALLQ = BUILD / "tools" / "hallq"
+FAULTFS = BUILD / "tests" / "faults" / "libfaultfs.so"
 DEMO = REPO / "examples" / "demo-hall.yaml"
 
 # 2026-11-24 10:00 in Shanghai (a Tuesday), for tests on the manual clock.
@@ -44,12 +45,13 @@ def write_config(dirpath, start_ms=None, extra=None):
 class Daemon:
     """One hallqd process on a data dir; restartable on the same dir."""
 
-    def __init__(self, data, config, sockdir, manual_clock=False, args=()):
+    def __init__(self, data, config, sockdir, manual_clock=False, args=(), env=None):
         self.data = pathlib.Path(data)
         self.config = config
         self.sock = os.path.join(sockdir, "h.sock")
         self.manual_clock = manual_clock
         self.args = list(args)
+        self.env = env
         self.proc = None
         self.port = None
         self.logs = []
@@ -61,7 +63,8 @@ class Daemon:
             cmd.append("--manual-clock")
         log = open(self.data.parent / ("hallqd-%d.log" % len(self.logs)), "w+")
         self.logs.append(log)
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        env = dict(os.environ, **(self.env or {}))
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
         if not expect_ready:
             return self.proc
         deadline = time.monotonic() + timeout
@@ -156,12 +159,13 @@ def make_daemon(workdir):
     """Factory: make_daemon(manual_clock=..., start_ms=..., extra=...)."""
     made = []
 
-    def make(manual_clock=False, start_ms=None, extra=None, args=(), name="data", start=True):
+    def make(manual_clock=False, start_ms=None, extra=None, args=(), name="data", start=True,
+             env=None):
         cfg = write_config(workdir, start_ms=start_ms, extra=extra)
         data = workdir / name
         data.mkdir(exist_ok=True)
         sockdir = tempfile.mkdtemp(prefix="hqs-")
-        d = Daemon(data, cfg, sockdir, manual_clock=manual_clock, args=args)
+        d = Daemon(data, cfg, sockdir, manual_clock=manual_clock, args=args, env=env)
         d.sockdir = sockdir
         made.append(d)
         if start:

@@ -185,7 +185,7 @@ static void fx_open(fixture *f)
     char err[256];
     strcpy(f->dir, "/tmp/hallq-test-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(hall_store_open(&f->st, f->dir, false, err, sizeof err), 0);
+    assert_int_equal(hall_store_open(&f->st, f->dir, false, 0, err, sizeof err), 0);
     assert_int_equal(hall_open(&f->h, &f->st, err, sizeof err), 0);
     proto_buf_init(&f->result);
     proto_buf_init(&f->payload);
