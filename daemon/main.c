@@ -30,21 +30,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
-            "              [--manual-clock] [--fsync always|none]\n"
-            "\n"
-            "  --config FILE   the hall's configuration (default: the demo hall,\n"
-            "                  " HALLQ_DEFAULT_CONFIG ")\n"
-            "  --data DIR      state and WAL directory (default ./hallq-data)\n"
-            "  --tcp HOST:PORT TCP listener (default from the config, 127.0.0.1:7420;\n"
-            "                  port 0 picks a free port, shown in the ready line)\n"
-            "  --unix PATH     Unix socket (default DATA/hallq.sock)\n"
-            "  --manual-clock  tests only: time moves only by the admin op clock.advance\n"
-            "  --fsync MODE    always (default): answer after the WAL is on disk;\n"
-            "                  none: never fdatasync (benchmarks only)\n"
-            "\n"
-            "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
+    fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
+               "              [--manual-clock] [--fsync always|none]\n"
+               "\n"
+               "  --config FILE   the hall's configuration (default: the demo hall,\n"
+               "                  " HALLQ_DEFAULT_CONFIG ")\n"
+               "  --data DIR      state and WAL directory (default ./hallq-data)\n"
+               "  --tcp HOST:PORT TCP listener (default from the config, 127.0.0.1:7420;\n"
+               "                  port 0 picks a free port, shown in the ready line)\n"
+               "  --unix PATH     Unix socket (default DATA/hallq.sock)\n"
+               "  --manual-clock  tests only: time moves only by the admin op clock.advance\n"
+               "  --fsync MODE    always (default): answer after the WAL is on disk;\n"
+               "                  none: never fdatasync (benchmarks only)\n"
+               "\n"
+               "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
 }
 
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
@@ -152,7 +151,9 @@ static int log_config(hall *h, hall_store *st, wal_writer *w, const hall_config 
         now = file_cfg->start_ms; /* the manual clock's start, as server_run takes it */
     if (now < hall_clock_ms(h))
         now = hall_clock_ms(h);
-    hall_request r = {.def = hall_op_get(HALL_OP_CONFIG), .args = &o, .now_ms = now,
+    hall_request r = {.def = hall_op_get(HALL_OP_CONFIG),
+                      .args = &o,
+                      .now_ms = now,
                       .lsn = wal_writer_last_lsn(w) + 1};
     r.actor.role = HALL_ROLE_SYSTEM;
     snprintf(r.actor.id, sizeof r.actor.id, "hallqd");
@@ -215,18 +216,34 @@ int main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c': config_path = optarg; break;
-        case 'd': data_dir = optarg; break;
-        case 't': tcp = optarg; break;
-        case 'u': unix_path = optarg; break;
-        case 'm': manual_clock = true; break;
-        case 'f': fsync_mode = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 't':
+            tcp = optarg;
+            break;
+        case 'u':
+            unix_path = optarg;
+            break;
+        case 'm':
+            manual_clock = true;
+            break;
+        case 'f':
+            fsync_mode = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
-    if (optind < argc || (fsync_mode && strcmp(fsync_mode, "always") != 0 &&
-                          strcmp(fsync_mode, "none") != 0)) {
+    if (optind < argc ||
+        (fsync_mode && strcmp(fsync_mode, "always") != 0 && strcmp(fsync_mode, "none") != 0)) {
         usage(stderr);
         return 2;
     }
@@ -294,9 +311,9 @@ int main(int argc, char **argv)
         goto out;
     }
     snprintf(sock, sizeof sock, "%s",
-             unix_path                    ? unix_path
-             : file_cfg->unix_.addr[0]    ? file_cfg->unix_.addr
-                                          : "");
+             unix_path                 ? unix_path
+             : file_cfg->unix_.addr[0] ? file_cfg->unix_.addr
+                                       : "");
     if (!sock[0])
         snprintf(sock, sizeof sock, "%s/hallq.sock", data_dir);
     server_options so = {.config_path = config_path,

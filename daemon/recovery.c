@@ -58,8 +58,8 @@ static int visit(void *ctx, const wal_record *rec, const wal_pos *pos)
     }
     int mdb_rc = 0;
     if (hall_replay(c->h, c->txn, rec->lsn, (int64_t)rec->at_ms, rec->type, rec->actor_role,
-                    rec->actor_id, rec->payload, rec->payload_len, &c->scratch, c->err,
-                    c->errlen, &mdb_rc) != 0) {
+                    rec->actor_id, rec->payload, rec->payload_len, &c->scratch, c->err, c->errlen,
+                    &mdb_rc) != 0) {
         mdb_txn_abort(c->txn);
         c->txn = NULL;
         hall_batch_abort(c->h);
@@ -135,8 +135,7 @@ int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_
             continue;
         }
         if (rc != 0 && !err[0])
-            snprintf(err, errlen, "replay: %s",
-                     res.message[0] ? res.message : wal_strerror(rc));
+            snprintf(err, errlen, "replay: %s", res.message[0] ? res.message : wal_strerror(rc));
         break;
     }
     proto_buf_free(&c.scratch);

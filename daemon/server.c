@@ -419,8 +419,8 @@ static void exec_direct(server *s, conn *c, req *r)
         msgpack_zone_clear(&s->zone);
         if (proto_request_decode(&s->zone, r->body.p, r->body.len, &rq, &e) != PROTO_OK)
             break;
-        hall_request hr = {.def = r->def, .args = rq.args, .actor = c->actor,
-                           .now_ms = server_now(s)};
+        hall_request hr = {
+            .def = r->def, .args = rq.args, .actor = c->actor, .now_ms = server_now(s)};
         int rc = mdb_txn_renew(s->rtxn);
         if (rc) {
             proto_fail(&e, PROTO_E_INTERNAL, "read: %s", mdb_strerror(rc));
@@ -649,7 +649,7 @@ static void conn_read_frames(conn *c)
             c->tail = r;
             c->inflight++;
             req_error(r, PROTO_E_BAD_FRAME,
-                      rc == PROTO_FRAME_EZERO ? "frame: length 0"
+                      rc == PROTO_FRAME_EZERO  ? "frame: length 0"
                       : rc == PROTO_FRAME_EBIG ? "frame: longer than max_frame"
                                                : "frame: out of memory");
             c->closing = true;
@@ -818,7 +818,10 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
             req_error(r, e.code, e.msg);
             continue;
         }
-        hall_request hr = {.def = r->def, .args = rq.args, .actor = r->c->actor, .now_ms = now,
+        hall_request hr = {.def = r->def,
+                           .args = rq.args,
+                           .actor = r->c->actor,
+                           .now_ms = now,
                            .lsn = wal_writer_last_lsn(s->w) + 1};
         int x = hall_exec(s->h, s->b_txn, &hr, &s->result, &e, &mdb_rc);
         if (mdb_rc) {

@@ -5,10 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const names[PROTO_E__COUNT] = {
-    "ok",
+static const char *const names[PROTO_E__COUNT] = {"ok",
 #define PROTO_ERR_NAME(name, str) str,
-    PROTO_ERR_MAP(PROTO_ERR_NAME)
+                                                  PROTO_ERR_MAP(PROTO_ERR_NAME)
 #undef PROTO_ERR_NAME
 };
 

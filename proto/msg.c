@@ -54,31 +54,100 @@ proto_err proto_body_check(const uint8_t *p, size_t n, proto_error *e)
             body = b & 0x1f;
         } else {
             switch (b) {
-            case 0xc4: lenbytes = 1; break; /* bin */
-            case 0xc5: lenbytes = 2; break;
-            case 0xc6: lenbytes = 4; break;
-            case 0xc7: lenbytes = 1; hdr = 2; break; /* ext: + type byte */
-            case 0xc8: lenbytes = 2; hdr = 2; break;
-            case 0xc9: lenbytes = 4; hdr = 2; break;
-            case 0xca: body = 4; break;
-            case 0xcb: body = 8; break;
-            case 0xcc: case 0xd0: body = 1; break;
-            case 0xcd: case 0xd1: body = 2; break;
-            case 0xce: case 0xd2: body = 4; break;
-            case 0xcf: case 0xd3: body = 8; break;
-            case 0xd4: hdr = 2; body = 1; break; /* fixext */
-            case 0xd5: hdr = 2; body = 2; break;
-            case 0xd6: hdr = 2; body = 4; break;
-            case 0xd7: hdr = 2; body = 8; break;
-            case 0xd8: hdr = 2; body = 16; break;
-            case 0xd9: kind = K_STR; lenbytes = 1; break;
-            case 0xda: kind = K_STR; lenbytes = 2; break;
-            case 0xdb: kind = K_STR; lenbytes = 4; break;
-            case 0xdc: kind = K_ARRAY; lenbytes = 2; break;
-            case 0xdd: kind = K_ARRAY; lenbytes = 4; break;
-            case 0xde: kind = K_MAP; lenbytes = 2; break;
-            case 0xdf: kind = K_MAP; lenbytes = 4; break;
-            default: kind = K_BAD; break; /* 0xc1 */
+            case 0xc4:
+                lenbytes = 1;
+                break; /* bin */
+            case 0xc5:
+                lenbytes = 2;
+                break;
+            case 0xc6:
+                lenbytes = 4;
+                break;
+            case 0xc7:
+                lenbytes = 1;
+                hdr = 2;
+                break; /* ext: + type byte */
+            case 0xc8:
+                lenbytes = 2;
+                hdr = 2;
+                break;
+            case 0xc9:
+                lenbytes = 4;
+                hdr = 2;
+                break;
+            case 0xca:
+                body = 4;
+                break;
+            case 0xcb:
+                body = 8;
+                break;
+            case 0xcc:
+            case 0xd0:
+                body = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                body = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                body = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                body = 8;
+                break;
+            case 0xd4:
+                hdr = 2;
+                body = 1;
+                break; /* fixext */
+            case 0xd5:
+                hdr = 2;
+                body = 2;
+                break;
+            case 0xd6:
+                hdr = 2;
+                body = 4;
+                break;
+            case 0xd7:
+                hdr = 2;
+                body = 8;
+                break;
+            case 0xd8:
+                hdr = 2;
+                body = 16;
+                break;
+            case 0xd9:
+                kind = K_STR;
+                lenbytes = 1;
+                break;
+            case 0xda:
+                kind = K_STR;
+                lenbytes = 2;
+                break;
+            case 0xdb:
+                kind = K_STR;
+                lenbytes = 4;
+                break;
+            case 0xdc:
+                kind = K_ARRAY;
+                lenbytes = 2;
+                break;
+            case 0xdd:
+                kind = K_ARRAY;
+                lenbytes = 4;
+                break;
+            case 0xde:
+                kind = K_MAP;
+                lenbytes = 2;
+                break;
+            case 0xdf:
+                kind = K_MAP;
+                lenbytes = 4;
+                break;
+            default:
+                kind = K_BAD;
+                break; /* 0xc1 */
             }
         }
         if (kind == K_BAD)
@@ -128,8 +197,7 @@ proto_err proto_body_check(const uint8_t *p, size_t n, proto_error *e)
             break;
     }
     if (pos != n)
-        return proto_fail(e, PROTO_E_BAD_FRAME, "body: %zu trailing bytes after the map",
-                          n - pos);
+        return proto_fail(e, PROTO_E_BAD_FRAME, "body: %zu trailing bytes after the map", n - pos);
     return PROTO_OK;
 }
 
@@ -159,8 +227,8 @@ proto_err proto_request_decode(msgpack_zone *z, const uint8_t *body, size_t n, p
         return rc;
     msgpack_object o;
     size_t off = 0;
-    if (msgpack_unpack((const char *)body, n, &off, z, &o) != MSGPACK_UNPACK_SUCCESS ||
-        off != n || o.type != MSGPACK_OBJECT_MAP)
+    if (msgpack_unpack((const char *)body, n, &off, z, &o) != MSGPACK_UNPACK_SUCCESS || off != n ||
+        o.type != MSGPACK_OBJECT_MAP)
         return proto_fail(e, PROTO_E_BAD_FRAME, "body: not one MessagePack map");
     const msgpack_object *id = proto_map_get(&o, "id");
     const msgpack_object *op = proto_map_get(&o, "op");
@@ -209,8 +277,8 @@ static proto_err mistyped(proto_error *e, const char *key, const char *want)
     return proto_fail(e, PROTO_E_BAD_REQUEST, "args.%s: expected %s", key, want);
 }
 
-proto_err proto_arg_str(const msgpack_object *args, const char *key, bool required,
-                        const char **s, uint32_t *len, proto_error *e)
+proto_err proto_arg_str(const msgpack_object *args, const char *key, bool required, const char **s,
+                        uint32_t *len, proto_error *e)
 {
     const msgpack_object *v;
     *s = NULL;
@@ -226,8 +294,8 @@ proto_err proto_arg_str(const msgpack_object *args, const char *key, bool requir
     return PROTO_OK;
 }
 
-proto_err proto_arg_uint(const msgpack_object *args, const char *key, bool required,
-                         uint64_t *val, bool *present, proto_error *e)
+proto_err proto_arg_uint(const msgpack_object *args, const char *key, bool required, uint64_t *val,
+                         bool *present, proto_error *e)
 {
     const msgpack_object *v;
     *present = false;

@@ -129,10 +129,10 @@ bool proto_op_is(const proto_request *r, const char *s);
  * the field ("args.line: missing", "args.priority: expected bool"). An
  * absent optional field leaves *present false (or *s NULL). ---- */
 const msgpack_object *proto_map_get(const msgpack_object *map, const char *key);
-proto_err proto_arg_str(const msgpack_object *args, const char *key, bool required,
-                        const char **s, uint32_t *len, proto_error *e);
-proto_err proto_arg_uint(const msgpack_object *args, const char *key, bool required,
-                         uint64_t *v, bool *present, proto_error *e);
+proto_err proto_arg_str(const msgpack_object *args, const char *key, bool required, const char **s,
+                        uint32_t *len, proto_error *e);
+proto_err proto_arg_uint(const msgpack_object *args, const char *key, bool required, uint64_t *v,
+                         bool *present, proto_error *e);
 proto_err proto_arg_bool(const msgpack_object *args, const char *key, bool required, bool *v,
                          bool *present, proto_error *e);
 /* A map or an array: *o points at the object, NULL when absent. */

@@ -51,8 +51,8 @@ static struct {
     double duration, warmup;
     bool idem, json;
     size_t max_samples;
-} opt = {.conns = 50, .depth = 1, .duration = 10, .warmup = 1, .line = "A",
-         .max_samples = 20000000};
+} opt = {
+    .conns = 50, .depth = 1, .duration = 10, .warmup = 1, .line = "A", .max_samples = 20000000};
 
 static uint64_t *samples;
 static size_t nsamples;
@@ -194,9 +194,9 @@ static bool on_response(conn *c, const msgpack_object *m, uint64_t t, bool measu
     if (!ok->via.boolean) {
         const msgpack_object *e = get(m, "error"), *code = e ? get(e, "code") : NULL,
                              *msg = e ? get(e, "message") : NULL;
-        fprintf(stderr, "hallq-bench: error %.*s: %.*s\n",
-                code ? (int)code->via.str.size : 0, code ? code->via.str.ptr : "",
-                msg ? (int)msg->via.str.size : 0, msg ? msg->via.str.ptr : "");
+        fprintf(stderr, "hallq-bench: error %.*s: %.*s\n", code ? (int)code->via.str.size : 0,
+                code ? code->via.str.ptr : "", msg ? (int)msg->via.str.size : 0,
+                msg ? msg->via.str.ptr : "");
         errors++;
         return false;
     }
@@ -238,23 +238,42 @@ static double pct(double p)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"tcp", 1, 0, 't'},     {"unix", 1, 0, 'u'},   {"token", 1, 0, 'k'},
-        {"conns", 1, 0, 'c'},   {"depth", 1, 0, 'd'},  {"duration", 1, 0, 's'},
-        {"warmup", 1, 0, 'w'},  {"line", 1, 0, 'l'},   {"idem", 0, 0, 'i'},
-        {"json", 0, 0, 'j'},    {0, 0, 0, 0}};
+        {"tcp", 1, 0, 't'},   {"unix", 1, 0, 'u'},     {"token", 1, 0, 'k'},  {"conns", 1, 0, 'c'},
+        {"depth", 1, 0, 'd'}, {"duration", 1, 0, 's'}, {"warmup", 1, 0, 'w'}, {"line", 1, 0, 'l'},
+        {"idem", 0, 0, 'i'},  {"json", 0, 0, 'j'},     {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
-        case 't': opt.tcp = optarg; break;
-        case 'u': opt.unix_path = optarg; break;
-        case 'k': opt.token = optarg; break;
-        case 'c': opt.conns = atoi(optarg); break;
-        case 'd': opt.depth = atoi(optarg); break;
-        case 's': opt.duration = atof(optarg); break;
-        case 'w': opt.warmup = atof(optarg); break;
-        case 'l': opt.line = optarg; break;
-        case 'i': opt.idem = true; break;
-        case 'j': opt.json = true; break;
+        case 't':
+            opt.tcp = optarg;
+            break;
+        case 'u':
+            opt.unix_path = optarg;
+            break;
+        case 'k':
+            opt.token = optarg;
+            break;
+        case 'c':
+            opt.conns = atoi(optarg);
+            break;
+        case 'd':
+            opt.depth = atoi(optarg);
+            break;
+        case 's':
+            opt.duration = atof(optarg);
+            break;
+        case 'w':
+            opt.warmup = atof(optarg);
+            break;
+        case 'l':
+            opt.line = optarg;
+            break;
+        case 'i':
+            opt.idem = true;
+            break;
+        case 'j':
+            opt.json = true;
+            break;
         default:
             fprintf(stderr, "usage: hallq-bench (--tcp HOST:PORT | --unix PATH) [--token T] "
                             "[--conns N] [--depth D] [--duration S] [--warmup S] "

@@ -57,14 +57,28 @@ static void print_str(const char *s, uint32_t n)
 static void print_obj(const msgpack_object *o, int indent)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: printf("null"); break;
-    case MSGPACK_OBJECT_BOOLEAN: printf(o->via.boolean ? "true" : "false"); break;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: printf("%" PRIu64, o->via.u64); break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: printf("%" PRId64, o->via.i64); break;
+    case MSGPACK_OBJECT_NIL:
+        printf("null");
+        break;
+    case MSGPACK_OBJECT_BOOLEAN:
+        printf(o->via.boolean ? "true" : "false");
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        printf("%" PRIu64, o->via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        printf("%" PRId64, o->via.i64);
+        break;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: printf("%g", o->via.f64); break;
-    case MSGPACK_OBJECT_STR: print_str(o->via.str.ptr, o->via.str.size); break;
-    case MSGPACK_OBJECT_BIN: printf("\"<%u bytes>\"", o->via.bin.size); break;
+    case MSGPACK_OBJECT_FLOAT64:
+        printf("%g", o->via.f64);
+        break;
+    case MSGPACK_OBJECT_STR:
+        print_str(o->via.str.ptr, o->via.str.size);
+        break;
+    case MSGPACK_OBJECT_BIN:
+        printf("\"<%u bytes>\"", o->via.bin.size);
+        break;
     case MSGPACK_OBJECT_ARRAY:
         putchar('[');
         for (uint32_t i = 0; i < o->via.array.size; i++) {
@@ -93,7 +107,9 @@ static void print_obj(const msgpack_object *o, int indent)
         }
         printf("%*s}", indent, "");
         break;
-    default: printf("null"); break;
+    default:
+        printf("null");
+        break;
     }
 }
 
@@ -128,7 +144,9 @@ static void pack_value(msgpack_packer *pk, const char *v, char type)
             type = 's';
     }
     switch (type) {
-    case 'u': msgpack_pack_uint64(pk, strtoull(v, NULL, 10)); break;
+    case 'u':
+        msgpack_pack_uint64(pk, strtoull(v, NULL, 10));
+        break;
     case 'b':
         if (!strcmp(v, "true"))
             msgpack_pack_true(pk);
@@ -152,7 +170,9 @@ static void pack_value(msgpack_packer *pk, const char *v, char type)
         }
         break;
     }
-    default: proto_pack_str(pk, v); break;
+    default:
+        proto_pack_str(pk, v);
+        break;
     }
 }
 
@@ -230,11 +250,21 @@ int main(int argc, char **argv)
     /* Options before the command only; the command parses its own. */
     while ((ch = getopt_long(argc, argv, "+t:u:k:h", opts, NULL)) != -1) {
         switch (ch) {
-        case 't': c.tcp = optarg; break;
-        case 'u': c.unix_path = optarg; break;
-        case 'k': c.token = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 't':
+            c.tcp = optarg;
+            break;
+        case 'u':
+            c.unix_path = optarg;
+            break;
+        case 'k':
+            c.token = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     int ac = argc - optind;

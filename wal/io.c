@@ -38,18 +38,30 @@ const wal_io_ops wal_io_posix = {
 const char *wal_strerror(int err)
 {
     switch (err) {
-    case 0: return "ok";
-    case WAL_E_CORRUPT: return "corrupt record";
-    case WAL_E_CHAIN: return "hash chain broken";
-    case WAL_E_GAP: return "LSN out of sequence";
-    case WAL_E_TIME: return "record time goes backwards";
-    case WAL_E_HALL: return "segment of another hall";
-    case WAL_E_HEADER: return "bad segment header";
-    case WAL_E_FAILED: return "the WAL failed earlier and refuses appends";
-    case WAL_E_TOOBIG: return "payload empty or too large";
-    case WAL_E_BUSY: return "a batch is already in flight";
-    case WAL_E_VERSION: return "segment written by a newer format version";
-    default: return err < 0 ? strerror(-err) : "unknown error";
+    case 0:
+        return "ok";
+    case WAL_E_CORRUPT:
+        return "corrupt record";
+    case WAL_E_CHAIN:
+        return "hash chain broken";
+    case WAL_E_GAP:
+        return "LSN out of sequence";
+    case WAL_E_TIME:
+        return "record time goes backwards";
+    case WAL_E_HALL:
+        return "segment of another hall";
+    case WAL_E_HEADER:
+        return "bad segment header";
+    case WAL_E_FAILED:
+        return "the WAL failed earlier and refuses appends";
+    case WAL_E_TOOBIG:
+        return "payload empty or too large";
+    case WAL_E_BUSY:
+        return "a batch is already in flight";
+    case WAL_E_VERSION:
+        return "segment written by a newer format version";
+    default:
+        return err < 0 ? strerror(-err) : "unknown error";
     }
 }
 

@@ -76,9 +76,9 @@ void wal_record_chain(const uint8_t *p, size_t total, const uint8_t prev[WAL_HAS
     crypto_generichash_final(&st, out, WAL_HASH_LEN);
 }
 
-void wal_record_encode(uint8_t *out, const uint8_t prev[WAL_HASH_LEN], uint64_t lsn,
-                       uint64_t at_ms, uint16_t type, uint8_t role, const char *actor_id,
-                       const void *payload, uint32_t len, uint8_t hash_out[WAL_HASH_LEN])
+void wal_record_encode(uint8_t *out, const uint8_t prev[WAL_HASH_LEN], uint64_t lsn, uint64_t at_ms,
+                       uint16_t type, uint8_t role, const char *actor_id, const void *payload,
+                       uint32_t len, uint8_t hash_out[WAL_HASH_LEN])
 {
     size_t idl = actor_id ? strnlen(actor_id, WAL_ACTOR_ID_MAX) : 0;
     size_t total = WAL_RECORD_OVERHEAD + (size_t)len;

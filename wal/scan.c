@@ -69,8 +69,8 @@ static int list_segments(const char *dir, seg_ent **out, int *count)
 }
 
 __attribute__((format(printf, 6, 7))) static int damage(wal_scan_result *res, int code,
-                                                        const char *seg, uint64_t off,
-                                                        uint64_t lsn, const char *fmt, ...)
+                                                        const char *seg, uint64_t off, uint64_t lsn,
+                                                        const char *fmt, ...)
 {
     char what[200];
     va_list ap;
@@ -80,8 +80,8 @@ __attribute__((format(printf, 6, 7))) static int damage(wal_scan_result *res, in
     snprintf(res->bad_at.segment, sizeof res->bad_at.segment, "%s", seg);
     res->bad_at.offset = off;
     res->bad_at.lsn = lsn;
-    snprintf(res->message, sizeof res->message, "segment %s offset %" PRIu64 " (LSN %" PRIu64 "): %s",
-             seg, off, lsn, what);
+    snprintf(res->message, sizeof res->message,
+             "segment %s offset %" PRIu64 " (LSN %" PRIu64 "): %s", seg, off, lsn, what);
     return code;
 }
 
@@ -104,8 +104,7 @@ typedef struct scan_state {
 } scan_state;
 
 /* Walks one mapped segment. Returns 0, a visitor's value, or an error. */
-static int scan_segment(scan_state *s, const char *name, const uint8_t *m, size_t size,
-                        bool last)
+static int scan_segment(scan_state *s, const char *name, const uint8_t *m, size_t size, bool last)
 {
     wal_scan_result *res = s->res;
     wal_seg_header h;
@@ -128,8 +127,7 @@ static int scan_segment(scan_state *s, const char *name, const uint8_t *m, size_
     if (!s->hall[0]) {
         if (s->opt->hall_id && strcmp(s->opt->hall_id, h.hall_id) != 0)
             return damage(res, WAL_E_HALL, name, 0, h.first_lsn,
-                          "segment of hall '%s', expected hall '%s'", h.hall_id,
-                          s->opt->hall_id);
+                          "segment of hall '%s', expected hall '%s'", h.hall_id, s->opt->hall_id);
         snprintf(s->hall, sizeof s->hall, "%s", h.hall_id);
         snprintf(res->hall_id, sizeof res->hall_id, "%s", h.hall_id);
     } else if (strcmp(s->hall, h.hall_id) != 0) {
@@ -179,7 +177,7 @@ static int scan_segment(scan_state *s, const char *name, const uint8_t *m, size_
             const char *what = pr == WAL_REC_SHORT    ? "a short record"
                                : pr == WAL_REC_BADHDR ? "an impossible record header"
                                                       : "a bad CRC";
-            size_t after = pr == WAL_REC_BADCRC ? pos + total
+            size_t after = pr == WAL_REC_BADCRC   ? pos + total
                            : pr == WAL_REC_BADHDR ? pos + WAL_RECORD_HEADER_LEN
                                                   : size;
             if (after > size)
@@ -189,14 +187,12 @@ static int scan_segment(scan_state *s, const char *name, const uint8_t *m, size_
                 snprintf(res->torn_at.segment, sizeof res->torn_at.segment, "%s", name);
                 res->torn_at.offset = pos;
                 res->torn_at.lsn = s->next_lsn;
-                snprintf(res->torn_what, sizeof res->torn_what, "%s at the end of the log",
-                         what);
+                snprintf(res->torn_what, sizeof res->torn_what, "%s at the end of the log", what);
                 res->end_offset = pos;
                 return 0;
             }
-            return damage(res, WAL_E_CORRUPT, name, pos, s->next_lsn,
-                          "%s, and %s: not a torn tail", what,
-                          last ? "data follows it" : "later segments follow");
+            return damage(res, WAL_E_CORRUPT, name, pos, s->next_lsn, "%s, and %s: not a torn tail",
+                          what, last ? "data follows it" : "later segments follow");
         }
         if (rec.lsn != s->next_lsn)
             return damage(res, WAL_E_GAP, name, pos, rec.lsn,
@@ -209,8 +205,8 @@ static int scan_segment(scan_state *s, const char *name, const uint8_t *m, size_
                           "the hash chain breaks here (a record was edited, removed or moved)");
         if (rec.at_ms < s->last_at)
             return damage(res, WAL_E_TIME, name, pos, rec.lsn,
-                          "time %" PRIu64 " is before the previous record's %" PRIu64,
-                          rec.at_ms, s->last_at);
+                          "time %" PRIu64 " is before the previous record's %" PRIu64, rec.at_ms,
+                          s->last_at);
         memcpy(s->chain, rec.hash, WAL_HASH_LEN);
         s->last_at = rec.at_ms;
         if (!res->records++) {
@@ -239,8 +235,7 @@ int wal_scan(const wal_scan_options *opt, wal_scan_result *res)
     if (rc == -ENOENT && !opt->must_exist)
         return 0;
     if (rc) {
-        snprintf(res->message, sizeof res->message, "cannot read %s: %s", opt->dir,
-                 strerror(-rc));
+        snprintf(res->message, sizeof res->message, "cannot read %s: %s", opt->dir, strerror(-rc));
         return rc;
     }
     if (n == 0 && opt->must_exist) {

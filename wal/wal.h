@@ -117,8 +117,8 @@ typedef struct wal_pos {
 /* The outcome of a scan: what the log holds, where it ends, and, on
  * damage, what and where. */
 typedef struct wal_scan_result {
-    uint64_t records;                /* good records visited or counted */
-    uint64_t first_lsn, last_lsn;    /* 0 when the log is empty */
+    uint64_t records;             /* good records visited or counted */
+    uint64_t first_lsn, last_lsn; /* 0 when the log is empty */
     uint64_t first_at_ms, last_at_ms;
     uint8_t head_hash[WAL_HASH_LEN]; /* chain hash of the last good record */
     int segments;
@@ -235,7 +235,8 @@ int wal_writer_complete(wal_writer *w, int flush_rc);
 uint64_t wal_writer_last_lsn(const wal_writer *w);    /* last LSN appended */
 uint64_t wal_writer_durable_lsn(const wal_writer *w); /* last LSN durable */
 int wal_writer_failed(const wal_writer *w);           /* 0 or the first error */
-const char *wal_writer_failed_where(const wal_writer *w); /* e.g. "fdatasync 00000000000000000001.wal" */
+const char *
+wal_writer_failed_where(const wal_writer *w); /* e.g. "fdatasync 00000000000000000001.wal" */
 
 /* Free bytes on the filesystem holding `dir`. */
 int wal_disk_free(const char *dir, uint64_t *bytes);

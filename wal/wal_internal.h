@@ -57,9 +57,9 @@ void wal_genesis_hash(const char *hall_id, uint8_t out[WAL_HASH_LEN]);
 
 /* Encodes a record into out (WAL_RECORD_OVERHEAD + len bytes), chaining
  * from prev; writes the new chain hash into hash_out. */
-void wal_record_encode(uint8_t *out, const uint8_t prev[WAL_HASH_LEN], uint64_t lsn,
-                       uint64_t at_ms, uint16_t type, uint8_t role, const char *actor_id,
-                       const void *payload, uint32_t len, uint8_t hash_out[WAL_HASH_LEN]);
+void wal_record_encode(uint8_t *out, const uint8_t prev[WAL_HASH_LEN], uint64_t lsn, uint64_t at_ms,
+                       uint16_t type, uint8_t role, const char *actor_id, const void *payload,
+                       uint32_t len, uint8_t hash_out[WAL_HASH_LEN]);
 
 enum {
     WAL_REC_OK = 0,

@@ -311,8 +311,7 @@ int wal_writer_flush(wal_writer *w)
             rc = sync_segment(w);
         if (rc)
             return rc;
-        const uint8_t *prev = i == 0 ? b->start_chain
-                                     : b->buf + off - WAL_HASH_LEN - 4;
+        const uint8_t *prev = i == 0 ? b->start_chain : b->buf + off - WAL_HASH_LEN - 4;
         if ((rc = create_segment(w, b->first_lsn + i, prev)) != 0)
             return rc;
         run_start = off;

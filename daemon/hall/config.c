@@ -17,7 +17,7 @@
 #include <string.h>
 #include <yaml.h>
 
-static const char *const role_names[HALL_ROLE__COUNT] = {"system", "kiosk",      "window",
+static const char *const role_names[HALL_ROLE__COUNT] = {"system",  "kiosk",      "window",
                                                          "display", "department", "admin"};
 
 const char *hall_role_name(hall_role r)
@@ -195,8 +195,8 @@ static int parse_dates(parser *p, yaml_node_t *n, const char *what, int32_t **ou
         const char *dots = s ? strstr(s, "..") : NULL;
         int bad = !s;
         if (!bad && dots)
-            bad = parse_date(s, (size_t)(dots - s), &a) || parse_date(dots + 2, strlen(dots + 2), &b) ||
-                  b < a || b - a > 366;
+            bad = parse_date(s, (size_t)(dots - s), &a) ||
+                  parse_date(dots + 2, strlen(dots + 2), &b) || b < a || b - a > 366;
         else if (!bad) {
             bad = parse_date(s, strlen(s), &a);
             b = a;
@@ -373,8 +373,8 @@ static int parse_hall(parser *p, hall_config *c, yaml_node_t *h)
 
 static int parse_calendar(parser *p, hall_config *c, yaml_node_t *n)
 {
-    static const char *const keys[] = {"open", "close", "working_days", "holidays",
-                                       "extra_working_days", NULL};
+    static const char *const keys[] = {
+        "open", "close", "working_days", "holidays", "extra_working_days", NULL};
     static const char *const wd[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
     if (!n)
         return 0;
@@ -413,9 +413,13 @@ static int parse_calendar(parser *p, hall_config *c, yaml_node_t *n)
 
 static int parse_rules(parser *p, hall_config *c, yaml_node_t *n)
 {
-    static const char *const keys[] = {"claim_lease_s",        "no_show_grace_s", "return_behind",
-                                       "appointment_window_s", "day_close",
-                                       "default_service_s",    NULL};
+    static const char *const keys[] = {"claim_lease_s",
+                                       "no_show_grace_s",
+                                       "return_behind",
+                                       "appointment_window_s",
+                                       "day_close",
+                                       "default_service_s",
+                                       NULL};
     if (!n)
         return 0;
     int64_t lease = c->rules.claim_lease_ms / 1000, grace = c->rules.no_show_grace_ms / 1000,
@@ -441,12 +445,12 @@ static int parse_rules(parser *p, hall_config *c, yaml_node_t *n)
 
 static int parse_limits(parser *p, hall_config *c, yaml_node_t *n)
 {
-    static const char *const keys[] = {"max_frame", "max_inflight", "max_connections",
-                                       "output_cap", NULL};
+    static const char *const keys[] = {"max_frame", "max_inflight", "max_connections", "output_cap",
+                                       NULL};
     if (!n)
         return 0;
-    int64_t mf = c->limits.max_frame, mi = c->limits.max_inflight,
-            mc = c->limits.max_connections, oc = (int64_t)c->limits.output_cap;
+    int64_t mf = c->limits.max_frame, mi = c->limits.max_inflight, mc = c->limits.max_connections,
+            oc = (int64_t)c->limits.output_cap;
     if (check_keys(p, n, "limits", keys) ||
         get_int(p, n, "limits", "max_frame", 256, 16 << 20, &mf) ||
         get_int(p, n, "limits", "max_inflight", 1, 65536, &mi) ||
@@ -540,8 +544,8 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
             return fail(p, e, "lines[].id: '%s' is longer than 4 characters (it prefixes numbers)",
                         l->id);
     }
-    if (parse_list(p, root, "departments", false, sizeof(hall_department),
-                   (void **)&c->departments, &c->n_departments, &list))
+    if (parse_list(p, root, "departments", false, sizeof(hall_department), (void **)&c->departments,
+                   &c->n_departments, &list))
         return -1;
     for (int i = 0; i < c->n_departments; i++) {
         yaml_node_t *e = item(p, list, i);
@@ -566,7 +570,7 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
             check_dup(p, list, c->materials, sizeof *m, i, "materials"))
             return -1;
     }
-    static const char *const svc_keys[] = {"code", "name",      "name_zh", "line",     "departments",
+    static const char *const svc_keys[] = {"code", "name", "name_zh",   "line", "departments",
                                            "kind", "days", "checklist", NULL};
     if (parse_list(p, root, "services", false, sizeof(hall_service), (void **)&c->services,
                    &c->n_services, &list))
@@ -638,8 +642,8 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
             return fail(p, e, "%s: a window serves at least one line", what);
     }
     static const char *const tok_keys[] = {"token", "role", "id", NULL};
-    if (parse_list(p, root, "tokens", true, sizeof(hall_token), (void **)&c->tokens,
-                   &c->n_tokens, &list))
+    if (parse_list(p, root, "tokens", true, sizeof(hall_token), (void **)&c->tokens, &c->n_tokens,
+                   &list))
         return -1;
     for (int i = 0; i < c->n_tokens; i++) {
         yaml_node_t *e = item(p, list, i);
@@ -661,8 +665,7 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
         t->role = (hall_role)r;
         if (t->role == HALL_ROLE_WINDOW && hall_config_window(c, t->id, strlen(t->id)) < 0)
             return fail(p, get(p, e, "id"), "tokens[].id: no window '%s'", t->id);
-        if (t->role == HALL_ROLE_DEPARTMENT &&
-            hall_config_department(c, t->id, strlen(t->id)) < 0)
+        if (t->role == HALL_ROLE_DEPARTMENT && hall_config_department(c, t->id, strlen(t->id)) < 0)
             return fail(p, get(p, e, "id"), "tokens[].id: no department '%s'", t->id);
         if (strlen(t->id) > 16)
             return fail(p, get(p, e, "id"), "tokens[].id: longer than 16 characters");
@@ -692,9 +695,9 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
     yaml_parser_delete(&yp);
     set_defaults(c);
 
-    static const char *const top[] = {"hall",  "calendar",    "rules",     "limits",
-                                      "listeners", "wal", "state", "lines", "departments",
-                                      "materials", "services", "windows", "tokens", NULL};
+    static const char *const top[] = {"hall",     "calendar", "rules",  "limits",      "listeners",
+                                      "wal",      "state",    "lines",  "departments", "materials",
+                                      "services", "windows",  "tokens", NULL};
     static const char *const lkeys[] = {"tcp", "unix", NULL};
     yaml_node_t *root = yaml_document_get_root_node(&p.doc);
     if (!root)
@@ -703,8 +706,8 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
              parse_calendar(&p, c, get(&p, root, "calendar")) ||
              parse_rules(&p, c, get(&p, root, "rules")) ||
              parse_limits(&p, c, get(&p, root, "limits")) ||
-             parse_wal(&p, c, get(&p, root, "wal")) ||
-             parse_state(&p, c, get(&p, root, "state")) || parse_catalogue(&p, c, root)) {
+             parse_wal(&p, c, get(&p, root, "wal")) || parse_state(&p, c, get(&p, root, "state")) ||
+             parse_catalogue(&p, c, root)) {
         /* error already set */
     } else {
         yaml_node_t *ls = get(&p, root, "listeners");

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HALL_ID_MAX 32   /* ids: lines, windows, departments, materials, services */
+#define HALL_ID_MAX 32 /* ids: lines, windows, departments, materials, services */
 #define HALL_NAME_MAX 96
 #define HALL_MAX_ITEMS 256
 #define HALL_MAX_LIST 32 /* lines per window, departments per service, checklist */
@@ -48,17 +48,20 @@ typedef struct hall_material {
     char name[HALL_NAME_MAX + 1];
 } hall_material;
 
-typedef enum hall_service_kind { HALL_SERVICE_REVIEW = 0, HALL_SERVICE_INSTANT = 1 } hall_service_kind;
+typedef enum hall_service_kind {
+    HALL_SERVICE_REVIEW = 0,
+    HALL_SERVICE_INSTANT = 1
+} hall_service_kind;
 
 typedef struct hall_service {
     char code[HALL_ID_MAX + 1];
     char name[HALL_NAME_MAX + 1];
     char name_zh[HALL_NAME_MAX + 1];
-    int line;                 /* index into lines */
+    int line; /* index into lines */
     int departments[HALL_MAX_LIST];
     int n_departments;
     hall_service_kind kind;
-    int days;                 /* committed time limit in working days */
+    int days;                     /* committed time limit in working days */
     int checklist[HALL_MAX_LIST]; /* indexes into materials */
     int n_checklist;
 } hall_service;
@@ -77,8 +80,8 @@ typedef struct hall_token {
 } hall_token;
 
 typedef struct hall_listener {
-    char addr[128];     /* tcp: HOST:PORT; unix: path ("" = DATA/hallq.sock) */
-    uint32_t roles;     /* HALL_ROLE_BIT mask */
+    char addr[128]; /* tcp: HOST:PORT; unix: path ("" = DATA/hallq.sock) */
+    uint32_t roles; /* HALL_ROLE_BIT mask */
 } hall_listener;
 
 /* Days are counted from 1970-01-01 in the hall's local time. */
@@ -88,7 +91,7 @@ typedef struct hall_calendar {
     uint8_t working_weekdays; /* bit 0 = Sunday ... bit 6 = Saturday */
     int32_t *holidays;        /* sorted local day numbers */
     int n_holidays;
-    int32_t *extra_days;      /* sorted */
+    int32_t *extra_days; /* sorted */
     int n_extra_days;
 } hall_calendar;
 

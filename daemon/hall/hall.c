@@ -246,8 +246,7 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
     if (proto_arg_str(r->args, "idem", false, &idem, &idem_len, e) != PROTO_OK)
         return -1;
     if (idem && (idem_len == 0 || idem_len > IDEM_MAX))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.idem: must be 1 to %d bytes", IDEM_MAX),
-               -1;
+        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.idem: must be 1 to %d bytes", IDEM_MAX), -1;
     if (idem) {
         klen = idem_key(r, idem, idem_len, key);
         args_hash(h, r, hash);
@@ -263,8 +262,7 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
                 res->type != MSGPACK_OBJECT_BIN)
                 return proto_fail(e, PROTO_E_INTERNAL, "idem entry malformed"), -1;
             if (memcmp(hh->via.bin.ptr, hash, 16) != 0)
-                return proto_fail(e, PROTO_E_CONFLICT,
-                                  "args.idem: already used with other args"),
+                return proto_fail(e, PROTO_E_CONFLICT, "args.idem: already used with other args"),
                        -1;
             proto_buf_append(result, res->via.bin.ptr, res->via.bin.size);
             return HALL_EXEC_REPLAY;
@@ -333,9 +331,9 @@ int hall_record_pack(const hall_request *r, const proto_buf *result, proto_buf *
     return payload->oom ? -1 : 0;
 }
 
-int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t type,
-                uint8_t role, const char *actor_id, const uint8_t *payload, size_t len,
-                proto_buf *scratch, char *err, size_t errlen, int *mdb_rc)
+int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t type, uint8_t role,
+                const char *actor_id, const uint8_t *payload, size_t len, proto_buf *scratch,
+                char *err, size_t errlen, int *mdb_rc)
 {
     const hall_op_def *def = hall_op_by_record(type);
     *mdb_rc = 0;
@@ -382,7 +380,8 @@ int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t typ
     if (res)
         msgpack_pack_object(&pk, *res);
     if (!res || want.len != scratch->len || memcmp(want.p, scratch->p, want.len) != 0)
-        snprintf(err, errlen, "LSN %llu (%s): replay diverged: the result differs from the one "
+        snprintf(err, errlen,
+                 "LSN %llu (%s): replay diverged: the result differs from the one "
                  "recorded",
                  (unsigned long long)lsn, def->name);
     else

@@ -125,9 +125,9 @@ int hall_record_pack(const hall_request *r, const proto_buf *result, proto_buf *
  * record's actor and time, and checks the result equals the recorded one.
  * Returns 0, or -1 with a message in err (a divergence or an unknown record
  * type is fatal: the state would no longer be what the log says). */
-int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t type,
-                uint8_t role, const char *actor_id, const uint8_t *payload, size_t len,
-                proto_buf *scratch, char *err, size_t errlen, int *mdb_rc);
+int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t type, uint8_t role,
+                const char *actor_id, const uint8_t *payload, size_t len, proto_buf *scratch,
+                char *err, size_t errlen, int *mdb_rc);
 
 /* The payload of a config record for this config text. */
 int hall_config_record(const hall_config *c, proto_buf *payload);

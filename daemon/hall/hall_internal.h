@@ -10,8 +10,8 @@
 
 struct hall {
     hall_store *st;
-    hall_config *cfg; /* in force */
-    int64_t clock_ms; /* latest record time (or manual clock) */
+    hall_config *cfg;  /* in force */
+    int64_t clock_ms;  /* latest record time (or manual clock) */
     msgpack_zone zone; /* scratch for decoding stored values, cleared per op */
     proto_buf scratch;
 

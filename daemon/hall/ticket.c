@@ -246,8 +246,7 @@ int hall_ticket_get(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer
         return -1;
     int rc = hall_ticket_load(h, txn, id, n, &t, mdb_rc);
     if (rc == MDB_NOTFOUND)
-        return proto_fail(e, PROTO_E_NOT_FOUND, "args.ticket_id: no ticket '%.*s'", (int)n, id),
-               -1;
+        return proto_fail(e, PROTO_E_NOT_FOUND, "args.ticket_id: no ticket '%.*s'", (int)n, id), -1;
     if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "ticket.get");
     uint32_t ahead = 0;

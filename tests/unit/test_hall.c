@@ -84,8 +84,7 @@ static void expect_error(const char *from, const char *to, const char *needle)
 static void test_config_errors(void **state)
 {
     (void)state;
-    expect_error("{id: B, name: legal persons", "{id: A, name: legal persons",
-                 "duplicate id 'A'");
+    expect_error("{id: B, name: legal persons", "{id: A, name: legal persons", "duplicate id 'A'");
     expect_error("{id: W04, lines: [C, D]", "{id: W04, lines: [C, Z]", "unknown line 'Z'");
     expect_error("departments: [hrss], kind: instant", "departments: [], kind: instant",
                  "at least one department");
@@ -133,10 +132,10 @@ static void test_calendar(void **state)
     assert_string_equal(s, "2026-11-24");
     assert_int_equal(hall_weekday(day(2026, 11, 24)), 2); /* a Tuesday */
     assert_true(hall_is_working_day(cal, day(2026, 11, 24)));
-    assert_false(hall_is_working_day(cal, day(2026, 11, 28)));  /* Saturday */
-    assert_false(hall_is_working_day(cal, day(2026, 10, 1)));   /* holiday */
-    assert_false(hall_is_working_day(cal, day(2026, 10, 7)));   /* holiday */
-    assert_true(hall_is_working_day(cal, day(2026, 10, 10)));   /* extra working Saturday */
+    assert_false(hall_is_working_day(cal, day(2026, 11, 28))); /* Saturday */
+    assert_false(hall_is_working_day(cal, day(2026, 10, 1)));  /* holiday */
+    assert_false(hall_is_working_day(cal, day(2026, 10, 7)));  /* holiday */
+    assert_true(hall_is_working_day(cal, day(2026, 10, 10)));  /* extra working Saturday */
     assert_false(hall_is_working_day(cal, day(2027, 1, 1)));
     assert_int_equal(hall_next_working_day(cal, day(2026, 9, 30)), day(2026, 10, 8));
     assert_int_equal(hall_next_working_day(cal, day(2026, 10, 9)), day(2026, 10, 10));
@@ -215,8 +214,8 @@ static int fx_exec(fixture *f, const char *op, hall_role role, const char *actor
                          MSGPACK_UNPACK_SUCCESS);
         ap = &o;
     }
-    hall_request r = {.def = hall_op_find(op, strlen(op)), .args = ap, .now_ms = now,
-                      .lsn = f->lsn + 1};
+    hall_request r = {
+        .def = hall_op_find(op, strlen(op)), .args = ap, .now_ms = now, .lsn = f->lsn + 1};
     assert_non_null(r.def);
     r.actor.role = role;
     strcpy(r.actor.id, actor);
@@ -350,13 +349,11 @@ static void test_ticket_numbering(void **state)
     /* After the day's close, numbering restarts on the next business day
      * (Wednesday); on Friday evening the next business day is Monday. */
     take_args(&a, "A", false, NULL);
-    assert_int_equal(fx_exec(f, "ticket.take", HALL_ROLE_KIOSK, "K1", at(f, 2026, 11, 24, 17, 0),
-                             &a, &e),
-                     0);
+    assert_int_equal(
+        fx_exec(f, "ticket.take", HALL_ROLE_KIOSK, "K1", at(f, 2026, 11, 24, 17, 0), &a, &e), 0);
     assert_string_equal(res_str(f, "ticket_id", s, sizeof s), "20261125-A001");
-    assert_int_equal(fx_exec(f, "ticket.take", HALL_ROLE_KIOSK, "K1", at(f, 2026, 11, 27, 18, 0),
-                             &a, &e),
-                     0);
+    assert_int_equal(
+        fx_exec(f, "ticket.take", HALL_ROLE_KIOSK, "K1", at(f, 2026, 11, 27, 18, 0), &a, &e), 0);
     assert_string_equal(res_str(f, "ticket_id", s, sizeof s), "20261130-A001");
     proto_buf_free(&a);
     proto_buf_free(&f->log);
@@ -469,9 +466,9 @@ static void test_replay(void **state)
     assert_int_equal(mdb_txn_begin(g->st.env, NULL, 0, &txn), 0);
     hall_batch_begin(g->h);
     int mdb_rc;
-    assert_int_equal(hall_replay(g->h, txn, (uint64_t)f->n, f->times[f->n - 1],
-                                 f->types[f->n - 1], HALL_ROLE_KIOSK, "K1", p + 4, len, &scratch,
-                                 err, sizeof err, &mdb_rc),
+    assert_int_equal(hall_replay(g->h, txn, (uint64_t)f->n, f->times[f->n - 1], f->types[f->n - 1],
+                                 HALL_ROLE_KIOSK, "K1", p + 4, len, &scratch, err, sizeof err,
+                                 &mdb_rc),
                      -1);
     assert_non_null(strstr(err, "diverged"));
     mdb_txn_abort(txn);
@@ -497,9 +494,9 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_demo),  cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_calendar),     cmocka_unit_test(test_ticket_numbering),
-        cmocka_unit_test(test_idem),         cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_config_demo), cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_calendar),    cmocka_unit_test(test_ticket_numbering),
+        cmocka_unit_test(test_idem),        cmocka_unit_test(test_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,24 +159,34 @@ static void test_body_check(void **state)
     proto_error e;
     /* Good: {} and {"a": [1, -1, 1.5, nil, true, "s", bin, ext]} */
     assert_int_equal(check("\x80", 1, &e), PROTO_OK);
-    static const uint8_t good[] = {0x81, 0xa1, 'a', 0x9a, 0x01, 0xff, 0xcb, 0x3f, 0xf8, 0, 0,
-                                   0,    0,    0,   0,    0xc0, 0xc3, 0xa1, 's',  0xc4, 0x02,
-                                   1,    2,    0xd4, 0x01, 0x07, 0xcd, 0x01, 0x00, 0xd9, 0x01,
-                                   'x'};
+    static const uint8_t good[] = {0x81, 0xa1, 'a',  0x9a, 0x01, 0xff, 0xcb, 0x3f, 0xf8, 0,    0,
+                                   0,    0,    0,    0,    0xc0, 0xc3, 0xa1, 's',  0xc4, 0x02, 1,
+                                   2,    0xd4, 0x01, 0x07, 0xcd, 0x01, 0x00, 0xd9, 0x01, 'x'};
     assert_int_equal(check(good, sizeof good, &e), PROTO_OK);
 
     expect_bad("", 0, "empty");
     expect_bad("\x93\x01\x02\x03", 4, "not a map");
     expect_bad("\x05", 1, "not a map");
-    expect_bad("\xa3" "abc", 4, "not a map");
+    expect_bad("\xa3"
+               "abc",
+               4, "not a map");
     expect_bad("\x80\x00", 2, "trailing");
     expect_bad("\x82\xa2id\x01\xa2op", 8, "truncated");
     expect_bad("\x81\x01\x02", 3, "not a string");
-    expect_bad("\x81\xa1" "a\xdb\x00\x00\x0f\xa0" "abc", 11, "string length 4000");
-    expect_bad("\x81\xa1" "a\xdd\x7f\xff\xff\xff", 8, "array of 2147483647");
+    expect_bad("\x81\xa1"
+               "a\xdb\x00\x00\x0f\xa0"
+               "abc",
+               11, "string length 4000");
+    expect_bad("\x81\xa1"
+               "a\xdd\x7f\xff\xff\xff",
+               8, "array of 2147483647");
     expect_bad("\xdf\xff\xff\xff\xff", 5, "map of 4294967295");
-    expect_bad("\x81\xa1" "a\xc1", 4, "invalid byte");
-    expect_bad("\x81\xa1" "a\xc6\x00\x01\x00\x00", 8, "runs past");
+    expect_bad("\x81\xa1"
+               "a\xc1",
+               4, "invalid byte");
+    expect_bad("\x81\xa1"
+               "a\xc6\x00\x01\x00\x00",
+               8, "runs past");
 
     /* Nesting: 16 levels pass, 17 do not. */
     uint8_t deep[64];
@@ -226,8 +236,7 @@ static void test_envelope_and_args(void **state)
     assert_string_equal(e.msg, "args.missing: missing");
     assert_int_equal(proto_arg_str(r.args, "n", true, &s, &sl, &e), PROTO_E_BAD_REQUEST);
     assert_string_equal(e.msg, "args.n: expected string");
-    assert_int_equal(proto_arg_uint(r.args, "line", true, &u, &present, &e),
-                     PROTO_E_BAD_REQUEST);
+    assert_int_equal(proto_arg_uint(r.args, "line", true, &u, &present, &e), PROTO_E_BAD_REQUEST);
     assert_string_equal(e.msg, "args.line: expected unsigned integer");
     assert_int_equal(proto_arg_bool(r.args, "priority", true, &bv, &present, &e), PROTO_OK);
     assert_true(bv && present);
@@ -248,7 +257,9 @@ static void test_envelope_and_args(void **state)
         {B("\x82\xa2id\xff\xa2op\xa4ping"), "id: expected unsigned integer"},
         {B("\x81\xa2id\x01"), "op: missing"},
         {B("\x82\xa2id\x01\xa2op\x07"), "op: expected string"},
-        {B("\x83\xa2id\x01\xa2op\xa4ping\xa4" "args\x90"), "args: expected map"},
+        {B("\x83\xa2id\x01\xa2op\xa4ping\xa4"
+           "args\x90"),
+         "args: expected map"},
 #undef B
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

@@ -53,8 +53,8 @@ static wal_writer *open_writer(const wal_io_ops *io, uint64_t seg)
     wal_scan_options o = {.dir = dir, .hall_id = HALL};
     wal_scan_result r;
     assert_int_equal(wal_recover(&o, io, &r), 0);
-    wal_writer_options wo = {.dir = dir, .hall_id = HALL, .segment_bytes = seg, .sync = true,
-                             .io = io};
+    wal_writer_options wo = {
+        .dir = dir, .hall_id = HALL, .segment_bytes = seg, .sync = true, .io = io};
     wal_writer *w;
     assert_int_equal(wal_writer_open(&w, &wo, &r), 0);
     return w;
@@ -71,9 +71,8 @@ static void append_batch(wal_writer *w, int n, uint64_t at)
         int pad = (int)(lsn * 7 % 50);
         memset(p + len, 'x', (size_t)pad);
         uint64_t got;
-        assert_int_equal(wal_writer_append(w, 16, at + lsn, 1, "K1", p, (uint32_t)(len + pad),
-                                           &got),
-                         0);
+        assert_int_equal(
+            wal_writer_append(w, 16, at + lsn, 1, "K1", p, (uint32_t)(len + pad), &got), 0);
         assert_int_equal(got, lsn);
     }
     assert_int_equal(wal_writer_seal(w), 0);
@@ -439,8 +438,12 @@ static void test_rollover(void **state)
     assert_int_equal(s.n, last + 50);
     assert_int_equal(s.bad, 0);
     /* Replay from a late LSN skips the earlier segments by name. */
-    wal_scan_options o = {.dir = dir, .hall_id = HALL, .from_lsn = last, .skip_verified = true,
-                          .visit = visit, .ctx = &s};
+    wal_scan_options o = {.dir = dir,
+                          .hall_id = HALL,
+                          .from_lsn = last,
+                          .skip_verified = true,
+                          .visit = visit,
+                          .ctx = &s};
     memset(&s, 0, sizeof s);
     s.last = last;
     assert_int_equal(wal_scan(&o, &r), 0);
@@ -581,11 +584,10 @@ static void fault_case(int kind, int at, int err, const char *where)
     for (int b = 0; b < 200 && rc == 0; b++) {
         for (int i = 0; i < 12; i++) {
             char p[64];
-            int len = snprintf(p, sizeof p, "rec-%llu",
-                               (unsigned long long)wal_writer_last_lsn(w) + 1);
-            assert_int_equal(wal_writer_append(w, 16, 2000 + (uint64_t)b, 1, "K1", p,
-                                               (uint32_t)len, &lsn),
-                             0);
+            int len =
+                snprintf(p, sizeof p, "rec-%llu", (unsigned long long)wal_writer_last_lsn(w) + 1);
+            assert_int_equal(
+                wal_writer_append(w, 16, 2000 + (uint64_t)b, 1, "K1", p, (uint32_t)len, &lsn), 0);
         }
         assert_int_equal(wal_writer_seal(w), 0);
         rc = wal_writer_complete(w, wal_writer_flush(w));
