@@ -118,6 +118,9 @@ struct server {
     int flush_rc;
     bool flushing;
     uv_check_t kick;
+    uv_timer_t due_timer; /* fires when a time-driven record falls due */
+    bool due_pending;
+    int64_t last_rec_ms; /* time of the newest record appended: a floor */
 
     bool wal_failed;
     bool disk_low;
@@ -754,6 +757,32 @@ static void batch_release(server *s, req *head)
             conn_pump(c);
 }
 
+static void on_due(uv_timer_t *t)
+{
+    server *s = t->data;
+    s->due_pending = true;
+    batch_maybe_start(s);
+}
+
+/* Arms the timer for the next time-driven record (wall clock only; under
+ * the manual clock clock.advance brings them). */
+static void arm_due_timer(server *s)
+{
+    if (s->opt->manual_clock || s->stopping)
+        return;
+    int64_t due = INT64_MAX;
+    if (mdb_txn_renew(s->rtxn) == 0) {
+        due = hall_next_due_ms(s->h, s->rtxn);
+        mdb_txn_reset(s->rtxn);
+    }
+    if (due == INT64_MAX) {
+        uv_timer_stop(&s->due_timer);
+        return;
+    }
+    int64_t wait = due - wall_ms();
+    uv_timer_start(&s->due_timer, on_due, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
 static void on_flush(uv_work_t *w)
 {
     server *s = w->data;
@@ -772,6 +801,7 @@ static void after_flush(uv_work_t *w, int status)
         s->b_txn = NULL;
         if (rc == 0) {
             hall_batch_commit(s->h);
+            arm_due_timer(s);
         } else {
             /* The WAL has the batch: a restart replays it. Until then the
              * state is behind the log, so nothing more may be taken. */
@@ -799,6 +829,63 @@ static void after_flush(uv_work_t *w, int status)
     maybe_finish_stop(s);
 }
 
+/* Logs a record for a request already applied by hall_exec. */
+static int log_record(server *s, const hall_request *hr, uint64_t *records)
+{
+    uint64_t lsn;
+    int wrc = hall_record_pack(hr, &s->result, &s->payload);
+    if (wrc == 0)
+        wrc = wal_writer_append(s->w, hr->def->rec_type, (uint64_t)hr->now_ms,
+                                (uint8_t)hr->actor.role, hr->actor.id, s->payload.p,
+                                (uint32_t)s->payload.len, &lsn);
+    if (wrc != 0) {
+        hq_log(HQ_LOG_ERROR, "wal: append: %s", wal_strerror(wrc));
+        return wrc == WAL_E_FAILED ? -1 : -2;
+    }
+    if (hr->now_ms > s->last_rec_ms)
+        s->last_rec_ms = hr->now_ms;
+    (*records)++;
+    return 0;
+}
+
+/* Writes the time-driven records due by `now` (the day's close...), each
+ * stamped with its own due time. Returns 0, an LMDB error or -1/-2. */
+static int run_due(server *s, int64_t now, uint64_t *records)
+{
+    hall_request r;
+    while (hall_due(s->h, s->b_txn, now, &r)) {
+        proto_error e = {0};
+        int mdb_rc = 0;
+        r.lsn = wal_writer_last_lsn(s->w) + 1;
+        /* Overdue (the daemon was down at the time): stamped now-ish, as
+         * record times never go back. */
+        if (r.now_ms < s->last_rec_ms)
+            r.now_ms = s->last_rec_ms;
+        int x = hall_exec(s->h, s->b_txn, &r, &s->result, &e, &mdb_rc);
+        if (mdb_rc)
+            return mdb_rc;
+        if (x != HALL_EXEC_RECORD) {
+            hq_log(HQ_LOG_ERROR, "%s at %lld failed: %s", r.def->name, (long long)r.now_ms, e.msg);
+            return -2;
+        }
+        int rc = log_record(s, &r, records);
+        if (rc)
+            return rc;
+        if (r.def->op == HALL_OP_DAY_CLOSE)
+            hq_log(HQ_LOG_INFO, "day closed at %lld (LSN %llu)", (long long)r.now_ms,
+                   (unsigned long long)wal_writer_last_lsn(s->w));
+    }
+    return 0;
+}
+
+static void batch_abort(server *s)
+{
+    mdb_txn_abort(s->b_txn);
+    s->b_txn = NULL;
+    hall_batch_abort(s->h);
+    wal_writer_rollback(s->w);
+}
+
 /* Runs the requests of one batch in one write txn. Returns the LMDB error
  * that aborted it (MDB_MAP_FULL: grow and run again), or 0. */
 static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
@@ -810,6 +897,10 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
         return rc;
     hall_batch_begin(s->h);
     *records = 0;
+    if ((rc = run_due(s, now, records)) != 0) {
+        batch_abort(s);
+        return rc;
+    }
     for (req *r = head; r; r = r->bnext) {
         int mdb_rc = 0;
         memset(&e, 0, sizeof e);
@@ -825,10 +916,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
                            .lsn = wal_writer_last_lsn(s->w) + 1};
         int x = hall_exec(s->h, s->b_txn, &hr, &s->result, &e, &mdb_rc);
         if (mdb_rc) {
-            mdb_txn_abort(s->b_txn);
-            s->b_txn = NULL;
-            hall_batch_abort(s->h);
-            wal_writer_rollback(s->w);
+            batch_abort(s);
             return mdb_rc;
         }
         if (x < 0) {
@@ -836,33 +924,28 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
             continue;
         }
         if (x == HALL_EXEC_RECORD) {
-            uint64_t lsn;
-            int wrc = hall_record_pack(&hr, &s->result, &s->payload);
-            if (wrc == 0)
-                wrc = wal_writer_append(s->w, r->def->rec_type, (uint64_t)now,
-                                        (uint8_t)r->c->actor.role, r->c->actor.id, s->payload.p,
-                                        (uint32_t)s->payload.len, &lsn);
-            if (wrc != 0) {
-                /* The record cannot be logged: undo the whole batch rather
-                 * than keep an effect with no record. */
-                mdb_txn_abort(s->b_txn);
-                s->b_txn = NULL;
-                hall_batch_abort(s->h);
-                wal_writer_rollback(s->w);
-                hq_log(HQ_LOG_ERROR, "wal: append: %s", wal_strerror(wrc));
-                return wrc == WAL_E_FAILED ? -1 : -2;
+            /* A record that cannot be logged undoes the whole batch rather
+             * than keep an effect with no record. */
+            int lrc = log_record(s, &hr, records);
+            if (lrc == 0 && r->def->op == HALL_OP_CLOCK_ADVANCE) {
+                /* Its answer waits for what the new time triggers. */
+                proto_buf keep = s->result;
+                proto_buf_init(&s->result);
+                lrc = run_due(s, hall_clock_ms(s->h), records);
+                proto_buf_free(&s->result);
+                s->result = keep;
             }
-            (*records)++;
+            if (lrc) {
+                batch_abort(s);
+                return lrc;
+            }
         }
         req_ok(r, &s->result);
     }
     if (*records) {
         rc = hall_store_set_applied_lsn(s->st, s->b_txn, wal_writer_last_lsn(s->w));
         if (rc) {
-            mdb_txn_abort(s->b_txn);
-            s->b_txn = NULL;
-            hall_batch_abort(s->h);
-            wal_writer_rollback(s->w);
+            batch_abort(s);
             return rc;
         }
     }
@@ -872,19 +955,21 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
 static void batch_maybe_start(server *s)
 {
     uv_check_stop(&s->kick);
-    if (s->flushing || !s->q_head)
+    if (s->flushing || (!s->q_head && !s->due_pending) || s->wal_failed)
         return;
+    s->due_pending = false;
     /* Take up to BATCH_MAX_REQS requests off the queue. */
     req *head = s->q_head, *last = head;
     int n = 1;
-    while (last->bnext && n < BATCH_MAX_REQS) {
+    while (last && last->bnext && n < BATCH_MAX_REQS) {
         last = last->bnext;
         n++;
     }
-    s->q_head = last->bnext;
+    s->q_head = last ? last->bnext : NULL;
     if (!s->q_head)
         s->q_tail = NULL;
-    last->bnext = NULL;
+    if (last)
+        last->bnext = NULL;
 
     int64_t now = server_now(s);
     uint64_t records = 0;
@@ -978,6 +1063,7 @@ static void begin_stop(server *s, const char *why)
         unlink(s->opt->unix_path);
     }
     s->tcp.open = s->unix_.open = false;
+    uv_timer_stop(&s->due_timer);
     for (conn *c = s->conns; c; c = c->next)
         conn_stop_reading(c);
     uv_timer_init(&s->loop, &s->drain_timer);
@@ -1080,6 +1166,7 @@ int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
     s->w = w;
     const hall_config *cfg = hall_config_current(h);
     s->manual_base = cfg->has_start_ms ? cfg->start_ms : wall_ms();
+    s->last_rec_ms = hall_clock_ms(h);
     int code = 1;
     proto_buf_init(&s->result);
     proto_buf_init(&s->payload);
@@ -1092,6 +1179,9 @@ int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
     mdb_txn_reset(s->rtxn);
     uv_check_init(&s->loop, &s->kick);
     s->kick.data = s;
+    uv_timer_init(&s->loop, &s->due_timer);
+    s->due_timer.data = s;
+    arm_due_timer(s);
     char bound[300];
     if (listen_tcp(s, o->tcp_addr, bound, sizeof bound) != 0 || listen_unix(s, o->unix_path) != 0)
         goto out;

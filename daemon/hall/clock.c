@@ -46,6 +46,12 @@ int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
     int rc = hall_meta_get_u64(h->st, txn, "config_version", &version);
     MDB_val kt = {6, "config"}, vt = {len, (void *)text};
     MDB_val ks = {10, "config_sha"}, vs = {sizeof c->sha, c->sha};
+    uint64_t through = 0;
+    if (rc == 0)
+        rc = hall_meta_get_u64(h->st, txn, "closed_through_ms", &through);
+    /* A new hall's days start now: no close is owed for the past. */
+    if (rc == 0 && !through)
+        rc = hall_meta_put_u64(h->st, txn, "closed_through_ms", (uint64_t)r->now_ms);
     if (rc || (rc = hall_meta_put_u64(h->st, txn, "config_version", version + 1)) ||
         (rc = mdb_put(txn, h->st->meta, &kt, &vt, 0)) ||
         (rc = mdb_put(txn, h->st->meta, &ks, &vs, 0))) {

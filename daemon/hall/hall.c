@@ -27,6 +27,14 @@ static const hall_handler handlers[HALL_OP__COUNT] = {
     [HALL_OP_CLOCK_ADVANCE] = hall_clock_advance,
     [HALL_OP_TICKET_TAKE] = hall_ticket_take,
     [HALL_OP_TICKET_GET] = hall_ticket_get,
+    [HALL_OP_TICKET_RETURN] = hall_ticket_return,
+    [HALL_OP_WINDOW_STATE] = hall_window_state_op,
+    [HALL_OP_WINDOW_CALL] = hall_window_call,
+    [HALL_OP_WINDOW_RECALL] = hall_window_recall,
+    [HALL_OP_WINDOW_NO_SHOW] = hall_window_no_show,
+    [HALL_OP_WINDOW_TRANSFER] = hall_window_transfer,
+    [HALL_OP_WINDOW_DONE] = hall_window_done,
+    [HALL_OP_DAY_CLOSE] = hall_day_close,
 };
 
 const hall_op_def *hall_op_find(const char *name, size_t n)
@@ -92,7 +100,8 @@ void hall_field_str(const msgpack_object *arr, uint32_t i, char *out, size_t cap
     size_t n = 0;
     if (f && f->type == MSGPACK_OBJECT_STR) {
         n = f->via.str.size < cap - 1 ? f->via.str.size : cap - 1;
-        memcpy(out, f->via.str.ptr, n);
+        if (n) /* an empty string may have a NULL ptr */
+            memcpy(out, f->via.str.ptr, n);
     }
     out[n] = 0;
 }

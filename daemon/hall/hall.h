@@ -45,7 +45,15 @@
     X(CONFIG, "config", 1, R_SYS, HALL_MUTATE)                                                     \
     X(CLOCK_ADVANCE, "clock.advance", 2, R_A, HALL_MUTATE)                                         \
     X(TICKET_TAKE, "ticket.take", 16, R_K | R_A, HALL_MUTATE)                                      \
-    X(TICKET_GET, "ticket.get", 0, R_K | R_A, HALL_READ)
+    X(TICKET_GET, "ticket.get", 0, R_K | R_A, HALL_READ)                                           \
+    X(TICKET_RETURN, "ticket.return", 17, R_K | R_A, HALL_MUTATE)                                  \
+    X(WINDOW_STATE, "window.state", 18, R_W, HALL_MUTATE)                                          \
+    X(WINDOW_CALL, "window.call", 19, R_W, HALL_MUTATE)                                            \
+    X(WINDOW_RECALL, "window.recall", 20, R_W, HALL_MUTATE)                                        \
+    X(WINDOW_NO_SHOW, "window.no_show", 21, R_W, HALL_MUTATE)                                      \
+    X(WINDOW_TRANSFER, "window.transfer", 22, R_W, HALL_MUTATE)                                    \
+    X(WINDOW_DONE, "window.done", 23, R_W, HALL_MUTATE)                                            \
+    X(DAY_CLOSE, "day.close", 3, R_A | R_SYS, HALL_MUTATE)
 
 typedef enum hall_op {
 #define HALL_OP_ENUM(e, name, rec, roles, kind) HALL_OP_##e,
@@ -128,6 +136,13 @@ int hall_record_pack(const hall_request *r, const proto_buf *result, proto_buf *
 int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t type, uint8_t role,
                 const char *actor_id, const uint8_t *payload, size_t len, proto_buf *scratch,
                 char *err, size_t errlen, int *mdb_rc);
+
+/* Time-driven records (the day's close): whether one is due at or before
+ * `now`; if so fills r (system actor, r->now_ms = its due time) for the
+ * caller to run with hall_exec and log like any other record. */
+bool hall_due(hall *h, MDB_txn *txn, int64_t now, hall_request *r);
+/* When the next time-driven record falls due (INT64_MAX: none). */
+int64_t hall_next_due_ms(hall *h, MDB_txn *txn);
 
 /* The payload of a config record for this config text. */
 int hall_config_record(const hall_config *c, proto_buf *payload);

@@ -33,6 +33,23 @@ int hall_ticket_get(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer
                     proto_error *e, int *mdb_rc);
 int hall_clock_advance(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
                        proto_error *e, int *mdb_rc);
+int hall_ticket_return(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                       proto_error *e, int *mdb_rc);
+int hall_window_state_op(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                         proto_error *e, int *mdb_rc);
+int hall_window_call(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                     proto_error *e, int *mdb_rc);
+int hall_window_recall(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                       proto_error *e, int *mdb_rc);
+int hall_window_no_show(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                        proto_error *e, int *mdb_rc);
+int hall_window_transfer(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                         proto_error *e, int *mdb_rc);
+int hall_window_done(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                     proto_error *e, int *mdb_rc);
+int hall_day_close(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk, proto_error *e,
+                   int *mdb_rc);
+int64_t hall_next_close_ms(const hall_config *cfg, int64_t after);
 int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
                       proto_error *e, int *mdb_rc);
 

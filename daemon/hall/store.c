@@ -64,7 +64,8 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
         (rc = mdb_dbi_open(txn, "lines", dflags, &s->lines)) ||
         (rc = mdb_dbi_open(txn, "tickets", dflags, &s->tickets)) ||
         (rc = mdb_dbi_open(txn, "queue", dflags, &s->queue)) ||
-        (rc = mdb_dbi_open(txn, "idem", dflags, &s->idem))) {
+        (rc = mdb_dbi_open(txn, "idem", dflags, &s->idem)) ||
+        (rc = mdb_dbi_open(txn, "windows", dflags, &s->windows))) {
         mdb_txn_abort(txn);
         goto fail;
     }

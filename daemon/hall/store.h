@@ -14,6 +14,7 @@
  *   tickets  ticket id -> MessagePack ticket
  *   queue    line(4) class(1) order_ms(8 BE) seq(8 BE) -> ticket id
  *   idem     role(1) actor id NUL idem -> MessagePack {h, at, r}
+ *   windows  window id -> MessagePack window state
  */
 #ifndef HALLQ_HALL_STORE_H
 #define HALLQ_HALL_STORE_H
@@ -27,7 +28,7 @@
 
 typedef struct hall_store {
     MDB_env *env;
-    MDB_dbi meta, lines, tickets, queue, idem;
+    MDB_dbi meta, lines, tickets, queue, idem, windows;
     size_t map_size;
     bool read_only;
 } hall_store;

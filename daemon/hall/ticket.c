@@ -51,6 +51,14 @@ int hall_ticket_load(hall *h, MDB_txn *txn, const char *id, size_t n, hall_ticke
     t->called_ms = hall_field_i64(&o, 10);
     hall_field_str(&o, 11, t->appointment, sizeof t->appointment);
     hall_field_str(&o, 12, t->case_no, sizeof t->case_no);
+    const msgpack_object *qk = hall_field(&o, 13);
+    if (qk && qk->type == MSGPACK_OBJECT_BIN && qk->via.bin.size > 0 &&
+        qk->via.bin.size <= HALL_QUEUE_KEY_MAX) {
+        memcpy(t->qkey, qk->via.bin.ptr, qk->via.bin.size);
+        t->qkey_len = qk->via.bin.size;
+    }
+    t->no_show_ms = hall_field_i64(&o, 14);
+    t->done_ms = hall_field_i64(&o, 15);
     return 0;
 }
 
@@ -59,7 +67,7 @@ int hall_ticket_store(hall *h, MDB_txn *txn, const hall_ticket *t)
     msgpack_packer pk;
     proto_buf_reset(&h->scratch);
     proto_packer_init(&pk, &h->scratch);
-    msgpack_pack_array(&pk, 13);
+    msgpack_pack_array(&pk, 16);
     proto_pack_str(&pk, t->number);
     proto_pack_str(&pk, t->line);
     msgpack_pack_int32(&pk, t->day);
@@ -76,6 +84,10 @@ int hall_ticket_store(hall *h, MDB_txn *txn, const hall_ticket *t)
     msgpack_pack_int64(&pk, t->called_ms);
     proto_pack_str(&pk, t->appointment);
     proto_pack_str(&pk, t->case_no);
+    msgpack_pack_bin(&pk, t->qkey_len);
+    msgpack_pack_bin_body(&pk, t->qkey, t->qkey_len);
+    msgpack_pack_int64(&pk, t->no_show_ms);
+    msgpack_pack_int64(&pk, t->done_ms);
     if (h->scratch.oom)
         return ENOMEM;
     MDB_val k = {strlen(t->id), (void *)t->id}, v = {h->scratch.len, h->scratch.p};
@@ -126,24 +138,56 @@ void hall_queue_key(const hall_ticket *t, uint8_t key[HALL_QUEUE_KEY_LEN])
     hall_be64_put(key + 13, t->seq);
 }
 
-/* Tickets waiting before t in its line's calling order. */
-static int count_ahead(hall *h, MDB_txn *txn, const hall_ticket *t, uint32_t *ahead, int *mdb_rc)
+int hall_queue_put(hall *h, MDB_txn *txn, hall_ticket *t)
 {
-    uint8_t key[HALL_QUEUE_KEY_LEN], first[4] = {0};
+    hall_line_state ls;
+    int mdb_rc = 0, rc;
+    if (hall_line_load(h, txn, t->line, &ls, &mdb_rc))
+        return mdb_rc;
+    t->cls = t->qkey[4];
+    ls.waiting[t->cls]++;
+    t->state = HALL_T_WAITING;
+    MDB_val k = {t->qkey_len, t->qkey}, v = {strlen(t->id), t->id};
+    if ((rc = mdb_put(txn, h->st->queue, &k, &v, MDB_NOOVERWRITE)) ||
+        (rc = hall_line_store(h, txn, t->line, &ls)) || (rc = hall_ticket_store(h, txn, t)))
+        return rc;
+    return 0;
+}
+
+int hall_queue_del(hall *h, MDB_txn *txn, hall_ticket *t)
+{
+    hall_line_state ls;
+    int mdb_rc = 0, rc;
+    if (t->qkey_len == 0)
+        return 0;
+    if (hall_line_load(h, txn, t->line, &ls, &mdb_rc))
+        return mdb_rc;
+    int cls = t->qkey[4];
+    if (ls.waiting[cls])
+        ls.waiting[cls]--;
+    MDB_val k = {t->qkey_len, t->qkey};
+    if ((rc = mdb_del(txn, h->st->queue, &k, NULL)) || (rc = hall_line_store(h, txn, t->line, &ls)))
+        return rc;
+    t->qkey_len = 0;
+    return 0;
+}
+
+int hall_queue_ahead(hall *h, MDB_txn *txn, const hall_ticket *t, uint32_t *ahead, int *mdb_rc)
+{
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, h->st->queue, &c);
     if (rc) {
         *mdb_rc = rc;
         return -1;
     }
-    hall_queue_key(t, key);
-    memcpy(first, key, 4);
-    MDB_val k = {4, first}, v;
+    uint8_t first[4] = {0};
+    memcpy(first, t->line, strnlen(t->line, 4));
+    MDB_val k = {4, first}, v, mine = {t->qkey_len, (void *)t->qkey};
     *ahead = 0;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != HALL_QUEUE_KEY_LEN || memcmp(k.mv_data, key, 4) != 0 ||
-            memcmp(k.mv_data, key, HALL_QUEUE_KEY_LEN) >= 0)
+        if (k.mv_size < 4 || memcmp(k.mv_data, first, 4) != 0 ||
+            mdb_cmp(txn, h->st->queue, &k, &mine) >= 0)
             break;
         (*ahead)++;
     }
@@ -152,6 +196,24 @@ static int count_ahead(hall *h, MDB_txn *txn, const hall_ticket *t, uint32_t *ah
         *mdb_rc = rc;
         return -1;
     }
+    return 0;
+}
+
+int hall_ticket_pack(hall *h, MDB_txn *txn, const hall_ticket *t, msgpack_packer *pk, int *mdb_rc)
+{
+    uint32_t ahead = 0;
+    bool waiting = t->state == HALL_T_WAITING;
+    if (waiting && hall_queue_ahead(h, txn, t, &ahead, mdb_rc))
+        return -1;
+    msgpack_pack_map(pk, 4 + (waiting ? 1 : 0) + (t->window[0] ? 1 : 0));
+    proto_pack_kv_str(pk, "ticket_id", t->id);
+    proto_pack_kv_str(pk, "number", t->number);
+    proto_pack_kv_str(pk, "line", t->line);
+    proto_pack_kv_str(pk, "state", hall_ticket_state_name(t->state));
+    if (waiting)
+        proto_pack_kv_uint(pk, "ahead", ahead);
+    if (t->window[0])
+        proto_pack_kv_str(pk, "window", t->window);
     return 0;
 }
 
@@ -207,7 +269,6 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     for (int c = 0; c <= t.cls; c++)
         ahead += ls.waiting[c];
     ls.last_no++;
-    ls.waiting[t.cls]++;
     snprintf(t.number, sizeof t.number, "%s%03u", lid, ls.last_no);
     hall_day_compact(day, compact);
     snprintf(t.id, sizeof t.id, "%s-%s", compact, t.number);
@@ -218,11 +279,10 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     t.taken_ms = t.order_ms = r->now_ms;
     t.seq = seq + 1;
 
-    uint8_t qk[HALL_QUEUE_KEY_LEN];
-    hall_queue_key(&t, qk);
-    MDB_val k = {sizeof qk, qk}, v = {strlen(t.id), t.id};
-    if ((rc = hall_ticket_store(h, txn, &t)) || (rc = hall_line_store(h, txn, lid, &ls)) ||
-        (rc = mdb_put(txn, h->st->queue, &k, &v, 0)) ||
+    hall_queue_key(&t, t.qkey);
+    t.qkey_len = HALL_QUEUE_KEY_LEN;
+    /* The line's number first, then the queue (which counts it waiting). */
+    if ((rc = hall_line_store(h, txn, lid, &ls)) || (rc = hall_queue_put(h, txn, &t)) ||
         (rc = hall_meta_put_u64(h->st, txn, "ticket_seq", t.seq)))
         return hall_mdb_fail(e, mdb_rc, rc, "ticket.take");
 
@@ -249,18 +309,7 @@ int hall_ticket_get(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer
         return proto_fail(e, PROTO_E_NOT_FOUND, "args.ticket_id: no ticket '%.*s'", (int)n, id), -1;
     if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "ticket.get");
-    uint32_t ahead = 0;
-    bool waiting = t.state == HALL_T_WAITING;
-    if (waiting && count_ahead(h, txn, &t, &ahead, mdb_rc))
-        return hall_mdb_fail(e, mdb_rc, *mdb_rc, "ticket.get ahead");
-    msgpack_pack_map(pk, 4 + (waiting ? 1 : 0) + (t.window[0] ? 1 : 0));
-    proto_pack_kv_str(pk, "ticket_id", t.id);
-    proto_pack_kv_str(pk, "number", t.number);
-    proto_pack_kv_str(pk, "line", t.line);
-    proto_pack_kv_str(pk, "state", hall_ticket_state_name(t.state));
-    if (waiting)
-        proto_pack_kv_uint(pk, "ahead", ahead);
-    if (t.window[0])
-        proto_pack_kv_str(pk, "window", t.window);
+    if (hall_ticket_pack(h, txn, &t, pk, mdb_rc))
+        return hall_mdb_fail(e, mdb_rc, *mdb_rc, "ticket.get");
     return 0;
 }

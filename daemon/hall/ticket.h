@@ -3,10 +3,14 @@
  * Stored layouts (MessagePack arrays; fields are only ever appended, a
  * missing trailing field reads as 0 / ""):
  *   ticket: [number, line, day, state, class, priority, taken_ms,
- *            order_ms, seq, window, called_ms, appointment, case_no]
+ *            order_ms, seq, window, called_ms, appointment, case_no,
+ *            queue key (bin, while waiting), no_show_ms, done_ms]
  *   line:   [day, last_no, waiting[class 0], waiting[1], waiting[2]]
  * Queue key: line id (4 bytes, zero padded), class (1), order_ms (8 BE),
- * seq (8 BE): LMDB's key order is the calling order within a line. */
+ * seq (8 BE): LMDB's key order is the calling order within a line. A
+ * ticket coming back from a no-show is put right behind the N-th waiting
+ * ticket: its key is that ticket's key followed by (return time, seq), which
+ * sorts after it and before the next one. */
 #ifndef HALLQ_HALL_TICKET_H
 #define HALLQ_HALL_TICKET_H
 
@@ -27,6 +31,7 @@ enum { HALL_CLASS_APPOINTMENT = 0, HALL_CLASS_PRIORITY = 1, HALL_CLASS_REST = 2,
 
 #define HALL_TICKET_ID_MAX 31
 #define HALL_QUEUE_KEY_LEN 21
+#define HALL_QUEUE_KEY_MAX (HALL_QUEUE_KEY_LEN * 2)
 
 typedef struct hall_ticket {
     char id[HALL_TICKET_ID_MAX + 1];
@@ -43,6 +48,10 @@ typedef struct hall_ticket {
     int64_t called_ms;
     char appointment[HALL_ID_MAX + 1];
     char case_no[HALL_ID_MAX + 1];
+    uint8_t qkey[HALL_QUEUE_KEY_MAX]; /* while waiting */
+    size_t qkey_len;
+    int64_t no_show_ms;
+    int64_t done_ms;
 } hall_ticket;
 
 typedef struct hall_line_state {
@@ -58,5 +67,14 @@ int hall_ticket_store(hall *h, MDB_txn *txn, const hall_ticket *t);
 int hall_line_load(hall *h, MDB_txn *txn, const char *line, hall_line_state *ls, int *mdb_rc);
 int hall_line_store(hall *h, MDB_txn *txn, const char *line, const hall_line_state *ls);
 void hall_queue_key(const hall_ticket *t, uint8_t key[HALL_QUEUE_KEY_LEN]);
+/* Puts t in its line's queue under t->qkey (set by the caller), counts it
+ * waiting in its line, and stores t. */
+int hall_queue_put(hall *h, MDB_txn *txn, hall_ticket *t);
+/* Takes t out of its line's queue and the waiting count (t->qkey). */
+int hall_queue_del(hall *h, MDB_txn *txn, hall_ticket *t);
+/* Tickets waiting before t in its line's calling order. */
+int hall_queue_ahead(hall *h, MDB_txn *txn, const hall_ticket *t, uint32_t *ahead, int *mdb_rc);
+/* Packs a ticket as ticket.get shows it. */
+int hall_ticket_pack(hall *h, MDB_txn *txn, const hall_ticket *t, msgpack_packer *pk, int *mdb_rc);
 
 #endif
