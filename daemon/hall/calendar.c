@@ -108,6 +108,26 @@ int32_t hall_business_day(const hall_calendar *cal, int close_min, int64_t ms)
     return hall_next_working_day(cal, day);
 }
 
+int32_t hall_add_working_days(const hall_calendar *cal, int32_t day, int n)
+{
+    for (int i = 0; i < n; i++)
+        day = hall_next_working_day(cal, day);
+    return day;
+}
+
+int32_t hall_deadline_day(const hall_calendar *cal, int64_t ms, int days)
+{
+    return hall_add_working_days(cal, hall_local_day(cal, ms), days);
+}
+
+int hall_working_days_between(const hall_calendar *cal, int32_t from, int32_t to)
+{
+    int n = 0;
+    for (int32_t d = from; d < to; d++)
+        n += hall_is_working_day(cal, d);
+    return n;
+}
+
 void hall_day_format(int32_t day, char out[11])
 {
     int y, m, d;

@@ -34,6 +34,15 @@ int32_t hall_next_working_day(const hall_calendar *cal, int32_t day);
  * working day and the day has not closed yet, else the next working day. */
 int32_t hall_business_day(const hall_calendar *cal, int close_min, int64_t ms);
 
+/* The day a case accepted at `ms` with a limit of `days` working days is
+ * due: the days-th working day after the acceptance day (that day itself
+ * not counted; 0 days: the acceptance day). */
+int32_t hall_deadline_day(const hall_calendar *cal, int64_t ms, int days);
+/* Working days in [from, to) (0 when to <= from). */
+int hall_working_days_between(const hall_calendar *cal, int32_t from, int32_t to);
+/* `day` moved later by n working days. */
+int32_t hall_add_working_days(const hall_calendar *cal, int32_t day, int n);
+
 /* "YYYY-MM-DD" (11 bytes with the NUL). */
 void hall_day_format(int32_t day, char out[11]);
 /* "YYYYMMDD" (9 bytes with the NUL). */

@@ -35,6 +35,15 @@ static const hall_handler handlers[HALL_OP__COUNT] = {
     [HALL_OP_WINDOW_TRANSFER] = hall_window_transfer,
     [HALL_OP_WINDOW_DONE] = hall_window_done,
     [HALL_OP_DAY_CLOSE] = hall_day_close,
+    [HALL_OP_CASE_TIMER] = hall_case_timer,
+    [HALL_OP_WINDOW_INTAKE] = hall_window_intake,
+    [HALL_OP_CASE_GET] = hall_case_get,
+    [HALL_OP_REVIEW_CLAIM] = hall_review_claim,
+    [HALL_OP_REVIEW_DECIDE] = hall_review_decide,
+    [HALL_OP_REVIEW_LIST] = hall_review_list,
+    [HALL_OP_CASE_SUPPLEMENT] = hall_case_supplement,
+    [HALL_OP_CASE_DELIVER] = hall_case_deliver,
+    [HALL_OP_RATE] = hall_rate,
 };
 
 const hall_op_def *hall_op_find(const char *name, size_t n)
@@ -129,6 +138,8 @@ int hall_open(hall **out, hall_store *st, char *err, size_t errlen)
     }
     h->st = st;
     proto_buf_init(&h->scratch);
+    proto_buf_init(&h->due_buf);
+    msgpack_zone_init(&h->due_zone, 512);
     MDB_txn *txn;
     int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
     if (rc) {
@@ -159,7 +170,9 @@ void hall_close(hall *h)
     hall_batch_commit(h);
     hall_config_free(h->cfg);
     msgpack_zone_destroy(&h->zone);
+    msgpack_zone_destroy(&h->due_zone);
     proto_buf_free(&h->scratch);
+    proto_buf_free(&h->due_buf);
     free(h);
 }
 

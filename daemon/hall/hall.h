@@ -53,7 +53,16 @@
     X(WINDOW_NO_SHOW, "window.no_show", 21, R_W, HALL_MUTATE)                                      \
     X(WINDOW_TRANSFER, "window.transfer", 22, R_W, HALL_MUTATE)                                    \
     X(WINDOW_DONE, "window.done", 23, R_W, HALL_MUTATE)                                            \
-    X(DAY_CLOSE, "day.close", 3, R_A | R_SYS, HALL_MUTATE)
+    X(DAY_CLOSE, "day.close", 3, R_A | R_SYS, HALL_MUTATE)                                         \
+    X(CASE_TIMER, "case.timer", 4, R_SYS, HALL_MUTATE)                                             \
+    X(WINDOW_INTAKE, "window.intake", 24, R_W, HALL_MUTATE)                                        \
+    X(CASE_GET, "case.get", 0, R_K | R_A | R_W | R_DEP, HALL_READ)                                 \
+    X(REVIEW_CLAIM, "review.claim", 25, R_DEP, HALL_MUTATE)                                        \
+    X(REVIEW_DECIDE, "review.decide", 26, R_DEP, HALL_MUTATE)                                      \
+    X(REVIEW_LIST, "review.list", 0, R_DEP, HALL_READ)                                             \
+    X(CASE_SUPPLEMENT, "case.supplement", 27, R_W, HALL_MUTATE)                                    \
+    X(CASE_DELIVER, "case.deliver", 28, R_W, HALL_MUTATE)                                          \
+    X(RATE, "rate", 29, R_K | R_A, HALL_MUTATE)
 
 typedef enum hall_op {
 #define HALL_OP_ENUM(e, name, rec, roles, kind) HALL_OP_##e,

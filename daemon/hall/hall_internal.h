@@ -14,6 +14,10 @@ struct hall {
     int64_t clock_ms;  /* latest record time (or manual clock) */
     msgpack_zone zone; /* scratch for decoding stored values, cleared per op */
     proto_buf scratch;
+    /* The args of the time-driven record hall_due hands out. */
+    proto_buf due_buf;
+    msgpack_zone due_zone;
+    msgpack_object due_obj;
 
     /* Batch bracketing: what to restore on abort, what to free on commit. */
     hall_config *saved_cfg;
@@ -50,6 +54,22 @@ int hall_window_done(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
 int hall_day_close(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk, proto_error *e,
                    int *mdb_rc);
 int64_t hall_next_close_ms(const hall_config *cfg, int64_t after);
+#define HALL_CASE_HANDLER(fn)                                                                      \
+    int fn(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk, proto_error *e,       \
+           int *mdb_rc);
+HALL_CASE_HANDLER(hall_window_intake)
+HALL_CASE_HANDLER(hall_case_get)
+HALL_CASE_HANDLER(hall_review_claim)
+HALL_CASE_HANDLER(hall_review_decide)
+HALL_CASE_HANDLER(hall_review_list)
+HALL_CASE_HANDLER(hall_case_supplement)
+HALL_CASE_HANDLER(hall_case_deliver)
+HALL_CASE_HANDLER(hall_rate)
+HALL_CASE_HANDLER(hall_case_timer)
+#undef HALL_CASE_HANDLER
+int hall_case_check_pickup(hall *h, MDB_txn *txn, const char *no, size_t n, proto_error *e,
+                           int *mdb_rc);
+int64_t hall_case_next_timer(hall *h, MDB_txn *txn, proto_buf *out);
 int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
                       proto_error *e, int *mdb_rc);
 

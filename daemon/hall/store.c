@@ -65,7 +65,12 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
         (rc = mdb_dbi_open(txn, "tickets", dflags, &s->tickets)) ||
         (rc = mdb_dbi_open(txn, "queue", dflags, &s->queue)) ||
         (rc = mdb_dbi_open(txn, "idem", dflags, &s->idem)) ||
-        (rc = mdb_dbi_open(txn, "windows", dflags, &s->windows))) {
+        (rc = mdb_dbi_open(txn, "windows", dflags, &s->windows)) ||
+        (rc = mdb_dbi_open(txn, "cases", dflags, &s->cases)) ||
+        (rc = mdb_dbi_open(txn, "review", dflags, &s->review)) ||
+        (rc = mdb_dbi_open(txn, "deptcases", dflags, &s->deptcases)) ||
+        (rc = mdb_dbi_open(txn, "timers", dflags, &s->timers)) ||
+        (rc = mdb_dbi_open(txn, "ratings", dflags, &s->ratings))) {
         mdb_txn_abort(txn);
         goto fail;
     }

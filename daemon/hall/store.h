@@ -15,6 +15,7 @@
  *   queue    line(4) class(1) order_ms(8 BE) seq(8 BE) -> ticket id
  *   idem     role(1) actor id NUL idem -> MessagePack {h, at, r}
  *   windows  window id -> MessagePack window state
+ *   cases, review, deptcases, timers, ratings: see daemon/hall/case.c
  */
 #ifndef HALLQ_HALL_STORE_H
 #define HALLQ_HALL_STORE_H
@@ -28,7 +29,7 @@
 
 typedef struct hall_store {
     MDB_env *env;
-    MDB_dbi meta, lines, tickets, queue, idem, windows;
+    MDB_dbi meta, lines, tickets, queue, idem, windows, cases, review, deptcases, timers, ratings;
     size_t map_size;
     bool read_only;
 } hall_store;

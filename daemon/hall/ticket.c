@@ -243,10 +243,8 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
         return proto_fail(e, PROTO_E_NOT_FOUND, "args.appointment: no appointment '%.*s'",
                           (int)appt_len, appt),
                -1;
-    if (case_no)
-        return proto_fail(e, PROTO_E_NOT_FOUND, "args.case_no: no case '%.*s'", (int)case_len,
-                          case_no),
-               -1;
+    if (case_no && hall_case_check_pickup(h, txn, case_no, case_len, e, mdb_rc))
+        return -1;
 
     const char *lid = h->cfg->lines[li].id;
     hall_line_state ls;
@@ -277,6 +275,8 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     t.state = HALL_T_WAITING;
     t.priority = priority;
     t.taken_ms = t.order_ms = r->now_ms;
+    if (case_no)
+        snprintf(t.case_no, sizeof t.case_no, "%.*s", (int)case_len, case_no);
     t.seq = seq + 1;
 
     hall_queue_key(&t, t.qkey);

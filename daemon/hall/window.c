@@ -419,7 +419,7 @@ int hall_day_close(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer 
     return 0;
 }
 
-int64_t hall_next_due_ms(hall *h, MDB_txn *txn)
+static int64_t next_close_due(hall *h, MDB_txn *txn)
 {
     uint64_t through = 0;
     if (!h->cfg || hall_meta_get_u64(h->st, txn, "closed_through_ms", &through) != 0 || !through)
@@ -427,15 +427,36 @@ int64_t hall_next_due_ms(hall *h, MDB_txn *txn)
     return hall_next_close_ms(h->cfg, (int64_t)through);
 }
 
+int64_t hall_next_due_ms(hall *h, MDB_txn *txn)
+{
+    int64_t close = next_close_due(h, txn);
+    int64_t timer = h->cfg ? hall_case_next_timer(h, txn, &h->due_buf) : INT64_MAX;
+    return close < timer ? close : timer;
+}
+
 bool hall_due(hall *h, MDB_txn *txn, int64_t now, hall_request *r)
 {
-    int64_t due = hall_next_due_ms(h, txn);
+    int64_t close = next_close_due(h, txn);
+    int64_t timer = h->cfg ? hall_case_next_timer(h, txn, &h->due_buf) : INT64_MAX;
+    int64_t due = close < timer ? close : timer;
     if (due > now)
         return false;
     memset(r, 0, sizeof *r);
-    r->def = hall_op_get(HALL_OP_DAY_CLOSE);
     r->now_ms = due;
     r->actor.role = HALL_ROLE_SYSTEM;
     snprintf(r->actor.id, sizeof r->actor.id, "hallqd");
+    if (close <= timer) {
+        r->def = hall_op_get(HALL_OP_DAY_CLOSE);
+        return true;
+    }
+    /* A lease running out or a deadline mark: its args were packed by
+     * hall_case_next_timer. */
+    size_t off = 0;
+    msgpack_zone_clear(&h->due_zone);
+    if (msgpack_unpack((const char *)h->due_buf.p, h->due_buf.len, &off, &h->due_zone,
+                       &h->due_obj) != MSGPACK_UNPACK_SUCCESS)
+        return false;
+    r->def = hall_op_get(HALL_OP_CASE_TIMER);
+    r->args = &h->due_obj;
     return true;
 }
