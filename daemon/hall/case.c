@@ -25,6 +25,7 @@
  *   timers    at_ms(8 BE) kind(1) case_no NUL dept lease / due_soon / overdue
  *   ratings   "t" ticket id | "c" case_no -> [score, at_ms, comment] */
 #include "daemon/hall/ticket.h"
+#include "daemon/hall/stats.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -118,7 +119,7 @@ static int case_load(hall *h, MDB_txn *txn, const char *no, size_t n, hall_case 
     return 0;
 }
 
-static int case_store(hall *h, MDB_txn *txn, const hall_case *c)
+static int case_put(hall *h, MDB_txn *txn, const hall_case *c)
 {
     msgpack_packer pk;
     proto_buf_reset(&h->scratch);
@@ -152,6 +153,37 @@ static int case_store(hall *h, MDB_txn *txn, const hall_case *c)
         return ENOMEM;
     MDB_val k = {strlen(c->no), (void *)c->no}, v = {h->scratch.len, h->scratch.p};
     return mdb_put(txn, h->st->cases, &k, &v, 0);
+}
+
+/* What a case adds to a department's live counters. */
+static void dept_share(const hall_case *c, int i, int64_t v[3])
+{
+    bool in = c->state == CASE_REVIEW &&
+              (c->deps[i].state == DEP_PENDING || c->deps[i].state == DEP_CLAIMED);
+    v[0] = in;
+    v[1] = in && c->due_soon && !c->overdue;
+    v[2] = in && c->overdue;
+}
+
+/* Stores a case and moves its departments' counters from what the stored
+ * version added to what this one adds. */
+static int case_store(hall *h, MDB_txn *txn, const hall_case *c)
+{
+    hall_case old;
+    int mdb_rc = 0, rc = case_load(h, txn, c->no, strlen(c->no), &old, &mdb_rc);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    for (int i = 0; i < c->n_deps; i++) {
+        int64_t was[3] = {0}, now[3];
+        if (rc == 0)
+            dept_share(&old, i, was);
+        dept_share(c, i, now);
+        int src = hall_stats_dept(h, txn, c->deps[i].id, now[0] - was[0], now[1] - was[1],
+                                  now[2] - was[2]);
+        if (src)
+            return src;
+    }
+    return case_put(h, txn, c);
 }
 
 static size_t review_key(uint8_t *k, const char *dept, int64_t deadline, const char *no)
@@ -393,6 +425,9 @@ int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     if (oc == 2 && (!reason || rn == 0))
         return proto_fail(e, PROTO_E_BAD_REQUEST, "args.reason: a refusal needs a reason"), -1;
 
+    static const int outcome_stat[] = {STAT_ACCEPTED, STAT_NOTIFIED, STAT_REFUSED, STAT_INSTANT};
+    if ((rc = hall_stats_case(h, txn, r->now_ms, outcome_stat[oc])))
+        return hall_mdb_fail(e, mdb_rc, rc, "intake");
     /* The ticket is being served. */
     hall_ticket t;
     if ((rc = hall_ticket_load(h, txn, current, strlen(current), &t, mdb_rc)))
@@ -751,6 +786,8 @@ int hall_case_deliver(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
     if (mail)
         snprintf(c.tracking, sizeof c.tracking, "%.*s", (int)tn, tracking);
     int rc = case_store(h, txn, &c);
+    if (!rc)
+        rc = hall_stats_case(h, txn, r->now_ms, STAT_DELIVERED);
     if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "case.deliver");
     msgpack_pack_map(pk, 0);
@@ -813,7 +850,8 @@ int hall_rate(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk, 
     proto_pack_strn(&rpk, comment ? comment : "", comment ? cn : 0);
     v.mv_size = h->scratch.len;
     v.mv_data = h->scratch.p;
-    if ((rc = mdb_put(txn, h->st->ratings, &k, &v, 0)))
+    if ((rc = mdb_put(txn, h->st->ratings, &k, &v, 0)) ||
+        (rc = hall_stats_rating(h, txn, r->now_ms, (int)score)))
         return hall_mdb_fail(e, mdb_rc, rc, "rate");
     msgpack_pack_map(pk, 0);
     return 0;

@@ -6,6 +6,7 @@
  * (no record); with another hash it is `conflict`. The entry is written by
  * hall_exec itself, so the replay rebuilds it. */
 #include "daemon/hall/hall_internal.h"
+#include "daemon/hall/stats.h"
 
 #include <assert.h>
 #include <sodium.h>
@@ -44,6 +45,7 @@ static const hall_handler handlers[HALL_OP__COUNT] = {
     [HALL_OP_CASE_SUPPLEMENT] = hall_case_supplement,
     [HALL_OP_CASE_DELIVER] = hall_case_deliver,
     [HALL_OP_RATE] = hall_rate,
+    [HALL_OP_STATS] = hall_stats_read,
 };
 
 const hall_op_def *hall_op_find(const char *name, size_t n)

@@ -62,7 +62,8 @@
     X(REVIEW_LIST, "review.list", 0, R_DEP, HALL_READ)                                             \
     X(CASE_SUPPLEMENT, "case.supplement", 27, R_W, HALL_MUTATE)                                    \
     X(CASE_DELIVER, "case.deliver", 28, R_W, HALL_MUTATE)                                          \
-    X(RATE, "rate", 29, R_K | R_A, HALL_MUTATE)
+    X(RATE, "rate", 29, R_K | R_A, HALL_MUTATE)                                                    \
+    X(STATS, "stats", 0, R_A, HALL_READ)
 
 typedef enum hall_op {
 #define HALL_OP_ENUM(e, name, rec, roles, kind) HALL_OP_##e,

@@ -70,7 +70,8 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
         (rc = mdb_dbi_open(txn, "review", dflags, &s->review)) ||
         (rc = mdb_dbi_open(txn, "deptcases", dflags, &s->deptcases)) ||
         (rc = mdb_dbi_open(txn, "timers", dflags, &s->timers)) ||
-        (rc = mdb_dbi_open(txn, "ratings", dflags, &s->ratings))) {
+        (rc = mdb_dbi_open(txn, "ratings", dflags, &s->ratings)) ||
+        (rc = mdb_dbi_open(txn, "stats", dflags, &s->stats))) {
         mdb_txn_abort(txn);
         goto fail;
     }

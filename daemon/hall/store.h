@@ -29,7 +29,8 @@
 
 typedef struct hall_store {
     MDB_env *env;
-    MDB_dbi meta, lines, tickets, queue, idem, windows, cases, review, deptcases, timers, ratings;
+    MDB_dbi meta, lines, tickets, queue, idem, windows, cases, review, deptcases, timers, ratings,
+        stats;
     size_t map_size;
     bool read_only;
 } hall_store;

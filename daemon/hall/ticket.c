@@ -6,6 +6,7 @@
  * and stable across transfers. `ahead` comes from per-line, per-class
  * waiting counts kept with the line, so taking a ticket costs O(1). */
 #include "daemon/hall/ticket.h"
+#include "daemon/hall/stats.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,6 +60,7 @@ int hall_ticket_load(hall *h, MDB_txn *txn, const char *id, size_t n, hall_ticke
     }
     t->no_show_ms = hall_field_i64(&o, 14);
     t->done_ms = hall_field_i64(&o, 15);
+    t->first_call_ms = hall_field_i64(&o, 16);
     return 0;
 }
 
@@ -67,7 +69,7 @@ int hall_ticket_store(hall *h, MDB_txn *txn, const hall_ticket *t)
     msgpack_packer pk;
     proto_buf_reset(&h->scratch);
     proto_packer_init(&pk, &h->scratch);
-    msgpack_pack_array(&pk, 16);
+    msgpack_pack_array(&pk, 17);
     proto_pack_str(&pk, t->number);
     proto_pack_str(&pk, t->line);
     msgpack_pack_int32(&pk, t->day);
@@ -88,6 +90,7 @@ int hall_ticket_store(hall *h, MDB_txn *txn, const hall_ticket *t)
     msgpack_pack_bin_body(&pk, t->qkey, t->qkey_len);
     msgpack_pack_int64(&pk, t->no_show_ms);
     msgpack_pack_int64(&pk, t->done_ms);
+    msgpack_pack_int64(&pk, t->first_call_ms);
     if (h->scratch.oom)
         return ENOMEM;
     MDB_val k = {strlen(t->id), (void *)t->id}, v = {h->scratch.len, h->scratch.p};
@@ -283,6 +286,7 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     t.qkey_len = HALL_QUEUE_KEY_LEN;
     /* The line's number first, then the queue (which counts it waiting). */
     if ((rc = hall_line_store(h, txn, lid, &ls)) || (rc = hall_queue_put(h, txn, &t)) ||
+        (rc = hall_stats_line(h, txn, t.day, t.line, STAT_TAKEN, 1)) ||
         (rc = hall_meta_put_u64(h->st, txn, "ticket_seq", t.seq)))
         return hall_mdb_fail(e, mdb_rc, rc, "ticket.take");
 

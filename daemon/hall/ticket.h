@@ -4,7 +4,8 @@
  * missing trailing field reads as 0 / ""):
  *   ticket: [number, line, day, state, class, priority, taken_ms,
  *            order_ms, seq, window, called_ms, appointment, case_no,
- *            queue key (bin, while waiting), no_show_ms, done_ms]
+ *            queue key (bin, while waiting), no_show_ms, done_ms,
+ *            first_call_ms]
  *   line:   [day, last_no, waiting[class 0], waiting[1], waiting[2]]
  * Queue key: line id (4 bytes, zero padded), class (1), order_ms (8 BE),
  * seq (8 BE): LMDB's key order is the calling order within a line. A
@@ -52,6 +53,7 @@ typedef struct hall_ticket {
     size_t qkey_len;
     int64_t no_show_ms;
     int64_t done_ms;
+    int64_t first_call_ms; /* the wait counted in stats ends here */
 } hall_ticket;
 
 typedef struct hall_line_state {

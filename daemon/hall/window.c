@@ -12,6 +12,7 @@
  *
  * Stored window: [state, current ticket id, served, service_ms_total]. */
 #include "daemon/hall/ticket.h"
+#include "daemon/hall/stats.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -198,6 +199,11 @@ int hall_window_call(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     t.state = HALL_T_CALLED;
     snprintf(t.window, sizeof t.window, "%s", r->actor.id);
     t.called_ms = r->now_ms;
+    if (!t.first_call_ms) {
+        t.first_call_ms = r->now_ms;
+        if ((rc = hall_stats_wait(h, txn, t.day, t.line, r->now_ms - t.taken_ms)))
+            return hall_mdb_fail(e, mdb_rc, rc, "window.call");
+    }
     snprintf(w.current, sizeof w.current, "%s", t.id);
     if ((rc = hall_ticket_store(h, txn, &t)) || (rc = window_store(h, txn, r->actor.id, &w)))
         return hall_mdb_fail(e, mdb_rc, rc, "window.call");
@@ -239,7 +245,11 @@ static int end_current(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     }
     w.current[0] = 0;
     int rc;
-    if ((rc = hall_ticket_store(h, txn, &t)) || (rc = window_store(h, txn, r->actor.id, &w)))
+    if ((rc = hall_ticket_store(h, txn, &t)) || (rc = window_store(h, txn, r->actor.id, &w)) ||
+        (rc = hall_stats_line(h, txn, t.day, t.line,
+                              state == HALL_T_DONE ? STAT_SERVED : STAT_NO_SHOW, 1)) ||
+        (state == HALL_T_DONE &&
+         (rc = hall_stats_window(h, txn, t.day, r->actor.id, r->now_ms - t.called_ms))))
         return hall_mdb_fail(e, mdb_rc, rc, r->def->name);
     msgpack_pack_map(pk, 0);
     return 0;
@@ -389,7 +399,8 @@ int hall_day_close(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer 
             break;
         t.state = HALL_T_EXPIRED;
         t.qkey_len = 0;
-        if ((rc = hall_ticket_store(h, txn, &t)))
+        if ((rc = hall_ticket_store(h, txn, &t)) ||
+            (rc = hall_stats_line(h, txn, t.day, t.line, STAT_EXPIRED, 1)))
             break;
         expired++;
     }
