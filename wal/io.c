@@ -1,5 +1,14 @@
-/* wal/io.c: the default file operations (POSIX) and wal_strerror.
- * Tests swap wal_io_ops to inject failures; the WAL calls nothing else. */
+/* wal/io.c: the default file operations (POSIX), the error names, and the
+ * free-space probe.
+ *
+ * Invariants: every write, sync, rename and preallocation of the log goes
+ * through a wal_io_ops table, so tests can swap in one that fails; the
+ * POSIX table adds no retries and no policy (a short write is reported as
+ * it happened, posix_fallocate's error number becomes -1/errno).
+ *
+ * Never: retry a failed fsync or fdatasync here: after one fails the page
+ * cache may have dropped the dirty pages, and a second call could return
+ * 0 for data that never reached the disk. */
 #include "wal/wal.h"
 
 #include <errno.h>
@@ -35,33 +44,32 @@ const wal_io_ops wal_io_posix = {
     .close = close,
 };
 
+/* One table names the codes (see the enum in wal.h). */
+#define WAL_ERROR_MAP(X)                                                                           \
+    X(WAL_E_CORRUPT, "corrupt record")                                                             \
+    X(WAL_E_CHAIN, "hash chain broken")                                                            \
+    X(WAL_E_GAP, "LSN out of sequence")                                                            \
+    X(WAL_E_TIME, "record time goes backwards")                                                    \
+    X(WAL_E_HALL, "segment of another hall")                                                       \
+    X(WAL_E_HEADER, "bad segment header")                                                          \
+    X(WAL_E_FAILED, "the WAL failed earlier and refuses appends")                                  \
+    X(WAL_E_TOOBIG, "payload empty or too large")                                                  \
+    X(WAL_E_BUSY, "a batch is already in flight")                                                  \
+    X(WAL_E_VERSION, "segment written by a newer format version")
+
 const char *wal_strerror(int err)
 {
     switch (err) {
     case 0:
         return "ok";
-    case WAL_E_CORRUPT:
-        return "corrupt record";
-    case WAL_E_CHAIN:
-        return "hash chain broken";
-    case WAL_E_GAP:
-        return "LSN out of sequence";
-    case WAL_E_TIME:
-        return "record time goes backwards";
-    case WAL_E_HALL:
-        return "segment of another hall";
-    case WAL_E_HEADER:
-        return "bad segment header";
-    case WAL_E_FAILED:
-        return "the WAL failed earlier and refuses appends";
-    case WAL_E_TOOBIG:
-        return "payload empty or too large";
-    case WAL_E_BUSY:
-        return "a batch is already in flight";
-    case WAL_E_VERSION:
-        return "segment written by a newer format version";
+#define WAL_ERR_CASE(code, text)                                                                   \
+    case code:                                                                                     \
+        return text;
+        WAL_ERROR_MAP(WAL_ERR_CASE)
+#undef WAL_ERR_CASE
     default:
-        return err < 0 ? strerror(-err) : "unknown error";
+        /* strerror's buffer is static for known numbers on glibc. */
+        return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
     }
 }
 

@@ -1,14 +1,25 @@
-/* wal/scan.c: reading the log back: verification, the visitor, and the
- * repair of a torn tail.
+/* wal/scan.c: reading the log back and verifying all of it: segment
+ * headers, record CRCs, LSN continuity, time order and the hash chain;
+ * visiting the good records in LSN order.
  *
- * Segments are mapped read-only and walked record by record; each record's
- * CRC, LSN, time and chain link are checked. Only the last record region
- * of the last segment may be damaged (a torn tail), and only when nothing
- * but zeros follows it; damage anywhere else is reported with segment,
- * offset and LSN, and nothing is repaired. */
+ * Invariants: the only damage that is not an error is a torn tail: the
+ * last record region of the last segment, when it runs past the end of
+ * the file, or has a bad CRC or an impossible header and nothing but
+ * zeros follows it (an interrupted append; it was never acknowledged,
+ * because acknowledgement waits for fdatasync of the whole batch). An
+ * all-zero record header ends a segment's records, and then only zeros
+ * may follow to the end of the file. Damage anywhere else is an error
+ * naming segment, byte offset and LSN.
+ *
+ * Speed: a segment is mapped read-only once and walked in place; per
+ * record there is no syscall and no allocation, only the CRC, one BLAKE2b
+ * and the checks.
+ *
+ * Never: write anything (repair is wal_recover's, in recover.c), skip a
+ * check on the part of the log that is visited, or report a record to
+ * the visitor before every check on it passed. */
 #include "wal/wal_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,54 +30,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-typedef struct seg_ent {
-    uint64_t first_lsn;
-    char name[64];
-} seg_ent;
-
-static int cmp_seg(const void *a, const void *b)
-{
-    uint64_t x = ((const seg_ent *)a)->first_lsn, y = ((const seg_ent *)b)->first_lsn;
-    return (x > y) - (x < y);
-}
-
-/* Lists the segment files in dir, sorted by first LSN. */
-static int list_segments(const char *dir, seg_ent **out, int *count)
-{
-    DIR *d = opendir(dir);
-    *out = NULL;
-    *count = 0;
-    if (!d)
-        return -errno;
-    int cap = 0, n = 0;
-    seg_ent *v = NULL;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        uint64_t first;
-        if (!wal_segment_parse_name(de->d_name, &first))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            seg_ent *nv = realloc(v, (size_t)cap * sizeof *v);
-            if (!nv) {
-                free(v);
-                closedir(d);
-                return -ENOMEM;
-            }
-            v = nv;
-        }
-        v[n].first_lsn = first;
-        snprintf(v[n].name, sizeof v[n].name, "%s", de->d_name);
-        n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(v, (size_t)n, sizeof *v, cmp_seg);
-    *out = v;
-    *count = n;
-    return 0;
-}
 
 __attribute__((format(printf, 6, 7))) static int damage(wal_scan_result *res, int code,
                                                         const char *seg, uint64_t off, uint64_t lsn,
@@ -85,312 +48,304 @@ __attribute__((format(printf, 6, 7))) static int damage(wal_scan_result *res, in
     return code;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 typedef struct scan_state {
     const wal_scan_options *opt;
     wal_scan_result *res;
-    uint64_t next_lsn; /* expected LSN of the next record (0: take the first) */
-    uint64_t last_at;
+    bool seeded;       /* next_lsn and chain hold what the next segment must continue */
+    uint64_t next_lsn; /* LSN the next record must carry */
+    uint64_t last_at;  /* time of the previous record: a floor */
     uint8_t chain[WAL_HASH_LEN];
-    bool have_chain;
+    bool have_hall;
     char hall[WAL_HALL_ID_MAX + 1];
 } scan_state;
 
-/* Walks one mapped segment. Returns 0, a visitor's value, or an error. */
-static int scan_segment(scan_state *s, const char *name, const uint8_t *m, size_t size, bool last)
+static int check_header(scan_state *s, const char *name, uint64_t named, const uint8_t *m,
+                        size_t size)
 {
     wal_scan_result *res = s->res;
     wal_seg_header h;
+    uint64_t expect = s->seeded ? s->next_lsn : named;
     if (size < WAL_SEGMENT_HEADER_LEN)
-        return damage(res, WAL_E_HEADER, name, 0, s->next_lsn,
-                      "the file is shorter than a segment header");
+        return damage(res, WAL_E_HEADER, name, 0, expect,
+                      "the file holds %zu bytes, less than a segment header", size);
     int rc = wal_header_decode(m, &h);
     if (rc == WAL_E_VERSION)
-        return damage(res, rc, name, 0, s->next_lsn,
-                      "written by format version %u; this hallq reads version %d (upgrade it)",
-                      wal_get32(m + 8), WAL_FORMAT_VERSION);
-    if (rc)
-        return damage(res, rc, name, 0, s->next_lsn, "bad segment header (magic or CRC)");
-    uint64_t named;
-    wal_segment_parse_name(name, &named);
-    if (h.first_lsn != named)
-        return damage(res, WAL_E_HEADER, name, 0, h.first_lsn,
-                      "the header says first LSN %" PRIu64 " but the name says %" PRIu64,
-                      h.first_lsn, named);
-    if (!s->hall[0]) {
-        if (s->opt->hall_id && strcmp(s->opt->hall_id, h.hall_id) != 0)
-            return damage(res, WAL_E_HALL, name, 0, h.first_lsn,
-                          "segment of hall '%s', expected hall '%s'", h.hall_id, s->opt->hall_id);
-        snprintf(s->hall, sizeof s->hall, "%s", h.hall_id);
-        snprintf(res->hall_id, sizeof res->hall_id, "%s", h.hall_id);
-    } else if (strcmp(s->hall, h.hall_id) != 0) {
-        return damage(res, WAL_E_HALL, name, 0, h.first_lsn,
-                      "segment of hall '%s' among segments of hall '%s'", h.hall_id, s->hall);
+        return damage(res, rc, name, 0, expect,
+                      "written by WAL format version %" PRIu32 ", but this hallq reads version %d "
+                      "and older: run a newer hallq",
+                      h.version, WAL_FORMAT_VERSION);
+    if (rc) {
+        const char *why = memcmp(m, WAL_MAGIC, 8) != 0 ? "bad magic: not a hallq WAL segment"
+                          : wal_get32(m + 124) != wal_crc32c(0, m, 124)
+                              ? "bad segment header CRC"
+                              : "impossible segment header fields (length, first LSN or size)";
+        return damage(res, rc, name, 0, expect, "%s", why);
     }
-    if (s->next_lsn && h.first_lsn != s->next_lsn)
-        return damage(res, WAL_E_GAP, name, 0, h.first_lsn,
-                      "segment starts at LSN %" PRIu64 " but the previous one ended at %" PRIu64,
-                      h.first_lsn, s->next_lsn - 1);
-    if (!s->have_chain) {
+    if (h.first_lsn != named)
+        return damage(res, WAL_E_HEADER, name, 0, expect,
+                      "the header says first LSN %" PRIu64 " but the file name says %" PRIu64,
+                      h.first_lsn, named);
+    const char *want_hall = s->opt->hall_id ? s->opt->hall_id : s->have_hall ? s->hall : NULL;
+    if (want_hall && strcmp(want_hall, h.hall_id) != 0)
+        return damage(res, WAL_E_HALL, name, 0, h.first_lsn,
+                      "segment of hall '%s', expected hall '%s'", h.hall_id, want_hall);
+    if (!s->have_hall) {
+        s->have_hall = true;
+        memcpy(s->hall, h.hall_id, sizeof s->hall);
+        memcpy(res->hall_id, h.hall_id, sizeof res->hall_id);
+    }
+    if (s->seeded) {
+        if (h.first_lsn != s->next_lsn)
+            return damage(res, WAL_E_GAP, name, 0, s->next_lsn,
+                          "the segment starts at LSN %" PRIu64
+                          " but the previous one ended at LSN %" PRIu64 " (%s)",
+                          h.first_lsn, s->next_lsn - 1,
+                          h.first_lsn > s->next_lsn ? "records are missing" : "they overlap");
+        if (memcmp(s->chain, h.prev_hash, WAL_HASH_LEN) != 0)
+            return damage(res, WAL_E_CHAIN, name, 0, h.first_lsn,
+                          "the chain hash carried in the header is not the hash of the previous "
+                          "segment's last record");
+    } else {
+        /* The first segment visited seeds the expectations. Only LSN 1
+         * can be checked against something outside the header. */
         if (h.first_lsn == 1) {
             uint8_t g[WAL_HASH_LEN];
             wal_genesis_hash(h.hall_id, g);
             if (memcmp(g, h.prev_hash, WAL_HASH_LEN) != 0)
                 return damage(res, WAL_E_CHAIN, name, 0, 1,
-                              "the first segment does not start the hall's chain");
+                              "the first segment does not carry the hall's genesis hash");
         }
         memcpy(s->chain, h.prev_hash, WAL_HASH_LEN);
-        s->have_chain = true;
-    } else if (memcmp(s->chain, h.prev_hash, WAL_HASH_LEN) != 0) {
-        return damage(res, WAL_E_CHAIN, name, 0, h.first_lsn,
-                      "the carried chain hash does not match the previous segment's last record");
+        s->next_lsn = h.first_lsn;
+        s->seeded = true;
     }
-    s->next_lsn = h.first_lsn;
     res->segments++;
-    snprintf(res->last_segment, sizeof res->last_segment, "%s", name);
+    memcpy(res->last_segment, name, WAL_SEG_NAME_LEN + 1);
     res->segment_bytes = h.segment_bytes;
+    res->end_offset = WAL_SEGMENT_HEADER_LEN;
+    return 0;
+}
 
+/* Where a complete record with a good CRC and LSN `lsn` starts in
+ * [from, to), or 0. A torn write never leaves the record after the torn
+ * one intact inside the torn one's bytes; a flipped bit in a length field
+ * does (the record swallows its successors), so this tells them apart.
+ * Only on the damage path: a cheap LSN compare first at each offset. */
+static size_t find_record_lsn(const uint8_t *m, size_t size, size_t from, size_t to, uint64_t lsn)
+{
+    for (size_t o = from; o < to && size - o >= WAL_RECORD_OVERHEAD + 1; o++) {
+        wal_record rec;
+        size_t total;
+        if (wal_get64(m + o + 8) == lsn && wal_record_parse(m + o, size - o, &rec, &total) == 0)
+            return o;
+    }
+    return 0;
+}
+
+/* Walks the records of one mapped segment. Returns 0 at its clean (or
+ * torn) end, a visitor's non-zero value, or a WAL_E* code. */
+static int scan_records(scan_state *s, const char *name, const uint8_t *m, size_t size,
+                        uint64_t seg_bytes, bool last)
+{
+    wal_scan_result *res = s->res;
+    const wal_scan_options *opt = s->opt;
+    uint64_t next = s->next_lsn, last_at = s->last_at;
+    wal_pos wp = {.offset = 0};
+    memcpy(wp.segment, name, WAL_SEG_NAME_LEN + 1);
     size_t pos = WAL_SEGMENT_HEADER_LEN;
+    int rc = 0;
     for (;;) {
         wal_record rec;
         size_t total = 0;
-        int pr = pos < size ? wal_record_parse(m + pos, size - pos, &rec, &total) : WAL_REC_ZERO;
+        int pr = wal_record_parse(m + pos, size - pos, &rec, &total);
+        if (pr == WAL_REC_OK) {
+            uint8_t want[WAL_HASH_LEN];
+            if (rec.lsn != next) {
+                rc = damage(res, WAL_E_GAP, name, pos, next,
+                            "the record holds LSN %" PRIu64 " where LSN %" PRIu64
+                            " was expected (a gap or reordering)",
+                            rec.lsn, next);
+                break;
+            }
+            wal_record_chain(m + pos, total, s->chain, want);
+            if (memcmp(want, rec.hash, WAL_HASH_LEN) != 0) {
+                rc = damage(res, WAL_E_CHAIN, name, pos, next,
+                            "the hash chain breaks here (a record was edited, removed or moved)");
+                break;
+            }
+            if (rec.at_ms < last_at) {
+                rc = damage(res, WAL_E_TIME, name, pos, next,
+                            "time %" PRIu64 " ms is before the previous record's %" PRIu64 " ms",
+                            rec.at_ms, last_at);
+                break;
+            }
+            memcpy(s->chain, rec.hash, WAL_HASH_LEN);
+            if (res->records++ == 0) {
+                res->first_lsn = rec.lsn;
+                res->first_at_ms = rec.at_ms;
+            }
+            last_at = rec.at_ms;
+            next = rec.lsn + 1;
+            if (opt->visit && rec.lsn > opt->from_lsn) {
+                wp.offset = pos;
+                wp.lsn = rec.lsn;
+                /* The visitor sees the progress so far in res. */
+                res->last_lsn = rec.lsn;
+                res->last_at_ms = rec.at_ms;
+                if ((rc = opt->visit(opt->ctx, &rec, &wp)) != 0)
+                    break;
+            }
+            pos += total;
+            continue;
+        }
         if (pr == WAL_REC_ZERO) {
-            if (!all_zero(m + pos, size - pos)) {
-                size_t nz = pos;
-                while (nz < size && !m[nz])
-                    nz++;
-                return damage(res, WAL_E_CORRUPT, name, pos, s->next_lsn,
-                              "zeros, then data again at offset %zu: not a torn tail", nz);
-            }
-            res->end_offset = pos;
-            return 0;
-        }
-        if (pr != WAL_REC_OK) {
-            const char *what = pr == WAL_REC_SHORT    ? "a short record"
-                               : pr == WAL_REC_BADHDR ? "an impossible record header"
-                                                      : "a bad CRC";
-            size_t after = pr == WAL_REC_BADCRC   ? pos + total
-                           : pr == WAL_REC_BADHDR ? pos + WAL_RECORD_HEADER_LEN
-                                                  : size;
-            if (after > size)
-                after = size;
-            if (last && all_zero(m + after, size - after)) {
-                res->torn = true;
-                snprintf(res->torn_at.segment, sizeof res->torn_at.segment, "%s", name);
-                res->torn_at.offset = pos;
-                res->torn_at.lsn = s->next_lsn;
-                snprintf(res->torn_what, sizeof res->torn_what, "%s at the end of the log", what);
+            if (wal_all_zero(m + pos, size - pos)) {
                 res->end_offset = pos;
-                return 0;
+                break;
             }
-            return damage(res, WAL_E_CORRUPT, name, pos, s->next_lsn, "%s, and %s: not a torn tail",
-                          what, last ? "data follows it" : "later segments follow");
+            size_t nz = pos;
+            while (!m[nz])
+                nz++;
+            rc = damage(res, WAL_E_CORRUPT, name, pos, next,
+                        "the records end here (zero header), but data follows at offset %zu: "
+                        "not a torn tail",
+                        nz);
+            break;
         }
-        if (rec.lsn != s->next_lsn)
-            return damage(res, WAL_E_GAP, name, pos, rec.lsn,
-                          "LSN %" PRIu64 " where %" PRIu64 " was expected (a gap or reordering)",
-                          rec.lsn, s->next_lsn);
-        uint8_t want[WAL_HASH_LEN];
-        wal_record_chain(m + pos, total, s->chain, want);
-        if (memcmp(want, rec.hash, WAL_HASH_LEN) != 0)
-            return damage(res, WAL_E_CHAIN, name, pos, rec.lsn,
-                          "the hash chain breaks here (a record was edited, removed or moved)");
-        if (rec.at_ms < s->last_at)
-            return damage(res, WAL_E_TIME, name, pos, rec.lsn,
-                          "time %" PRIu64 " is before the previous record's %" PRIu64, rec.at_ms,
-                          s->last_at);
-        memcpy(s->chain, rec.hash, WAL_HASH_LEN);
-        s->last_at = rec.at_ms;
-        if (!res->records++) {
-            res->first_lsn = rec.lsn;
-            res->first_at_ms = rec.at_ms;
+        /* Damage. It is a torn tail only in the last segment, and only
+         * when nothing but zeros follows the damaged bytes. */
+        size_t dmg_end, at;
+        const char *what;
+        if (pr == WAL_REC_SHORT && total && (pos >= seg_bytes || total > seg_bytes - pos)) {
+            /* The writer never writes past the segment's size, so this
+             * length was never written: it is damage, not a cut. */
+            pr = WAL_REC_BADHDR;
         }
-        res->last_lsn = rec.lsn;
-        res->last_at_ms = rec.at_ms;
-        s->next_lsn = rec.lsn + 1;
-        if (s->opt->visit && rec.lsn > s->opt->from_lsn) {
-            wal_pos wp = {.offset = pos, .lsn = rec.lsn};
-            snprintf(wp.segment, sizeof wp.segment, "%s", name);
-            int v = s->opt->visit(s->opt->ctx, &rec, &wp);
-            if (v)
-                return v;
+        if (pr == WAL_REC_SHORT) {
+            dmg_end = size;
+            what = "a record cut short by the end of the file";
+        } else if (pr == WAL_REC_BADHDR) {
+            dmg_end = pos + WAL_RECORD_HEADER_LEN;
+            if (dmg_end > size)
+                dmg_end = size;
+            what = "an impossible record header";
+        } else {
+            dmg_end = pos + total;
+            what = "a bad CRC";
         }
-        pos += total;
+        if ((at = find_record_lsn(m, size, pos + 1, dmg_end, next + 1)) != 0) {
+            rc = damage(res, WAL_E_CORRUPT, name, pos, next,
+                        "%s, and the next record (LSN %" PRIu64 ") follows intact at offset %zu: "
+                        "not a torn tail",
+                        what, next + 1, at);
+            break;
+        }
+        if (last && wal_all_zero(m + dmg_end, size - dmg_end)) {
+            res->torn = true;
+            memcpy(res->torn_at.segment, name, WAL_SEG_NAME_LEN + 1);
+            res->torn_at.offset = pos;
+            res->torn_at.lsn = next;
+            res->torn_end = dmg_end;
+            snprintf(res->torn_what, sizeof res->torn_what, "%s, then only zeros: a torn tail",
+                     what);
+            res->end_offset = pos;
+            break;
+        }
+        if (last) {
+            size_t nz = dmg_end;
+            while (!m[nz])
+                nz++;
+            rc = damage(res, WAL_E_CORRUPT, name, pos, next,
+                        "%s, and data follows at offset %zu: not a torn tail", what, nz);
+        } else {
+            rc = damage(res, WAL_E_CORRUPT, name, pos, next,
+                        "%s, in a segment that later segments follow: not a torn tail", what);
+        }
+        break;
     }
+    s->next_lsn = next;
+    s->last_at = last_at;
+    if (res->records) {
+        res->last_lsn = next - 1;
+        res->last_at_ms = last_at;
+    }
+    return rc;
+}
+
+/* Maps one segment file and checks it. */
+static int scan_file(scan_state *s, const wal_seg_ent *e, bool last)
+{
+    wal_scan_result *res = s->res;
+    uint64_t expect = s->seeded ? s->next_lsn : e->first_lsn;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", s->opt->dir, e->name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        return damage(res, rc, e->name, 0, expect, "cannot open: %s", strerror(-rc));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int rc = -errno;
+        close(fd);
+        return damage(res, rc, e->name, 0, expect, "cannot stat: %s", strerror(-rc));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return damage(res, WAL_E_HEADER, e->name, 0, expect, "not a regular file");
+    }
+    size_t size = (size_t)st.st_size;
+    if (size < WAL_SEGMENT_HEADER_LEN) {
+        close(fd);
+        /* Segments are renamed into place only with a synced header. */
+        return check_header(s, e->name, e->first_lsn, NULL, size);
+    }
+    const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    int map_errno = errno;
+    close(fd);
+    if (m == MAP_FAILED)
+        return damage(res, -map_errno, e->name, 0, expect, "cannot map: %s", strerror(map_errno));
+    madvise((void *)m, size, MADV_SEQUENTIAL);
+    int rc = check_header(s, e->name, e->first_lsn, m, size);
+    if (rc == 0)
+        rc = scan_records(s, e->name, m, size, res->segment_bytes, last);
+    munmap((void *)m, size);
+    return rc;
 }
 
 int wal_scan(const wal_scan_options *opt, wal_scan_result *res)
 {
     memset(res, 0, sizeof *res);
-    seg_ent *segs;
-    int n, rc = list_segments(opt->dir, &segs, &n);
+    if (!opt || !opt->dir)
+        return -EINVAL;
+    wal_sodium_init();
+    wal_seg_ent *segs;
+    size_t n;
+    int rc = wal_segment_list(opt->dir, &segs, &n);
     if (rc == -ENOENT && !opt->must_exist)
         return 0;
     if (rc) {
-        snprintf(res->message, sizeof res->message, "cannot read %s: %s", opt->dir, strerror(-rc));
+        snprintf(res->message, sizeof res->message, "cannot list %s: %s", opt->dir, strerror(-rc));
         return rc;
     }
-    if (n == 0 && opt->must_exist) {
-        free(segs);
+    if (n == 0) {
+        if (!opt->must_exist)
+            return 0;
         snprintf(res->message, sizeof res->message, "%s holds no WAL segment", opt->dir);
         return -ENOENT;
     }
+    /* Segments whose successor starts at or before from_lsn + 1 hold only
+     * records already applied: with skip_verified they are not read, and
+     * the first segment read seeds the LSN and chain from its header. */
+    size_t first = 0;
+    if (opt->skip_verified)
+        while (first + 1 < n && segs[first + 1].first_lsn - 1 <= opt->from_lsn)
+            first++;
     scan_state s = {.opt = opt, .res = res};
-    for (int i = 0; i < n && rc == 0; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", opt->dir, segs[i].name);
-        /* Skip segments wholly at or before from_lsn, trusting the next
-         * segment's header for the chain and the LSN to expect. */
-        if (opt->skip_verified && i + 1 < n && segs[i + 1].first_lsn <= opt->from_lsn + 1)
-            continue;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) != 0) {
-            rc = -errno;
-            damage(res, rc, segs[i].name, 0, s.next_lsn, "cannot read: %s", strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            break;
-        }
-        size_t size = (size_t)st.st_size;
-        const uint8_t *m = NULL;
-        if (size) {
-            m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-            if (m == MAP_FAILED) {
-                rc = -errno;
-                damage(res, rc, segs[i].name, 0, s.next_lsn, "cannot map: %s", strerror(errno));
-                close(fd);
-                break;
-            }
-            madvise((void *)m, size, MADV_SEQUENTIAL);
-        }
-        close(fd);
-        rc = scan_segment(&s, segs[i].name, m ? m : (const uint8_t *)"", size, i == n - 1);
-        if (m)
-            munmap((void *)m, size);
-    }
-    if (!res->records && s.have_chain)
-        memcpy(res->head_hash, s.chain, WAL_HASH_LEN);
-    else if (res->records)
+    for (size_t i = first; i < n && rc == 0; i++)
+        rc = scan_file(&s, &segs[i], i == n - 1);
+    if (s.seeded)
         memcpy(res->head_hash, s.chain, WAL_HASH_LEN);
     free(segs);
-    return rc;
-}
-
-static int copy_file(const char *from, const char *to)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
-    if (in < 0)
-        return -errno;
-    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (out < 0) {
-        rc = -errno;
-        close(in);
-        return rc;
-    }
-    static uint8_t buf[1 << 16];
-    for (;;) {
-        ssize_t r = read(in, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = r < 0 ? -errno : 0;
-            break;
-        }
-        for (ssize_t off = 0; off < r;) {
-            ssize_t w = write(out, buf + off, (size_t)(r - off));
-            if (w < 0) {
-                rc = -errno;
-                break;
-            }
-            off += w;
-        }
-        if (rc)
-            break;
-    }
-    if (rc == 0 && fsync(out) != 0)
-        rc = -errno;
-    close(in);
-    close(out);
-    return rc;
-}
-
-int wal_recover(const wal_scan_options *opt, const wal_io_ops *io, wal_scan_result *res)
-{
-    if (!io)
-        io = &wal_io_posix;
-    /* Leftover temporary segments never held acknowledged records. */
-    DIR *d = opendir(opt->dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            size_t l = strlen(de->d_name);
-            if (l > 4 && strcmp(de->d_name + l - 4, ".tmp") == 0) {
-                char p[4096];
-                snprintf(p, sizeof p, "%s/%s", opt->dir, de->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    int rc = wal_scan(opt, res);
-    if (rc || !res->torn)
-        return rc;
-    char path[4096], broken[4200];
-    snprintf(path, sizeof path, "%s/%s", opt->dir, res->torn_at.segment);
-    snprintf(broken, sizeof broken, "%s.broken", path);
-    snprintf(res->broken_copy, sizeof res->broken_copy, "%s.broken", res->torn_at.segment);
-    if ((rc = copy_file(path, broken)) != 0) {
-        snprintf(res->message, sizeof res->message, "cannot copy %s to %s: %s", path, broken,
-                 strerror(-rc));
-        return rc;
-    }
-    int fd = io->open(path, O_RDWR | O_CLOEXEC, 0);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        rc = -errno;
-        snprintf(res->message, sizeof res->message, "cannot open %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            io->close(fd);
-        return rc;
-    }
-    /* Zero from the torn record to the last non-zero byte. */
-    uint64_t from = res->torn_at.offset, to = (uint64_t)st.st_size;
-    static const uint8_t zeros[1 << 16];
-    uint8_t buf[4096];
-    while (to > from) {
-        size_t k = to - from < sizeof buf ? (size_t)(to - from) : sizeof buf;
-        ssize_t r = pread(fd, buf, k, (off_t)(to - k));
-        if (r != (ssize_t)k)
-            break;
-        if (!all_zero(buf, k)) {
-            size_t i = k;
-            while (i > 0 && !buf[i - 1])
-                i--;
-            to = to - k + i;
-            break;
-        }
-        to -= k;
-    }
-    for (uint64_t off = from; off < to && rc == 0;) {
-        size_t k = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
-        if (io->pwrite(fd, zeros, k, (off_t)off) != (ssize_t)k)
-            rc = errno ? -errno : -EIO;
-        off += k;
-    }
-    if (rc == 0 && io->fdatasync(fd) != 0)
-        rc = -errno;
-    io->close(fd);
-    if (rc)
-        snprintf(res->message, sizeof res->message, "cannot cut the torn tail of %s: %s", path,
-                 strerror(-rc));
     return rc;
 }

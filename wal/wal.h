@@ -132,10 +132,13 @@ typedef struct wal_scan_result {
     uint64_t segment_bytes; /* size of the last segment */
 
     /* Torn tail: a short, zero-filled or bad-CRC last record of the last
-     * segment, with nothing but zeros after it. */
+     * segment, with nothing but zeros after it. Not torn (damage): a
+     * length reaching past the segment's size (the writer never writes
+     * one), or damaged bytes that hold the next record intact. */
     bool torn;
     wal_pos torn_at;
     char torn_what[96];
+    uint64_t torn_end;    /* end of the damaged bytes: [torn_at.offset, torn_end) */
     char broken_copy[96]; /* set by wal_recover when it kept a copy */
 
     /* Damage (the scan's return value is then negative): the first bad
@@ -172,10 +175,10 @@ typedef struct wal_scan_options {
 int wal_scan(const wal_scan_options *opt, wal_scan_result *res);
 
 /* wal_scan, then repair a torn tail: copy the last segment to
- * "<segment>.broken" (res->broken_copy), zero the torn bytes in place and
- * fsync, so the log ends cleanly at res->end_offset. Deletes leftover
- * "*.tmp" files. Damage anywhere before the tail returns its WAL_E* code
- * (nothing is repaired then). */
+ * "<segment>.broken" (res->broken_copy; an older copy is replaced), zero
+ * the torn bytes in place and fdatasync, so the log ends cleanly at
+ * res->end_offset. Deletes leftover "*.tmp" files. Damage anywhere
+ * before the tail returns its WAL_E* code (nothing is repaired then). */
 int wal_recover(const wal_scan_options *opt, const wal_io_ops *io, wal_scan_result *res);
 
 /* ---- The writer ----
@@ -201,18 +204,29 @@ typedef struct wal_writer_options {
 } wal_writer_options;
 
 /* Opens the log for appending where `end` (from wal_recover) says it ends;
- * creates the directory's first segment when the log is empty. */
+ * creates the directory's first segment when the log is empty (end NULL
+ * or without a segment; -EEXIST if the directory holds segments then).
+ * -EINVAL for a hall id empty or longer than WAL_HALL_ID_MAX, or a
+ * segment_bytes below WAL_MIN_SEGMENT_BYTES; WAL_E_HALL when `end` names
+ * another hall; WAL_E_CORRUPT when `end` reports a torn tail that
+ * wal_recover did not cut. */
 int wal_writer_open(wal_writer **out, const wal_writer_options *opt, const wal_scan_result *end);
 void wal_writer_close(wal_writer *w);
 
 /* Appends one record to the pending batch, in memory. Assigns the next
- * LSN (returned in *lsn) and chains the hash. The payload is copied. */
+ * LSN (returned in *lsn) and chains the hash. The payload is copied.
+ * Refuses what the reader would refuse, writing nothing: WAL_E_TOOBIG
+ * (payload empty, over WAL_MAX_PAYLOAD, or its record larger than an
+ * empty segment), WAL_E_TIME (at_ms before the previous record's),
+ * -EINVAL (type 0, or actor_id longer than WAL_ACTOR_ID_MAX bytes: it is
+ * never cut short). WAL_E_FAILED once the writer failed. */
 int wal_writer_append(wal_writer *w, uint16_t type, uint64_t at_ms, uint8_t actor_role,
                       const char *actor_id, const void *payload, uint32_t payload_len,
                       uint64_t *lsn);
 
 /* Drops every record appended since the last seal (used to redo a batch
- * after LMDB's map grew). LSN and chain return to where they were. */
+ * after LMDB's map grew). LSN, chain and time floor return to where they
+ * were. */
 void wal_writer_rollback(wal_writer *w);
 
 /* Number of records pending (appended, not sealed). */
@@ -225,7 +239,9 @@ int wal_writer_seal(wal_writer *w);
  * boundaries allow (one, unless it rolls over), then one fdatasync per
  * segment touched. Rolling over: the new segment is created as
  * "<name>.tmp", preallocated, its header written, fsync'd, renamed, and
- * the directory fsync'd. Returns 0 or the error. */
+ * the directory fsync'd. A segment is fdatasync'd before it is left even
+ * with sync off, so only the last segment can end torn. Returns 0 or the
+ * error (after one, it returns that error without touching any file). */
 int wal_writer_flush(wal_writer *w);
 
 /* Owner thread, after flush: records the outcome. Returns 0 when the batch
@@ -235,8 +251,9 @@ int wal_writer_complete(wal_writer *w, int flush_rc);
 uint64_t wal_writer_last_lsn(const wal_writer *w);    /* last LSN appended */
 uint64_t wal_writer_durable_lsn(const wal_writer *w); /* last LSN durable */
 int wal_writer_failed(const wal_writer *w);           /* 0 or the first error */
-const char *
-wal_writer_failed_where(const wal_writer *w); /* e.g. "fdatasync 00000000000000000001.wal" */
+/* "" or where the first error struck, e.g.
+ * "fdatasync 00000000000000000001.wal: Input/output error". */
+const char *wal_writer_failed_where(const wal_writer *w);
 
 /* Free bytes on the filesystem holding `dir`. */
 int wal_disk_free(const char *dir, uint64_t *bytes);

@@ -1,5 +1,10 @@
 /* wal/wal_internal.h: what the WAL's files share: byte order helpers, the
- * segment header and record codecs. Nothing outside wal/ includes it. */
+ * segment header and record codecs, the segment directory helpers.
+ *
+ * Invariants: every multi-byte field on disk goes through wal_put* and
+ * wal_get* (little-endian, whatever the host); no struct is ever written
+ * or read raw. Nothing outside wal/ includes this header, except the WAL's
+ * own unit tests, which use the codecs to forge damaged logs. */
 #ifndef HALLQ_WAL_INTERNAL_H
 #define HALLQ_WAL_INTERNAL_H
 
@@ -7,6 +12,8 @@
 
 #define WAL_MAGIC "HALLQWAL"
 #define WAL_SEG_SUFFIX ".wal"
+#define WAL_SEG_NAME_LEN 24 /* 20 digits + ".wal" */
+#define WAL_GENESIS_TAG "hallq-wal-v1"
 
 static inline void wal_put16(uint8_t *p, uint16_t v)
 {
@@ -33,11 +40,22 @@ static inline uint32_t wal_get32(const uint8_t *p)
 }
 static inline uint64_t wal_get64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    return (uint64_t)wal_get32(p) | (uint64_t)wal_get32(p + 4) << 32;
 }
+
+/* True when all n bytes are zero (n may be 0). */
+static inline bool wal_all_zero(const uint8_t *p, size_t n)
+{
+    /* memcmp of the buffer against itself shifted by one byte is the
+     * library's vectorised loop; the first byte anchors it at zero. */
+    return n == 0 || (p[0] == 0 && __builtin_memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* ---- segment.c ---- */
+
+/* Calls sodium_init() once per process; BLAKE2b then uses the fastest
+ * implementation for this CPU. Safe from any thread. */
+void wal_sodium_init(void);
 
 typedef struct wal_seg_header {
     uint32_t version;
@@ -48,31 +66,60 @@ typedef struct wal_seg_header {
 } wal_seg_header;
 
 void wal_segment_name(char out[64], uint64_t first_lsn);
-/* Parses "%020llu.wal"; false for any other name. */
+/* Parses "%020llu.wal" (a first LSN of at least 1); false for any other
+ * name, including "*.wal.tmp" and "*.wal.broken". */
 bool wal_segment_parse_name(const char *name, uint64_t *first_lsn);
 void wal_header_encode(uint8_t out[WAL_SEGMENT_HEADER_LEN], const wal_seg_header *h);
-/* 0, WAL_E_HEADER (magic, CRC, length) or WAL_E_VERSION. */
+/* 0, WAL_E_HEADER (magic, CRC, length, first LSN 0, size too small) or
+ * WAL_E_VERSION (h->version then holds the version found). */
 int wal_header_decode(const uint8_t in[WAL_SEGMENT_HEADER_LEN], wal_seg_header *h);
 void wal_genesis_hash(const char *hall_id, uint8_t out[WAL_HASH_LEN]);
 
+typedef struct wal_seg_ent {
+    uint64_t first_lsn;
+    char name[64];
+} wal_seg_ent;
+
+/* Lists the segment files of dir sorted by first LSN. *out is malloc'd
+ * (NULL when there are none); the caller frees it. -errno on failure. */
+int wal_segment_list(const char *dir, wal_seg_ent **out, size_t *count);
+
+/* fsyncs the directory itself, so that a rename or unlink in it is
+ * durable. On failure *call names the call that failed. */
+int wal_dir_fsync(const wal_io_ops *io, const char *dir, const char **call);
+
+/* Creates segment h->first_lsn in dir the crash-safe way: "<name>.tmp",
+ * preallocated to h->segment_bytes, header written, fsync'd, renamed to
+ * "<name>", then the directory fsync'd. Returns 0 and the open fd (read
+ * and write) in *fd, or -errno with the failing call's name in *call (the
+ * temporary file is then removed when it still exists). */
+int wal_segment_create(const wal_io_ops *io, const char *dir, const wal_seg_header *h, int *fd,
+                       const char **call);
+
+/* ---- record.c ---- */
+
 /* Encodes a record into out (WAL_RECORD_OVERHEAD + len bytes), chaining
- * from prev; writes the new chain hash into hash_out. */
+ * from prev; writes the new chain hash into hash_out (which may alias
+ * prev). actor_id must hold at most WAL_ACTOR_ID_MAX bytes. */
 void wal_record_encode(uint8_t *out, const uint8_t prev[WAL_HASH_LEN], uint64_t lsn, uint64_t at_ms,
-                       uint16_t type, uint8_t role, const char *actor_id, const void *payload,
-                       uint32_t len, uint8_t hash_out[WAL_HASH_LEN]);
+                       uint16_t type, uint8_t role, const char *actor_id, size_t actor_id_len,
+                       const void *payload, uint32_t len, uint8_t hash_out[WAL_HASH_LEN]);
 
 enum {
     WAL_REC_OK = 0,
-    WAL_REC_ZERO,   /* an all-zero header: the end of the segment's records */
+    WAL_REC_ZERO,   /* an all-zero header (or all-zero bytes up to EOF) */
     WAL_REC_SHORT,  /* the record runs past the end of the file */
-    WAL_REC_BADHDR, /* impossible length or type */
-    WAL_REC_BADCRC,
+    WAL_REC_BADHDR, /* a non-zero header with an impossible length, type or id length */
+    WAL_REC_BADCRC, /* a plausible header whose CRC does not match */
 };
 
-/* Parses the record at p (avail bytes to the end of the file) without
- * checking the chain. Fills rec (payload points into p) and *total. */
+/* Classifies the bytes at p (avail of them to the end of the file) and,
+ * for WAL_REC_OK, fills rec (payload points into p) and *total. Checks the
+ * CRC but not the LSN or the chain. *total is also set for WAL_REC_BADCRC
+ * and for WAL_REC_SHORT with a whole header (the length it claims), else 0. */
 int wal_record_parse(const uint8_t *p, size_t avail, wal_record *rec, size_t *total);
-/* The chain hash a record must carry after prev. */
+
+/* The chain hash a record of `total` bytes at p must carry after prev. */
 void wal_record_chain(const uint8_t *p, size_t total, const uint8_t prev[WAL_HASH_LEN],
                       uint8_t out[WAL_HASH_LEN]);
 

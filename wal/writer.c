@@ -1,14 +1,33 @@
 /* wal/writer.c: appends records and makes them durable in groups.
  *
- * The owner thread appends records to the pending batch (memory only:
- * LSN and chain hash are assigned here). wal_writer_seal swaps the pending
- * buffer with the free in-flight one; wal_writer_flush, on a worker
- * thread, writes it with one pwrite per segment touched and one fdatasync
- * per segment, rolling over to a new segment when a record does not fit.
- * A record is durable only once fdatasync of its segment returned 0.
- * After any write, sync, open or rename error the writer refuses all
- * appends for good and never syncs that file again: a restart recovers
- * from what is on disk. */
+ * The owner thread appends records to the pending batch, in memory: LSN,
+ * time floor and chain hash advance here, so the daemon can apply a whole
+ * batch before any of it is written. wal_writer_seal swaps the pending
+ * buffer with the (empty) in-flight one, no copy. wal_writer_flush, on a
+ * worker thread, writes the in-flight batch with one pwrite per segment
+ * touched and fdatasyncs each segment once; a record that does not fit in
+ * the rest of the segment starts a new one. wal_writer_complete, back on
+ * the owner thread, turns the flush's outcome into the durable LSN or
+ * the failed state.
+ *
+ * Invariants:
+ * - A record is durable only once fdatasync of its segment returned 0
+ *   (with sync off, once pwrite returned: the caller chose so).
+ * - Between seal and complete the flush side (inflight, fd, seg_*, io_*)
+ *   belongs to the worker; the owner reads it only in complete, after the
+ *   worker finished (the hand-over, e.g. uv_queue_work, orders memory).
+ *   The owner side (pending, next_lsn, chain, failed...) is never read or
+ *   written by the worker. So no lock is needed.
+ * - A segment is left only after an fdatasync of what was written to it
+ *   (even with sync off), so only the last segment can have a torn tail.
+ * - After any write, sync, open, rename or allocation error the writer is
+ *   failed for good: the fd is never synced again (a second fsync could
+ *   report success for pages the kernel already dropped), and every later
+ *   append and seal returns WAL_E_FAILED. A restart recovers from disk.
+ *
+ * Never: retry a write or an fsync, write a record the reader would
+ * refuse (time going back, an over-long actor id), or block the owner
+ * thread on I/O outside wal_writer_open. */
 #include "wal/wal_internal.h"
 
 #include <errno.h>
@@ -19,160 +38,160 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define BATCH_MIN_CAP 65536
+
 typedef struct batch {
-    uint8_t *buf;
+    uint8_t *buf; /* encoded records, back to back */
     size_t len, cap;
-    size_t *offs; /* start of each record */
-    size_t n, ncap;
-    uint64_t first_lsn;
-    uint8_t start_chain[WAL_HASH_LEN]; /* chain before its first record */
+    size_t n;                          /* records in buf */
+    uint64_t first_lsn;                /* LSN of the first record */
+    uint8_t start_chain[WAL_HASH_LEN]; /* chain hash before the first record */
 } batch;
 
 struct wal_writer {
+    /* Fixed at open. */
     char dir[4096];
     char hall_id[WAL_HALL_ID_MAX + 1];
-    uint64_t seg_bytes_new; /* size of segments created from now on */
+    uint64_t seg_bytes_new; /* size of the segments created from now on */
     bool sync;
     const wal_io_ops *io;
 
-    /* File state: owned by flush (worker) between seal and complete. */
+    /* Owner thread. */
+    uint64_t next_lsn, last_at;
+    uint8_t chain[WAL_HASH_LEN];
+    uint64_t base_lsn, base_at; /* at the last seal: the rollback target */
+    uint8_t base_chain[WAL_HASH_LEN];
+    batch pending;
+    bool busy; /* a batch is sealed and not completed */
+    uint64_t durable_lsn;
+    int failed;
+    char where[224];
+
+    /* Flush side: the worker's between seal and complete. */
+    batch inflight;
     int fd;
     char seg_name[64];
     uint64_t seg_off;   /* where the next record goes */
     uint64_t seg_bytes; /* size of the current segment */
-
-    /* Owner state. */
-    uint64_t next_lsn;
-    uint8_t chain[WAL_HASH_LEN];
-    uint64_t base_lsn; /* next_lsn at the last seal: rollback target */
-    uint8_t base_chain[WAL_HASH_LEN];
-    batch pending, inflight;
-    bool busy;
-    uint64_t durable_lsn;
-    int failed;
-    char where[160];
+    int io_err;         /* sticky: the first I/O error */
+    char io_where[224];
 };
 
-static void set_failed(wal_writer *w, int err, const char *call, const char *name)
+/* Flush side: records the first I/O error and where it struck. */
+static int io_fail(wal_writer *w, int err, const char *call, const char *name, const char *extra)
 {
-    if (w->failed)
-        return;
-    w->failed = err ? err : -EIO;
-    snprintf(w->where, sizeof w->where, "%s %s: %s", call, name, wal_strerror(w->failed));
+    if (!w->io_err) {
+        w->io_err = err ? err : -EIO;
+        snprintf(w->io_where, sizeof w->io_where, "%s %s: %s%s", call, name,
+                 wal_strerror(w->io_err), extra ? extra : "");
+    }
+    return w->io_err;
 }
 
-static int fsync_dir(wal_writer *w)
+static void segment_header(const wal_writer *w, wal_seg_header *h, uint64_t first_lsn,
+                           const uint8_t prev[WAL_HASH_LEN])
 {
-    int fd = w->io->open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (fd < 0)
+    memset(h, 0, sizeof *h);
+    h->version = WAL_FORMAT_VERSION;
+    h->first_lsn = first_lsn;
+    h->segment_bytes = w->seg_bytes_new;
+    memcpy(h->hall_id, w->hall_id, sizeof h->hall_id);
+    memcpy(h->prev_hash, prev, WAL_HASH_LEN);
+}
+
+static int open_existing(wal_writer *w, const wal_scan_result *end)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", w->dir, end->last_segment);
+    uint64_t first;
+    if (!wal_segment_parse_name(end->last_segment, &first) || end->segment_bytes == 0 ||
+        end->end_offset < WAL_SEGMENT_HEADER_LEN || end->end_offset > end->segment_bytes)
+        return -EINVAL;
+    errno = 0;
+    w->fd = w->io->open(path, O_RDWR | O_CLOEXEC, 0);
+    if (w->fd < 0)
+        return errno ? -errno : -EIO;
+    struct stat st;
+    if (fstat(w->fd, &st) != 0)
         return -errno;
-    int rc = w->io->fsync(fd) == 0 ? 0 : -errno;
-    w->io->close(fd);
-    return rc;
-}
-
-/* Creates segment `first_lsn` (temp file, preallocate, header, fsync,
- * rename, directory fsync) and makes it current. */
-static int create_segment(wal_writer *w, uint64_t first_lsn, const uint8_t prev[WAL_HASH_LEN])
-{
-    char name[64], path[4200], tmp[4300];
-    wal_segment_name(name, first_lsn);
-    snprintf(path, sizeof path, "%s/%s", w->dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    wal_seg_header h = {.first_lsn = first_lsn, .segment_bytes = w->seg_bytes_new};
-    snprintf(h.hall_id, sizeof h.hall_id, "%s", w->hall_id);
-    memcpy(h.prev_hash, prev, WAL_HASH_LEN);
-    uint8_t hdr[WAL_SEGMENT_HEADER_LEN];
-    wal_header_encode(hdr, &h);
-
-    int fd = w->io->open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        set_failed(w, -errno, "open", name);
-        return w->failed;
+    memcpy(w->seg_name, end->last_segment, sizeof w->seg_name);
+    w->seg_off = end->end_offset;
+    w->seg_bytes = end->segment_bytes;
+    /* A segment cut short (a crash while it was extended, a copy) gets
+     * its full size back, so appends never extend the file. */
+    if ((uint64_t)st.st_size < w->seg_bytes) {
+        errno = 0;
+        if (w->io->fallocate(w->fd, 0, (off_t)w->seg_bytes) != 0 || w->io->fsync(w->fd) != 0)
+            return errno ? -errno : -EIO;
     }
-    const char *call = NULL;
-    if (w->io->fallocate(fd, 0, (off_t)w->seg_bytes_new) != 0)
-        call = "fallocate";
-    else if (w->io->pwrite(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
-        call = "write";
-    else if (w->io->fsync(fd) != 0)
-        call = "fsync";
-    else if (w->io->rename(tmp, path) != 0)
-        call = "rename";
-    if (call) {
-        set_failed(w, errno ? -errno : -EIO, call, name);
-        w->io->close(fd);
-        unlink(tmp);
-        return w->failed;
-    }
-    int rc = fsync_dir(w);
-    if (rc) {
-        set_failed(w, rc, "fsync dir", w->dir);
-        w->io->close(fd);
-        return w->failed;
-    }
-    if (w->fd >= 0)
-        w->io->close(w->fd);
-    w->fd = fd;
-    snprintf(w->seg_name, sizeof w->seg_name, "%s", name);
-    w->seg_off = WAL_SEGMENT_HEADER_LEN;
-    w->seg_bytes = w->seg_bytes_new;
+    /* No record at all: the chain starts at the segment's header. */
+    w->next_lsn = end->last_lsn ? end->last_lsn + 1 : first;
+    if (w->next_lsn < first)
+        return -EINVAL;
+    memcpy(w->chain, end->head_hash, WAL_HASH_LEN);
+    w->last_at = end->last_at_ms;
     return 0;
 }
 
 int wal_writer_open(wal_writer **out, const wal_writer_options *opt, const wal_scan_result *end)
 {
+    *out = NULL;
+    if (!opt || !opt->dir || !opt->hall_id || !opt->hall_id[0] ||
+        strlen(opt->hall_id) > WAL_HALL_ID_MAX || strlen(opt->dir) >= 4096)
+        return -EINVAL;
+    uint64_t seg = opt->segment_bytes ? opt->segment_bytes : WAL_DEFAULT_SEGMENT_BYTES;
+    if (seg < WAL_MIN_SEGMENT_BYTES || seg > ((uint64_t)1 << 40))
+        return -EINVAL;
+    if (end && end->last_segment[0]) {
+        /* A torn tail must be cut (wal_recover) before appending after it. */
+        if (end->torn && !end->broken_copy[0])
+            return WAL_E_CORRUPT;
+        if (end->hall_id[0] && strcmp(end->hall_id, opt->hall_id) != 0)
+            return WAL_E_HALL;
+    }
+    wal_sodium_init();
     wal_writer *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
     snprintf(w->dir, sizeof w->dir, "%s", opt->dir);
     snprintf(w->hall_id, sizeof w->hall_id, "%s", opt->hall_id);
-    w->seg_bytes_new = opt->segment_bytes ? opt->segment_bytes : WAL_DEFAULT_SEGMENT_BYTES;
-    if (w->seg_bytes_new < WAL_MIN_SEGMENT_BYTES)
-        w->seg_bytes_new = WAL_MIN_SEGMENT_BYTES;
+    w->seg_bytes_new = seg;
     w->sync = opt->sync;
     w->io = opt->io ? opt->io : &wal_io_posix;
     w->fd = -1;
     int rc;
-    if (!end || !end->last_segment[0]) {
-        uint8_t g[WAL_HASH_LEN];
-        wal_genesis_hash(w->hall_id, g);
-        w->next_lsn = 1;
-        memcpy(w->chain, g, WAL_HASH_LEN);
-        if ((rc = create_segment(w, 1, g)) != 0) {
-            wal_writer_close(w);
-            return rc;
-        }
+    if (end && end->last_segment[0]) {
+        rc = open_existing(w, end);
     } else {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", w->dir, end->last_segment);
-        w->fd = w->io->open(path, O_RDWR | O_CLOEXEC, 0);
-        struct stat st;
-        if (w->fd < 0 || fstat(w->fd, &st) != 0) {
-            rc = -errno;
+        wal_seg_header h;
+        const char *call;
+        wal_seg_ent *segs;
+        size_t n;
+        /* Never start a new chain over segments the caller did not scan:
+         * creating segment 1 would rename over the existing one. */
+        if ((rc = wal_segment_list(w->dir, &segs, &n)) == 0) {
+            free(segs);
+            if (n)
+                rc = -EEXIST;
+        }
+        if (rc) {
             wal_writer_close(w);
             return rc;
         }
-        snprintf(w->seg_name, sizeof w->seg_name, "%s", end->last_segment);
-        w->seg_off = end->end_offset;
-        w->seg_bytes = end->segment_bytes ? end->segment_bytes : (uint64_t)st.st_size;
-        /* A segment cut short (a crash, a copy) gets its full size back. */
-        if ((uint64_t)st.st_size < w->seg_bytes &&
-            (w->io->fallocate(w->fd, 0, (off_t)w->seg_bytes) != 0 || w->io->fsync(w->fd) != 0)) {
-            rc = -errno;
-            wal_writer_close(w);
-            return rc;
-        }
-        w->next_lsn = end->last_lsn + 1;
-        if (!end->records && end->last_lsn == 0) {
-            /* Segments but no record: the chain starts at the last header. */
-            uint64_t first;
-            wal_segment_parse_name(end->last_segment, &first);
-            w->next_lsn = first;
-        }
-        memcpy(w->chain, end->head_hash, WAL_HASH_LEN);
+        wal_genesis_hash(w->hall_id, w->chain);
+        w->next_lsn = 1;
+        segment_header(w, &h, 1, w->chain);
+        rc = wal_segment_create(w->io, w->dir, &h, &w->fd, &call);
+        wal_segment_name(w->seg_name, 1);
+        w->seg_off = WAL_SEGMENT_HEADER_LEN;
+        w->seg_bytes = seg;
+    }
+    if (rc) {
+        wal_writer_close(w);
+        return rc;
     }
     w->base_lsn = w->next_lsn;
+    w->base_at = w->last_at;
     memcpy(w->base_chain, w->chain, WAL_HASH_LEN);
     w->durable_lsn = w->next_lsn - 1;
     *out = w;
@@ -186,33 +205,23 @@ void wal_writer_close(wal_writer *w)
     if (w->fd >= 0)
         w->io->close(w->fd);
     free(w->pending.buf);
-    free(w->pending.offs);
     free(w->inflight.buf);
-    free(w->inflight.offs);
     free(w);
 }
 
-static bool batch_reserve(batch *b, size_t extra)
+static int batch_reserve(batch *b, size_t extra)
 {
-    if (b->cap - b->len < extra) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap - b->len < extra)
-            cap *= 2;
-        uint8_t *nb = realloc(b->buf, cap);
-        if (!nb)
-            return false;
-        b->buf = nb;
-        b->cap = cap;
-    }
-    if (b->n == b->ncap) {
-        size_t nc = b->ncap ? b->ncap * 2 : 256;
-        size_t *no = realloc(b->offs, nc * sizeof *no);
-        if (!no)
-            return false;
-        b->offs = no;
-        b->ncap = nc;
-    }
-    return true;
+    if (b->cap - b->len >= extra)
+        return 0;
+    size_t cap = b->cap ? b->cap : BATCH_MIN_CAP;
+    while (cap - b->len < extra)
+        cap *= 2;
+    uint8_t *nb = realloc(b->buf, cap);
+    if (!nb)
+        return -ENOMEM;
+    b->buf = nb;
+    b->cap = cap;
+    return 0;
 }
 
 int wal_writer_append(wal_writer *w, uint16_t type, uint64_t at_ms, uint8_t actor_role,
@@ -221,22 +230,31 @@ int wal_writer_append(wal_writer *w, uint16_t type, uint64_t at_ms, uint8_t acto
 {
     if (w->failed)
         return WAL_E_FAILED;
+    size_t idl = actor_id ? strlen(actor_id) : 0;
+    if (type == 0 || idl > WAL_ACTOR_ID_MAX)
+        return -EINVAL;
     size_t total = WAL_RECORD_OVERHEAD + (size_t)payload_len;
-    if (payload_len == 0 || payload_len > WAL_MAX_PAYLOAD || type == 0 ||
+    if (payload_len == 0 || payload_len > WAL_MAX_PAYLOAD ||
         total > w->seg_bytes_new - WAL_SEGMENT_HEADER_LEN)
         return WAL_E_TOOBIG;
+    if (at_ms < w->last_at)
+        return WAL_E_TIME; /* the reader would refuse the whole log */
     batch *b = &w->pending;
-    if (!batch_reserve(b, total))
-        return -ENOMEM;
+    int rc = batch_reserve(b, total);
+    if (rc)
+        return rc;
     if (b->n == 0) {
         b->first_lsn = w->next_lsn;
         memcpy(b->start_chain, w->chain, WAL_HASH_LEN);
     }
-    b->offs[b->n++] = b->len;
     wal_record_encode(b->buf + b->len, w->chain, w->next_lsn, at_ms, type, actor_role, actor_id,
-                      payload, payload_len, w->chain);
+                      idl, payload, payload_len, w->chain);
     b->len += total;
-    *lsn = w->next_lsn++;
+    b->n++;
+    w->last_at = at_ms;
+    if (lsn)
+        *lsn = w->next_lsn;
+    w->next_lsn++;
     return 0;
 }
 
@@ -245,6 +263,7 @@ void wal_writer_rollback(wal_writer *w)
     w->pending.len = 0;
     w->pending.n = 0;
     w->next_lsn = w->base_lsn;
+    w->last_at = w->base_at;
     memcpy(w->chain, w->base_chain, WAL_HASH_LEN);
 }
 
@@ -259,26 +278,34 @@ int wal_writer_seal(wal_writer *w)
         return WAL_E_BUSY;
     if (w->failed)
         return WAL_E_FAILED;
-    batch t = w->inflight;
+    batch t = w->inflight; /* empty since the last complete */
     w->inflight = w->pending;
     w->pending = t;
     w->pending.len = 0;
     w->pending.n = 0;
     w->busy = true;
     w->base_lsn = w->next_lsn;
+    w->base_at = w->last_at;
     memcpy(w->base_chain, w->chain, WAL_HASH_LEN);
     return 0;
 }
+
+/* ---- flush side (worker thread) ---- */
 
 static int write_run(wal_writer *w, const uint8_t *p, size_t len)
 {
     if (len == 0)
         return 0;
+    errno = 0;
     ssize_t n = w->io->pwrite(w->fd, p, len, (off_t)w->seg_off);
     if (n != (ssize_t)len) {
-        /* A short write is an error like any other: never retried. */
-        set_failed(w, n < 0 ? -errno : -EIO, "write", w->seg_name);
-        return w->failed;
+        /* A short write is an error like any other, never retried. */
+        if (n >= 0) {
+            char extra[64];
+            snprintf(extra, sizeof extra, " (short write: %zd of %zu bytes)", n, len);
+            return io_fail(w, -EIO, "pwrite", w->seg_name, extra);
+        }
+        return io_fail(w, errno ? -errno : -EIO, "pwrite", w->seg_name, NULL);
     }
     w->seg_off += len;
     return 0;
@@ -286,51 +313,86 @@ static int write_run(wal_writer *w, const uint8_t *p, size_t len)
 
 static int sync_segment(wal_writer *w)
 {
-    if (w->sync && w->io->fdatasync(w->fd) != 0) {
-        set_failed(w, -errno, "fdatasync", w->seg_name);
-        return w->failed;
-    }
+    errno = 0;
+    if (w->io->fdatasync(w->fd) != 0)
+        return io_fail(w, errno ? -errno : -EIO, "fdatasync", w->seg_name, NULL);
+    return 0;
+}
+
+/* Closes the full segment (already synced) and starts `first_lsn`. */
+static int roll_over(wal_writer *w, uint64_t first_lsn, const uint8_t prev[WAL_HASH_LEN])
+{
+    wal_seg_header h;
+    const char *call = "";
+    char name[64];
+    int fd;
+    segment_header(w, &h, first_lsn, prev);
+    wal_segment_name(name, first_lsn);
+    int rc = wal_segment_create(w->io, w->dir, &h, &fd, &call);
+    if (rc)
+        return io_fail(w, rc, call, strstr(call, "dir") ? w->dir : name, NULL);
+    w->io->close(w->fd);
+    w->fd = fd;
+    memcpy(w->seg_name, name, sizeof w->seg_name);
+    w->seg_off = WAL_SEGMENT_HEADER_LEN;
+    w->seg_bytes = h.segment_bytes;
     return 0;
 }
 
 int wal_writer_flush(wal_writer *w)
 {
-    batch *b = &w->inflight;
-    if (w->failed)
-        return w->failed;
-    size_t run_start = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        size_t off = b->offs[i];
-        size_t end = i + 1 < b->n ? b->offs[i + 1] : b->len;
-        size_t run_len = off - run_start;
-        if (w->seg_off + run_len + (end - off) <= w->seg_bytes)
-            continue;
-        /* Record i does not fit: finish this segment, start the next. */
-        int rc = write_run(w, b->buf + run_start, run_len);
-        if (!rc && run_len)
-            rc = sync_segment(w);
-        if (rc)
-            return rc;
-        const uint8_t *prev = i == 0 ? b->start_chain : b->buf + off - WAL_HASH_LEN - 4;
-        if ((rc = create_segment(w, b->first_lsn + i, prev)) != 0)
-            return rc;
-        run_start = off;
+    if (w->io_err)
+        return w->io_err; /* touch nothing after a failure */
+    const batch *b = &w->inflight;
+    size_t run = 0; /* start of the bytes not yet written */
+    uint64_t lsn = b->first_lsn;
+    for (size_t off = 0; off < b->len; lsn++) {
+        size_t total = WAL_RECORD_OVERHEAD + (size_t)wal_get32(b->buf + off);
+        if (w->seg_off + (off - run) + total > w->seg_bytes) {
+            /* The record does not fit: write what does, make the segment
+             * durable, continue in a new one. */
+            int rc = write_run(w, b->buf + run, off - run);
+            if (!rc)
+                rc = sync_segment(w);
+            if (!rc)
+                rc = roll_over(w, lsn, off ? b->buf + off - WAL_HASH_LEN - 4 : b->start_chain);
+            if (rc)
+                return rc;
+            run = off;
+        }
+        off += total;
     }
-    int rc = write_run(w, b->buf + run_start, b->len - run_start);
-    if (!rc)
+    int rc = write_run(w, b->buf + run, b->len - run);
+    if (!rc && w->sync && b->len > run)
         rc = sync_segment(w);
     return rc;
 }
 
+/* ---- owner thread again ---- */
+
 int wal_writer_complete(wal_writer *w, int flush_rc)
 {
+    if (!w->busy)
+        return w->failed ? WAL_E_FAILED : 0; /* nothing in flight */
     batch *b = &w->inflight;
     w->busy = false;
-    if (flush_rc || w->failed) {
-        if (!w->failed)
-            set_failed(w, flush_rc, "flush", w->seg_name);
-        /* The records after the durable LSN are gone: appends are refused
-         * from now on, so LSN and chain need no rewinding. */
+    if (flush_rc || w->io_err || w->failed) {
+        if (!w->failed) {
+            if (w->io_err) {
+                w->failed = w->io_err;
+                memcpy(w->where, w->io_where, sizeof w->where);
+            } else {
+                /* The flush did not run or reported something else: the
+                 * file's state is unknown, so it is never synced again. */
+                w->failed = flush_rc < 0 ? flush_rc : -EIO;
+                snprintf(w->where, sizeof w->where, "flush %s: %s", w->seg_name,
+                         wal_strerror(w->failed));
+            }
+        }
+        if (!w->io_err)
+            w->io_err = w->failed;
+        /* Its records may or may not be on disk: never acknowledged, and
+         * no more appends, so LSN and chain need no rewinding. */
         b->len = b->n = 0;
         return WAL_E_FAILED;
     }
@@ -357,5 +419,5 @@ int wal_writer_failed(const wal_writer *w)
 
 const char *wal_writer_failed_where(const wal_writer *w)
 {
-    return w->where[0] ? w->where : "no failure";
+    return w->failed ? w->where : "";
 }
