@@ -111,6 +111,14 @@ int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_
         proto_buf_free(&c.scratch);
         return -1;
     }
+    if (end->records && end->first_lsn > c.applied + 1) {
+        snprintf(err, errlen,
+                 "the WAL starts at LSN %llu but the state has applied only up to LSN %llu: "
+                 "segments are missing (restore them from the archive)",
+                 (unsigned long long)end->first_lsn, (unsigned long long)c.applied);
+        proto_buf_free(&c.scratch);
+        return -1;
+    }
     uint64_t from = c.applied;
     for (;;) {
         wal_scan_options ro = {.dir = wal_dir,

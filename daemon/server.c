@@ -818,8 +818,8 @@ static void after_flush(uv_work_t *w, int status)
         s->b_txn = NULL;
         hall_batch_abort(s->h);
         if (!s->wal_failed)
-            hq_log(HQ_LOG_ERROR, "wal: %s: %s; refusing changes until restart",
-                   wal_writer_failed_where(s->w), wal_strerror(wal_writer_failed(s->w)));
+            hq_log(HQ_LOG_ERROR, "wal: %s; refusing changes until restart",
+                   wal_writer_failed_where(s->w));
         s->wal_failed = true;
         batch_fail_all(head, PROTO_E_UNAVAILABLE,
                        "the WAL cannot be written; the request did not take effect");

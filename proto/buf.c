@@ -1,7 +1,14 @@
-/* proto/buf.c: the growable output buffer and the packing helpers.
+/* proto/buf.c: the growable output buffer, frame headers and the packing
+ * helpers that build responses and requests.
  *
  * A failed allocation sets `oom` and every later write is dropped, so a
- * caller checks once at the end instead of after every pack call. */
+ * caller packs a whole message and checks once at the end instead of
+ * after every pack call; proto_buf_reset clears it. A frame's length is
+ * written last (proto_frame_end), over the 4 bytes proto_frame_begin
+ * reserved, so a message is packed in one pass.
+ *
+ * Nothing here may write past len (reserve first) or leave a frame whose
+ * length does not match the bytes after it. */
 #include "proto/proto.h"
 
 #include <stdlib.h>
@@ -71,8 +78,8 @@ void proto_packer_init(msgpack_packer *pk, proto_buf *b)
 
 size_t proto_frame_begin(proto_buf *b)
 {
-    size_t off = b->len;
     static const uint8_t zero[4] = {0};
+    size_t off = b->len;
     proto_buf_append(b, zero, 4);
     return off;
 }
@@ -81,7 +88,7 @@ void proto_frame_end(proto_buf *b, size_t off)
 {
     if (b->oom || b->len < off + 4)
         return;
-    size_t n = b->len - off - 4;
+    size_t n = b->len - off - 4; /* the body, up to max_frame: fits 32 bits */
     b->p[off] = (uint8_t)(n >> 24);
     b->p[off + 1] = (uint8_t)(n >> 16);
     b->p[off + 2] = (uint8_t)(n >> 8);
@@ -152,10 +159,11 @@ void proto_write_request(proto_buf *b, uint64_t id, const char *op, const uint8_
     msgpack_packer pk;
     proto_packer_init(&pk, b);
     size_t off = proto_frame_begin(b);
-    msgpack_pack_map(&pk, args_map ? 3 : 2);
+    bool has_args = args_map && args_len > 0; /* no bytes: no args, not a key with no value */
+    msgpack_pack_map(&pk, has_args ? 3 : 2);
     proto_pack_kv_uint(&pk, "id", id);
     proto_pack_kv_str(&pk, "op", op);
-    if (args_map) {
+    if (has_args) {
         proto_pack_str(&pk, "args");
         proto_buf_append(b, args_map, args_len);
     }

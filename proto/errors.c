@@ -1,4 +1,9 @@
-/* proto/errors.c: the error code table (names come from PROTO_ERR_MAP). */
+/* proto/errors.c: the error codes' wire names and rules.
+ *
+ * The names come from PROTO_ERR_MAP in proto.h, the one table that also
+ * makes the enum, so a code and its wire string cannot drift apart. The
+ * wire names are fixed by the protocol: add codes at the end of the map,
+ * never rename one. Nothing here allocates. */
 #include "proto/proto.h"
 
 #include <stdarg.h>

@@ -69,6 +69,7 @@ typedef struct proto_framer {
     size_t start; /* first unconsumed byte */
     size_t end;   /* one past the last received byte */
     uint32_t max_frame;
+    bool oom; /* the last proto_framer_space could not grow the buffer */
 } proto_framer;
 
 enum {
@@ -92,8 +93,10 @@ void proto_framer_commit(proto_framer *f, size_t n);
 size_t proto_framer_feed(proto_framer *f, const uint8_t *p, size_t n);
 /* The next complete frame: PROTO_FRAME_READY with its body, PROTO_FRAME_NEED,
  * or an error (length 0 or > max_frame, detected as soon as the 4 length
- * bytes are in). The body stays valid until the next proto_framer_space
- * or proto_framer_feed call. */
+ * bytes are in; PROTO_FRAME_ENOMEM instead of NEED when the last
+ * proto_framer_space failed to allocate). A bad length stays reported:
+ * the connection is done. The body stays valid until the next
+ * proto_framer_space or proto_framer_feed call. */
 int proto_framer_next(proto_framer *f, const uint8_t **body, uint32_t *len);
 /* Bytes buffered and not yet returned as frames. */
 size_t proto_framer_buffered(const proto_framer *f);
