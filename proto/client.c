@@ -110,8 +110,7 @@ static proto_err connect_tcp(proto_client *c, const char *addr)
     char host[256];
     const char *colon = strrchr(addr, ':');
     if (!colon || colon == addr || colon[1] == 0 || (size_t)(colon - addr) >= sizeof host)
-        return proto_fail(&c->err, PROTO_E_UNAVAILABLE, "address '%s': expected HOST:PORT",
-                          addr);
+        return proto_fail(&c->err, PROTO_E_UNAVAILABLE, "address '%s': expected HOST:PORT", addr);
     size_t hl = (size_t)(colon - addr);
     memcpy(host, addr, hl);
     host[hl] = 0;

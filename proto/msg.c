@@ -143,10 +143,9 @@ proto_err proto_body_check(const uint8_t *p, size_t n, proto_error *e)
              * frame cannot hold before anything is allocated for it. */
             uint64_t values = f.k == K_MAP ? len * 2 : len;
             if (values > rest)
-                return proto_fail(e, PROTO_E_BAD_FRAME,
-                                  "body: %s of %" PRIu64 " %s runs past the frame",
-                                  f.k == K_MAP ? "map" : "array", len,
-                                  f.k == K_MAP ? "entries" : "elements");
+                return proto_fail(
+                    e, PROTO_E_BAD_FRAME, "body: %s of %" PRIu64 " %s runs past the frame",
+                    f.k == K_MAP ? "map" : "array", len, f.k == K_MAP ? "entries" : "elements");
             if (values > 0) {
                 left[d] = values;
                 is_map[d] = f.k == K_MAP;
@@ -158,7 +157,10 @@ proto_err proto_body_check(const uint8_t *p, size_t n, proto_error *e)
                     return proto_fail(e, PROTO_E_BAD_FRAME, "body: truncated at byte %zu", at);
                 return proto_fail(e, PROTO_E_BAD_FRAME,
                                   "body: %s length %" PRIu64 " runs past the frame",
-                                  f.k == K_STR ? "string" : f.k == K_BIN ? "bin" : "ext", len);
+                                  f.k == K_STR   ? "string"
+                                  : f.k == K_BIN ? "bin"
+                                                 : "ext",
+                                  len);
             }
             pos += (size_t)len;
         }
@@ -305,8 +307,8 @@ proto_err proto_arg_bool(const msgpack_object *args, const char *key, bool requi
 }
 
 static proto_err arg_container(const msgpack_object *args, const char *key, bool required,
-                               msgpack_object_type type, const char *want,
-                               const msgpack_object **o, proto_error *e)
+                               msgpack_object_type type, const char *want, const msgpack_object **o,
+                               proto_error *e)
 {
     const msgpack_object *v;
     *o = NULL;

@@ -121,7 +121,10 @@ typedef struct proto_request {
 /* Checks the body (proto_body_check), unpacks it into zone `z` and reads
  * the envelope. Errors: PROTO_E_BAD_FRAME (not one map...), PROTO_E_BAD_REQUEST
  * naming the field (id not a uint, op not a string, args not a map); on
- * BAD_REQUEST req->id is the id if it could be read, else 0. */
+ * BAD_REQUEST req->id is the id if it could be read, else 0. Nothing is
+ * copied: req->op and the strings under req->args point into `body`, the
+ * objects into z, so the request is valid while both are (for a framer's
+ * body: until the next proto_framer_space or proto_framer_feed). */
 proto_err proto_request_decode(msgpack_zone *z, const uint8_t *body, size_t n, proto_request *req,
                                proto_error *e);
 

@@ -465,16 +465,11 @@ static void test_shrink(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_split_point),
-        cmocka_unit_test(test_every_split_point_feed),
-        cmocka_unit_test(test_one_byte_at_a_time),
-        cmocka_unit_test(test_all_at_once),
-        cmocka_unit_test(test_random_reads),
-        cmocka_unit_test(test_zero_length),
-        cmocka_unit_test(test_too_long),
-        cmocka_unit_test(test_lazy_growth),
-        cmocka_unit_test(test_compaction),
-        cmocka_unit_test(test_shrink),
+        cmocka_unit_test(test_every_split_point),  cmocka_unit_test(test_every_split_point_feed),
+        cmocka_unit_test(test_one_byte_at_a_time), cmocka_unit_test(test_all_at_once),
+        cmocka_unit_test(test_random_reads),       cmocka_unit_test(test_zero_length),
+        cmocka_unit_test(test_too_long),           cmocka_unit_test(test_lazy_growth),
+        cmocka_unit_test(test_compaction),         cmocka_unit_test(test_shrink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
