@@ -31,7 +31,8 @@ static size_t skey(uint8_t *k, char kind, int32_t day, const char *id)
         n += 4;
     }
     size_t il = id ? strnlen(id, HALL_ID_MAX) : 0;
-    memcpy(k + n, id, il);
+    if (il) /* no id: memcpy may not take NULL even for 0 bytes */
+        memcpy(k + n, id, il);
     return n + il;
 }
 
