@@ -91,6 +91,13 @@ int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_
                end->torn_at.segment, (unsigned long long)end->torn_at.offset,
                (unsigned long long)end->torn_at.lsn, end->torn_what, end->broken_copy);
 
+    return recovery_catch_up(h, st, wal_dir, hall_id, end, err, errlen);
+}
+
+int recovery_catch_up(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
+                      const wal_scan_result *end, char *err, size_t errlen)
+{
+    int rc;
     replay_ctx c = {.h = h, .st = st, .err = err, .errlen = errlen};
     proto_buf_init(&c.scratch);
     MDB_txn *txn;
@@ -103,7 +110,7 @@ int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_
         proto_buf_free(&c.scratch);
         return -1;
     }
-    if (c.applied > end->last_lsn) {
+    if (end && c.applied > end->last_lsn) {
         snprintf(err, errlen,
                  "the state has applied LSN %llu but the WAL ends at LSN %llu: the WAL is "
                  "missing records (restore it, or start from an empty state)",
@@ -111,7 +118,7 @@ int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_
         proto_buf_free(&c.scratch);
         return -1;
     }
-    if (end->records && end->first_lsn > c.applied + 1) {
+    if (end && end->records && end->first_lsn > c.applied + 1) {
         snprintf(err, errlen,
                  "the WAL starts at LSN %llu but the state has applied only up to LSN %llu: "
                  "segments are missing (restore them from the archive)",

@@ -15,4 +15,12 @@
 int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
                  wal_scan_result *end, char *err, size_t errlen);
 
+/* Replays every record after the state's applied LSN (the WAL already
+ * checked, `end` from that check, or NULL to skip the end checks). The
+ * daemon also calls it when an LMDB commit failed after its batch was
+ * durable: the state is then behind the log, and catching up from the log
+ * brings it back. Returns 0 or -1 with a message in err. */
+int recovery_catch_up(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
+                      const wal_scan_result *end, char *err, size_t errlen);
+
 #endif

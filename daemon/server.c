@@ -22,6 +22,7 @@
  * output_cap (a connection whose output passes it is cut off). */
 #include "daemon/server.h"
 #include "daemon/log.h"
+#include "daemon/recovery.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -118,6 +119,7 @@ struct server {
     int flush_rc;
     bool flushing;
     uv_check_t kick;
+    uv_idle_t kick_idle;  /* keeps the loop's poll from blocking while a kick waits */
     uv_timer_t due_timer; /* fires when a time-driven record falls due */
     bool due_pending;
     int64_t last_rec_ms; /* time of the newest record appended: a floor */
@@ -280,6 +282,8 @@ static void on_write(uv_write_t *wr, int status)
         return;
     }
     conn_pump(c);
+    if (c->srv->stopping)
+        maybe_finish_stop(c->srv); /* this may have been the last answer out */
 }
 
 static void conn_flush(conn *c)
@@ -343,7 +347,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 static void conn_start_reading(conn *c)
 {
-    if (!c->reading && !c->closing && !c->closed) {
+    /* While stopping, only frames already buffered are parsed (and
+     * answered `unavailable` if they are mutations). */
+    if (!c->reading && !c->closing && !c->closed && !c->srv->stopping) {
         if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
             c->reading = true;
     }
@@ -498,6 +504,21 @@ static void on_kick(uv_check_t *k)
     batch_maybe_start(k->data);
 }
 
+static void on_kick_idle(uv_idle_t *i)
+{
+    (void)i; /* only there so that poll does not block; the check does the work */
+}
+
+/* Asks for a batch at the end of this loop turn (after the reads of the
+ * turn, so they share one fsync). The idle handle makes the next poll
+ * return at once, so a kick made outside the poll phase (in a check, after
+ * a batch) is not left waiting for unrelated I/O. */
+static void kick_batch(server *s)
+{
+    uv_check_start(&s->kick, on_kick);
+    uv_idle_start(&s->kick_idle, on_kick_idle);
+}
+
 static void enqueue_mutation(server *s, req *r)
 {
     r->state = REQ_QUEUED;
@@ -508,7 +529,7 @@ static void enqueue_mutation(server *s, req *r)
     else
         s->q_head = r;
     s->q_tail = r;
-    uv_check_start(&s->kick, on_kick);
+    kick_batch(s);
 }
 
 static bool disk_ok(server *s)
@@ -783,6 +804,38 @@ static void arm_due_timer(server *s)
     uv_timer_start(&s->due_timer, on_due, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
+/* After a failed LMDB commit of a durable batch: on MDB_MAP_FULL, grow the
+ * map and replay the batch's records from the WAL (as a restart would), so
+ * the answers already packed become true. Anything else, or a catch-up that
+ * fails, leaves the state behind the log: no changes until a restart. */
+static int catch_up(server *s, int commit_rc)
+{
+    char err[512];
+    if (commit_rc != MDB_MAP_FULL) {
+        hq_log(HQ_LOG_ERROR,
+               "lmdb: commit failed: %s; refusing changes until restart (the WAL is intact)",
+               mdb_strerror(commit_rc));
+        return -1;
+    }
+    char wal_dir[4096];
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
+    if (hall_store_grow(s->st) != 0)
+        snprintf(err, sizeof err, "cannot grow the map past %zu MiB", s->st->map_size >> 20);
+    else if (recovery_catch_up(s->h, s->st, wal_dir, hall_config_current(s->h)->hall_id, NULL, err,
+                               sizeof err) == 0)
+        err[0] = 0;
+    if (err[0]) {
+        hq_log(HQ_LOG_ERROR,
+               "lmdb: commit failed (map full) and the catch-up from the WAL failed: %s; "
+               "refusing changes until restart (the WAL is intact)",
+               err);
+        return -1;
+    }
+    hq_log(HQ_LOG_INFO, "lmdb: map full at commit; grown to %zu MiB and caught up from the WAL",
+           s->st->map_size >> 20);
+    return 0;
+}
+
 static void on_flush(uv_work_t *w)
 {
     server *s = w->data;
@@ -803,15 +856,15 @@ static void after_flush(uv_work_t *w, int status)
             hall_batch_commit(s->h);
             arm_due_timer(s);
         } else {
-            /* The WAL has the batch: a restart replays it. Until then the
-             * state is behind the log, so nothing more may be taken. */
+            /* The WAL has the batch but the state does not. */
             hall_batch_abort(s->h);
-            hq_log(HQ_LOG_ERROR,
-                   "lmdb: commit failed: %s; refusing changes until restart (the WAL is intact)",
-                   mdb_strerror(rc));
-            s->wal_failed = true;
-            batch_fail_all(head, PROTO_E_UNAVAILABLE,
-                           "the state store failed; retry with the same idem after restart");
+            if (catch_up(s, rc) == 0) {
+                arm_due_timer(s);
+            } else {
+                s->wal_failed = true;
+                batch_fail_all(head, PROTO_E_UNAVAILABLE,
+                               "the state store failed; retry with the same idem after restart");
+            }
         }
     } else {
         mdb_txn_abort(s->b_txn);
@@ -955,6 +1008,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
 static void batch_maybe_start(server *s)
 {
     uv_check_stop(&s->kick);
+    uv_idle_stop(&s->kick_idle);
     if (s->flushing || (!s->q_head && !s->due_pending) || s->wal_failed)
         return;
     s->due_pending = false;
@@ -974,6 +1028,8 @@ static void batch_maybe_start(server *s)
     int64_t now = server_now(s);
     uint64_t records = 0;
     int rc;
+    if (hall_store_nearly_full(s->st) && hall_store_grow(s->st) == 0)
+        hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
     while ((rc = batch_apply(s, head, now, &records)) == MDB_MAP_FULL) {
         if (hall_store_grow(s->st) != 0) {
             rc = MDB_MAP_FULL;
@@ -998,7 +1054,7 @@ static void batch_maybe_start(server *s)
         hall_batch_abort(s->h);
         batch_release(s, head);
         if (s->q_head)
-            uv_check_start(&s->kick, on_kick);
+            kick_batch(s);
         return;
     }
     wal_writer_seal(s->w);
@@ -1179,6 +1235,8 @@ int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
     mdb_txn_reset(s->rtxn);
     uv_check_init(&s->loop, &s->kick);
     s->kick.data = s;
+    uv_idle_init(&s->loop, &s->kick_idle);
+    s->kick_idle.data = s;
     uv_timer_init(&s->loop, &s->due_timer);
     s->due_timer.data = s;
     arm_due_timer(s);

@@ -93,6 +93,16 @@ void hall_store_close(hall_store *s)
     s->env = NULL;
 }
 
+bool hall_store_nearly_full(const hall_store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return false;
+    size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    return used > s->map_size / 4 * 3;
+}
+
 int hall_store_grow(hall_store *s)
 {
     size_t want = s->map_size * 2;

@@ -42,6 +42,11 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
                     size_t errlen);
 void hall_store_close(hall_store *s);
 
+/* Whether the map is more than three quarters used: the daemon grows it
+ * before a batch then, so that a commit (which needs free pages of its own
+ * to save the freelist) rarely meets MDB_MAP_FULL. */
+bool hall_store_nearly_full(const hall_store *s);
+
 /* Doubles the map. Only with no transaction open (MDB_MAP_FULL recovery). */
 int hall_store_grow(hall_store *s);
 
