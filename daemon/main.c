@@ -7,6 +7,7 @@
  * start-up error (the message says what and where), 2 on bad flags. */
 #include "daemon/hall/hall.h"
 #include "daemon/log.h"
+#include "daemon/cfgfile.h"
 #include "daemon/recovery.h"
 #include "daemon/server.h"
 #include "wal/wal.h"
@@ -44,38 +45,6 @@ static void usage(FILE *f)
                "                  none: never fdatasync (benchmarks only)\n"
                "\n"
                "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
-}
-
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap)
-            break;
-        char *nb = cap < (64u << 20) ? realloc(buf, cap *= 2) : NULL;
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            snprintf(err, errlen, "%s: too large or out of memory", path);
-        }
-        buf = nb;
-    }
-    if (buf && ferror(f)) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
 }
 
 /* Finds the demo hall next to the binary's source tree or installed. */
@@ -255,19 +224,11 @@ int main(int argc, char **argv)
         config_path = default_config();
 
     char err[1024];
-    size_t len;
-    char *text = read_file(config_path, &len, err, sizeof err);
     hall_config *file_cfg = NULL;
-    if (!text || hall_config_parse(text, len, config_path, &file_cfg, err, sizeof err) != 0) {
+    if (cfgfile_load(config_path, &file_cfg, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "config: %s", err);
-        free(text);
         return 1;
     }
-    free(text);
-    struct stat cst;
-    if (stat(config_path, &cst) == 0 && (cst.st_mode & S_IROTH))
-        hq_log(HQ_LOG_WARN, "config %s holds tokens and is readable by everyone (chmod o-r)",
-               config_path);
 
     char wal_dir[PATH_MAX], sock[PATH_MAX];
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", data_dir);

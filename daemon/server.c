@@ -21,6 +21,7 @@
  * its slots by max_inflight (reading stops at the limit), and its output by
  * output_cap (a connection whose output passes it is cut off). */
 #include "daemon/server.h"
+#include "daemon/cfgfile.h"
 #include "daemon/log.h"
 #include "daemon/recovery.h"
 
@@ -123,6 +124,11 @@ struct server {
     uv_timer_t due_timer; /* fires when a time-driven record falls due */
     bool due_pending;
     int64_t last_rec_ms; /* time of the newest record appended: a floor */
+
+    /* A config read on SIGHUP, to be put in force by the next batch. */
+    char *reload_text;
+    size_t reload_len;
+    bool reload_in_batch;
 
     bool wal_failed;
     bool disk_low;
@@ -554,6 +560,96 @@ static bool disk_ok(server *s)
     return !s->disk_low;
 }
 
+/* Reads and checks the config file for a reload. Returns the new config
+ * (the caller frees it), or NULL with a message in err: a file that does
+ * not parse, or one for another hall. *same: the file is the config in
+ * force. */
+static hall_config *reload_read(server *s, bool *same, char *err, size_t errlen)
+{
+    hall_config *c;
+    const hall_config *cur = hall_config_current(s->h);
+    *same = false;
+    if (cfgfile_load(s->opt->config_path, &c, err, errlen) != 0)
+        return NULL;
+    if (strcmp(c->hall_id, cur->hall_id) != 0) {
+        snprintf(err, errlen, "%s: hall.id is '%s' but this data dir belongs to hall '%s'",
+                 s->opt->config_path, c->hall_id, cur->hall_id);
+        hall_config_free(c);
+        return NULL;
+    }
+    if (strcmp(c->tcp.addr, cur->tcp.addr) != 0 || strcmp(c->unix_.addr, cur->unix_.addr) != 0 ||
+        c->wal.segment_bytes != cur->wal.segment_bytes)
+        hq_log(HQ_LOG_WARN, "config reload: listener addresses and wal.segment_bytes take effect "
+                            "at the next start");
+    *same = memcmp(c->sha, cur->sha, sizeof c->sha) == 0;
+    return c;
+}
+
+/* config.reload: the file is read and checked here, at the edge; the
+ * request that joins the batch carries its text, so the record holds the
+ * very config put in force (and replay needs no file). A file that does not
+ * parse keeps the old config and answers bad_request naming file and line;
+ * an unchanged file answers the version in force with no record. */
+static void reload_request(server *s, req *r, const proto_request *rq)
+{
+    char err[600];
+    bool same;
+    hall_config *c = reload_read(s, &same, err, sizeof err);
+    if (!c) {
+        req_error(r, PROTO_E_BAD_REQUEST, err);
+        return;
+    }
+    if (same) {
+        uint64_t version = 0;
+        hall_config_free(c);
+        if (mdb_txn_renew(s->rtxn) == 0) {
+            hall_meta_get_u64(s->st, s->rtxn, "config_version", &version);
+            mdb_txn_reset(s->rtxn);
+        }
+        msgpack_packer pk;
+        proto_buf_reset(&s->result);
+        proto_packer_init(&pk, &s->result);
+        msgpack_pack_map(&pk, 2);
+        proto_pack_kv_uint(&pk, "version", version);
+        proto_pack_kv_bool(&pk, "changed", false);
+        req_ok(r, &s->result);
+        return;
+    }
+    /* The request as it joins the batch: {id, op, args: {text, ...}}. */
+    msgpack_packer pk;
+    proto_packer_init(&pk, &r->body);
+    msgpack_pack_map(&pk, 3);
+    proto_pack_kv_uint(&pk, "id", r->id);
+    proto_pack_kv_str(&pk, "op", r->def->name);
+    proto_pack_str(&pk, "args");
+    uint32_t n = 0;
+    const msgpack_object *a = rq->args;
+    if (a && a->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < a->via.map.size; i++)
+            if (!(a->via.map.ptr[i].key.type == MSGPACK_OBJECT_STR &&
+                  a->via.map.ptr[i].key.via.str.size == 4 &&
+                  !memcmp(a->via.map.ptr[i].key.via.str.ptr, "text", 4)))
+                n++;
+    msgpack_pack_map(&pk, n + 1);
+    proto_pack_str(&pk, "text");
+    proto_pack_strn(&pk, c->text, c->text_len);
+    if (a && a->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < a->via.map.size; i++) {
+            const msgpack_object_kv *kv = &a->via.map.ptr[i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 4 &&
+                !memcmp(kv->key.via.str.ptr, "text", 4))
+                continue;
+            msgpack_pack_object(&pk, kv->key);
+            msgpack_pack_object(&pk, kv->val);
+        }
+    hall_config_free(c);
+    if (r->body.oom) {
+        req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
+        return;
+    }
+    enqueue_mutation(s, r);
+}
+
 /* One frame from a connection. */
 static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
 {
@@ -621,6 +717,10 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
             req_error(r, PROTO_E_UNAVAILABLE, "the disk is below its free-space reserve");
             return;
         }
+    }
+    if (r->def->op == HALL_OP_CONFIG_RELOAD) {
+        reload_request(s, r, &rq);
+        return;
     }
     if (r->def->op != HALL_OP_PING && r->def->op != HALL_OP_DIGEST &&
         !proto_buf_append(&r->body, body, len)) {
@@ -877,6 +977,13 @@ static void after_flush(uv_work_t *w, int status)
         batch_fail_all(head, PROTO_E_UNAVAILABLE,
                        "the WAL cannot be written; the request did not take effect");
     }
+    if (s->reload_in_batch) {
+        if (!s->wal_failed)
+            hq_log(HQ_LOG_INFO, "config reload (SIGHUP): the new config is in force");
+        free(s->reload_text);
+        s->reload_text = NULL;
+        s->reload_in_batch = false;
+    }
     batch_release(s, head);
     batch_maybe_start(s);
     maybe_finish_stop(s);
@@ -931,6 +1038,55 @@ static int run_due(server *s, int64_t now, uint64_t *records)
     return 0;
 }
 
+/* The config read on SIGHUP, as a record of the system actor. */
+static int run_reload(server *s, int64_t now, uint64_t *records)
+{
+    s->reload_in_batch = false;
+    if (!s->reload_text)
+        return 0;
+    msgpack_packer pk;
+    proto_buf_reset(&s->payload);
+    proto_packer_init(&pk, &s->payload);
+    msgpack_pack_map(&pk, 1);
+    proto_pack_str(&pk, "text");
+    proto_pack_strn(&pk, s->reload_text, s->reload_len);
+    if (s->payload.oom)
+        return -2;
+    msgpack_zone_clear(&s->zone);
+    msgpack_object args;
+    size_t off = 0;
+    if (msgpack_unpack((const char *)s->payload.p, s->payload.len, &off, &s->zone, &args) !=
+        MSGPACK_UNPACK_SUCCESS)
+        return -2;
+    hall_request r = {.def = hall_op_get(HALL_OP_CONFIG),
+                      .args = &args,
+                      .now_ms = now,
+                      .lsn = wal_writer_last_lsn(s->w) + 1};
+    r.actor.role = HALL_ROLE_SYSTEM;
+    snprintf(r.actor.id, sizeof r.actor.id, "SIGHUP");
+    proto_error e = {0};
+    int mdb_rc = 0;
+    int x = hall_exec(s->h, s->b_txn, &r, &s->result, &e, &mdb_rc);
+    if (mdb_rc)
+        return mdb_rc;
+    if (x != HALL_EXEC_RECORD) {
+        hq_log(HQ_LOG_ERROR, "config reload (SIGHUP): %s; keeping the config in force", e.msg);
+        free(s->reload_text);
+        s->reload_text = NULL;
+        return 0;
+    }
+    /* log_record packs s->payload again from r.args, whose strings point
+     * into the bytes of s->payload: hand those bytes over to `keep`. */
+    proto_buf keep = s->payload;
+    proto_buf_init(&s->payload);
+    int rc = log_record(s, &r, records);
+    proto_buf_free(&keep);
+    if (rc)
+        return rc;
+    s->reload_in_batch = true;
+    return 0;
+}
+
 static void batch_abort(server *s)
 {
     mdb_txn_abort(s->b_txn);
@@ -950,7 +1106,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
         return rc;
     hall_batch_begin(s->h);
     *records = 0;
-    if ((rc = run_due(s, now, records)) != 0) {
+    if ((rc = run_due(s, now, records)) != 0 || (rc = run_reload(s, now, records)) != 0) {
         batch_abort(s);
         return rc;
     }
@@ -1128,11 +1284,47 @@ static void begin_stop(server *s, const char *why)
     maybe_finish_stop(s);
 }
 
+/* SIGHUP: like config.reload, logged instead of answered. */
+static void reload_on_signal(server *s)
+{
+    char err[600];
+    bool same;
+    if (s->stopping || s->wal_failed) {
+        hq_log(HQ_LOG_WARN, "SIGHUP: not reloading (%s)",
+               s->stopping ? "stopping" : "no changes can be made durable");
+        return;
+    }
+    hall_config *c = reload_read(s, &same, err, sizeof err);
+    if (!c) {
+        hq_log(HQ_LOG_ERROR, "SIGHUP: config reload refused: %s; keeping the config in force", err);
+        return;
+    }
+    if (same) {
+        hq_log(HQ_LOG_INFO, "SIGHUP: %s is the config in force; nothing to do",
+               s->opt->config_path);
+        hall_config_free(c);
+        return;
+    }
+    char *text = malloc(c->text_len ? c->text_len : 1);
+    if (!text) {
+        hq_log(HQ_LOG_ERROR, "SIGHUP: out of memory; keeping the config in force");
+        hall_config_free(c);
+        return;
+    }
+    memcpy(text, c->text, c->text_len);
+    free(s->reload_text);
+    s->reload_text = text;
+    s->reload_len = c->text_len;
+    hall_config_free(c);
+    s->due_pending = true; /* the next batch carries it, even with no request */
+    batch_maybe_start(s);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
     server *s = sig->data;
     if (signum == SIGHUP) {
-        hq_log(HQ_LOG_INFO, "SIGHUP: config reload is not available yet; keeping the config");
+        reload_on_signal(s);
         return;
     }
     begin_stop(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -1275,6 +1467,7 @@ out:
     }
     proto_buf_free(&s->result);
     proto_buf_free(&s->payload);
+    free(s->reload_text);
     msgpack_zone_destroy(&s->zone);
     free(s);
     if (code == 0)

@@ -42,6 +42,13 @@ int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
         return proto_fail(e, PROTO_E_LIMIT, "too many config changes in one batch"), -1;
     if (hall_config_parse(text, len, "config record", &c, err, sizeof err) != 0)
         return proto_fail(e, PROTO_E_BAD_REQUEST, "args.text: %s", err), -1;
+    if (h->cfg && strcmp(c->hall_id, h->cfg->hall_id) != 0) {
+        proto_fail(e, PROTO_E_BAD_REQUEST,
+                   "args.text: hall.id is '%s' but this state and its WAL belong to hall '%s'",
+                   c->hall_id, h->cfg->hall_id);
+        hall_config_free(c);
+        return -1;
+    }
     uint64_t version;
     int rc = hall_meta_get_u64(h->st, txn, "config_version", &version);
     MDB_val kt = {6, "config"}, vt = {len, (void *)text};

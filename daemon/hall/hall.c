@@ -25,6 +25,7 @@ static const hall_op_def op_defs[HALL_OP__COUNT] = {
 
 static const hall_handler handlers[HALL_OP__COUNT] = {
     [HALL_OP_CONFIG] = hall_config_apply,
+    [HALL_OP_CONFIG_RELOAD] = hall_config_apply,
     [HALL_OP_CLOCK_ADVANCE] = hall_clock_advance,
     [HALL_OP_TICKET_TAKE] = hall_ticket_take,
     [HALL_OP_TICKET_GET] = hall_ticket_get,

@@ -55,6 +55,7 @@
     X(WINDOW_DONE, "window.done", 23, R_W, HALL_MUTATE)                                            \
     X(DAY_CLOSE, "day.close", 3, R_A | R_SYS, HALL_MUTATE)                                         \
     X(CASE_TIMER, "case.timer", 4, R_SYS, HALL_MUTATE)                                             \
+    X(CONFIG_RELOAD, "config.reload", 5, R_A, HALL_MUTATE)                                         \
     X(WINDOW_INTAKE, "window.intake", 24, R_W, HALL_MUTATE)                                        \
     X(CASE_GET, "case.get", 0, R_K | R_A | R_W | R_DEP, HALL_READ)                                 \
     X(REVIEW_CLAIM, "review.claim", 25, R_DEP, HALL_MUTATE)                                        \
