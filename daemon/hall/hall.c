@@ -47,6 +47,9 @@ static const hall_handler handlers[HALL_OP__COUNT] = {
     [HALL_OP_CASE_DELIVER] = hall_case_deliver,
     [HALL_OP_RATE] = hall_rate,
     [HALL_OP_STATS] = hall_stats_read,
+    [HALL_OP_APPOINTMENT_BOOK] = hall_appointment_book,
+    [HALL_OP_APPOINTMENT_GET] = hall_appointment_get,
+    [HALL_OP_APPOINTMENT_TIMER] = hall_appointment_timer,
 };
 
 const hall_op_def *hall_op_find(const char *name, size_t n)

@@ -64,7 +64,10 @@
     X(CASE_SUPPLEMENT, "case.supplement", 27, R_W, HALL_MUTATE)                                    \
     X(CASE_DELIVER, "case.deliver", 28, R_W, HALL_MUTATE)                                          \
     X(RATE, "rate", 29, R_K | R_A, HALL_MUTATE)                                                    \
-    X(STATS, "stats", 0, R_A, HALL_READ)
+    X(STATS, "stats", 0, R_A, HALL_READ)                                                           \
+    X(APPOINTMENT_BOOK, "appointment.book", 30, R_K | R_A, HALL_MUTATE)                            \
+    X(APPOINTMENT_GET, "appointment.get", 0, R_K | R_A, HALL_READ)                                 \
+    X(APPOINTMENT_TIMER, "appointment.timer", 31, R_SYS, HALL_MUTATE)
 
 typedef enum hall_op {
 #define HALL_OP_ENUM(e, name, rec, roles, kind) HALL_OP_##e,

@@ -66,10 +66,24 @@ HALL_CASE_HANDLER(hall_case_supplement)
 HALL_CASE_HANDLER(hall_case_deliver)
 HALL_CASE_HANDLER(hall_rate)
 HALL_CASE_HANDLER(hall_case_timer)
+HALL_CASE_HANDLER(hall_appointment_book)
+HALL_CASE_HANDLER(hall_appointment_get)
+HALL_CASE_HANDLER(hall_appointment_timer)
 #undef HALL_CASE_HANDLER
 int hall_case_check_pickup(hall *h, MDB_txn *txn, const char *no, size_t n, proto_error *e,
                            int *mdb_rc);
 int64_t hall_case_next_timer(hall *h, MDB_txn *txn, proto_buf *out);
+/* ticket.take with an appointment code: checks the code for `line` at
+ * `now` (not_found, conflict when used or for another line) and says
+ * whether the ticket gets the appointment class; then, once the ticket is
+ * made, marks the code used by it (an LMDB error code or 0). */
+int hall_appointment_check(hall *h, MDB_txn *txn, const char *code, size_t n, const char *line,
+                           int64_t now, bool *in_slot, proto_error *e, int *mdb_rc);
+int hall_appointment_use(hall *h, MDB_txn *txn, const char *code, size_t n, const char *ticket_id,
+                         int64_t now, bool in_slot);
+/* The earliest appointment no-show due: its time, and (out not NULL) the
+ * args {code} of its appointment.timer record. INT64_MAX when none. */
+int64_t hall_appointment_next_due(hall *h, MDB_txn *txn, proto_buf *out);
 int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
                       proto_error *e, int *mdb_rc);
 

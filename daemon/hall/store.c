@@ -71,7 +71,9 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
         (rc = mdb_dbi_open(txn, "deptcases", dflags, &s->deptcases)) ||
         (rc = mdb_dbi_open(txn, "timers", dflags, &s->timers)) ||
         (rc = mdb_dbi_open(txn, "ratings", dflags, &s->ratings)) ||
-        (rc = mdb_dbi_open(txn, "stats", dflags, &s->stats))) {
+        (rc = mdb_dbi_open(txn, "stats", dflags, &s->stats)) ||
+        (rc = mdb_dbi_open(txn, "appointments", dflags, &s->appointments)) ||
+        (rc = mdb_dbi_open(txn, "appt_due", dflags, &s->appt_due))) {
         mdb_txn_abort(txn);
         goto fail;
     }

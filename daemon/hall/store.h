@@ -16,6 +16,7 @@
  *   idem     role(1) actor id NUL idem -> MessagePack {h, at, r}
  *   windows  window id -> MessagePack window state
  *   cases, review, deptcases, timers, ratings: see daemon/hall/case.c
+ *   appointments, appt_due: see daemon/hall/appointment.c
  */
 #ifndef HALLQ_HALL_STORE_H
 #define HALLQ_HALL_STORE_H
@@ -30,7 +31,7 @@
 typedef struct hall_store {
     MDB_env *env;
     MDB_dbi meta, lines, tickets, queue, idem, windows, cases, review, deptcases, timers, ratings,
-        stats;
+        stats, appointments, appt_due;
     size_t map_size;
     bool read_only;
 } hall_store;

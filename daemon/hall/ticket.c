@@ -242,14 +242,13 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     if (li < 0)
         return proto_fail(e, PROTO_E_NOT_FOUND, "args.line: no line '%.*s'", (int)line_len, line),
                -1;
-    if (appt)
-        return proto_fail(e, PROTO_E_NOT_FOUND, "args.appointment: no appointment '%.*s'",
-                          (int)appt_len, appt),
-               -1;
+    const char *lid = h->cfg->lines[li].id;
+    bool in_slot = false;
+    if (appt && hall_appointment_check(h, txn, appt, appt_len, lid, r->now_ms, &in_slot, e, mdb_rc))
+        return -1;
     if (case_no && hall_case_check_pickup(h, txn, case_no, case_len, e, mdb_rc))
         return -1;
 
-    const char *lid = h->cfg->lines[li].id;
     hall_line_state ls;
     if (hall_line_load(h, txn, lid, &ls, mdb_rc))
         return hall_mdb_fail(e, mdb_rc, *mdb_rc, "line");
@@ -265,7 +264,7 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
 
     hall_ticket t = {0};
     char compact[9];
-    t.cls = priority ? HALL_CLASS_PRIORITY : HALL_CLASS_REST;
+    t.cls = in_slot ? HALL_CLASS_APPOINTMENT : priority ? HALL_CLASS_PRIORITY : HALL_CLASS_REST;
     uint32_t ahead = 0;
     for (int c = 0; c <= t.cls; c++)
         ahead += ls.waiting[c];
@@ -280,6 +279,8 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     t.taken_ms = t.order_ms = r->now_ms;
     if (case_no)
         snprintf(t.case_no, sizeof t.case_no, "%.*s", (int)case_len, case_no);
+    if (appt)
+        snprintf(t.appointment, sizeof t.appointment, "%.*s", (int)appt_len, appt);
     t.seq = seq + 1;
 
     hall_queue_key(&t, t.qkey);
@@ -287,7 +288,8 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     /* The line's number first, then the queue (which counts it waiting). */
     if ((rc = hall_line_store(h, txn, lid, &ls)) || (rc = hall_queue_put(h, txn, &t)) ||
         (rc = hall_stats_line(h, txn, t.day, t.line, STAT_TAKEN, 1)) ||
-        (rc = hall_meta_put_u64(h->st, txn, "ticket_seq", t.seq)))
+        (rc = hall_meta_put_u64(h->st, txn, "ticket_seq", t.seq)) ||
+        (appt && (rc = hall_appointment_use(h, txn, appt, appt_len, t.id, r->now_ms, in_slot))))
         return hall_mdb_fail(e, mdb_rc, rc, "ticket.take");
 
     msgpack_pack_map(pk, 6);

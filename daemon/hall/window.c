@@ -442,32 +442,44 @@ int64_t hall_next_due_ms(hall *h, MDB_txn *txn)
 {
     int64_t close = next_close_due(h, txn);
     int64_t timer = h->cfg ? hall_case_next_timer(h, txn, &h->due_buf) : INT64_MAX;
-    return close < timer ? close : timer;
+    int64_t appt = h->cfg ? hall_appointment_next_due(h, txn, NULL) : INT64_MAX;
+    int64_t due = close < timer ? close : timer;
+    return appt < due ? appt : due;
 }
 
 bool hall_due(hall *h, MDB_txn *txn, int64_t now, hall_request *r)
 {
     int64_t close = next_close_due(h, txn);
     int64_t timer = h->cfg ? hall_case_next_timer(h, txn, &h->due_buf) : INT64_MAX;
+    int64_t appt = h->cfg ? hall_appointment_next_due(h, txn, NULL) : INT64_MAX;
     int64_t due = close < timer ? close : timer;
+    if (appt < due)
+        due = appt;
     if (due > now)
         return false;
     memset(r, 0, sizeof *r);
     r->now_ms = due;
     r->actor.role = HALL_ROLE_SYSTEM;
     snprintf(r->actor.id, sizeof r->actor.id, "hallqd");
-    if (close <= timer) {
+    if (close == due) {
         r->def = hall_op_get(HALL_OP_DAY_CLOSE);
         return true;
     }
+    /* Ties go: the close, a case timer, an appointment's no-show. */
+    const hall_op_def *def = hall_op_get(HALL_OP_CASE_TIMER);
+    if (timer != due) {
+        /* An appointment's window passed unused: its args {code}. */
+        hall_appointment_next_due(h, txn, &h->due_buf);
+        def = hall_op_get(HALL_OP_APPOINTMENT_TIMER);
+    }
     /* A lease running out or a deadline mark: its args were packed by
-     * hall_case_next_timer. */
+     * hall_case_next_timer (or the no-show's just above). */
     size_t off = 0;
     msgpack_zone_clear(&h->due_zone);
     if (msgpack_unpack((const char *)h->due_buf.p, h->due_buf.len, &off, &h->due_zone,
                        &h->due_obj) != MSGPACK_UNPACK_SUCCESS)
         return false;
-    r->def = hall_op_get(HALL_OP_CASE_TIMER);
+    r->def = def;
     r->args = &h->due_obj;
     return true;
 }
