@@ -149,7 +149,10 @@ int hall_day_parse(const char *s, size_t n, int32_t *day)
     for (size_t i = 0; i < n; i++)
         if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
             return -1;
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    /* s is not NUL-terminated (it points into a request): no atoi. */
+    int y = 0, m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+    for (int i = 0; i < 4; i++)
+        y = y * 10 + (s[i] - '0');
     if (m < 1 || m > 12 || d < 1 || d > hall_days_in_month(y, m))
         return -1;
     *day = hall_day_from_civil(y, m, d);
