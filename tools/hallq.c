@@ -1,326 +1,181 @@
-/* tools/hallq.c: the hallq command-line tool.
+/* tools/hallq.c: the hallq command-line tool: its options and usage.
  *
- * One program, subcommands per area: it connects (TCP or the Unix socket),
- * says hello with a token, sends one request and prints the result as
- * JSON. Defaults follow the demo hall: kiosk commands go to TCP
- * 127.0.0.1:7420 as `kiosk-demo`, admin commands to ./hallq-data/hallq.sock
- * as `admin-demo`. --tcp/--unix/--token (or HALLQ_TCP, HALLQ_UNIX,
- * HALLQ_TOKEN) override them. Exit status: 0 ok, 1 error response or
- * transport failure, 2 usage. */
-#include "proto/client.h"
+ * One run is one command over one connection: connect to the listener of
+ * the command's role, hello with a token, one request, print the result
+ * (readable text, or JSON with --json), exit 0 ok, 1 error answer, 2
+ * usage, 3 connection failure. The global options may stand anywhere on
+ * the line; the commands are in hallq_cmd.c. Defaults follow the demo
+ * hall (TCP 127.0.0.1:7420, ./hallq-data/hallq.sock, its tokens). */
+#include "tools/hallq.h"
 
-#include <getopt.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct cli {
-    const char *tcp, *unix_path, *token;
-    bool json_compact;
-} cli;
-
-static void usage(FILE *f)
+void hq_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: hallq [--tcp HOST:PORT | --unix PATH] [--token TOKEN] COMMAND ...\n"
-            "\n"
-            "commands:\n"
-            "  ping                          check the server is alive\n"
-            "  ticket take LINE [--priority] [--appointment CODE] [--case CASE_NO] [--idem KEY]\n"
-            "  ticket get TICKET_ID\n"
-            "  clock advance MS              (admin, hallqd --manual-clock only)\n"
-            "  digest                        (admin) hash of the hall's logical state\n"
-            "  call OP [key=value ...]       any op; values: 12, true, false, a,b (list), text\n"
-            "\n"
-            "defaults: kiosk commands use --tcp 127.0.0.1:7420 --token kiosk-demo;\n"
-            "admin commands use --unix ./hallq-data/hallq.sock --token admin-demo.\n");
+    fputs("usage: hallq [OPTIONS] COMMAND ...\n"
+          "\n"
+          "kiosk (TCP, kiosk-demo):\n"
+          "  ticket take LINE [--priority] [--appointment CODE] [--case CASE_NO] [--idem K]\n"
+          "  ticket get TICKET_ID\n"
+          "  ticket return TICKET_ID [--idem K]\n"
+          "  appointment book LINE SLOT    SLOT: ms, or local 'YYYY-MM-DD HH:MM'\n"
+          "  case get CASE_NO              (also as a window or department)\n"
+          "  rate (--ticket ID | --case CASE_NO) SCORE [--comment TEXT] [--idem K]\n"
+          "window (TCP; needs --window ID or --token TOKEN):\n"
+          "  window state open|paused|closed\n"
+          "  window call | recall | no-show | done\n"
+          "  window transfer LINE\n"
+          "  intake SERVICE --applicant person|org:ID[:NAME] [--materials M01,M02]\n"
+          "         (--accept | --notify | --refuse REASON | --instant) [--idem K]\n"
+          "  case supplement CASE_NO --materials M03[,...] [--idem K]\n"
+          "  case deliver CASE_NO (--counter | --mail TRACKING) [--idem K]\n"
+          "department (Unix socket; needs --dept ID or --token TOKEN):\n"
+          "  review claim\n"
+          "  review list [--state pending|claimed|supplement] [--limit N]\n"
+          "  review decide CASE_NO approve | deny --reason TEXT | supplement --missing M03[,...]\n"
+          "admin (Unix socket, admin-demo):\n"
+          "  stats [--day YYYY-MM-DD]      every figure of the day, as tables\n"
+          "  day close [--idem K]\n"
+          "  config reload\n"
+          "  clock advance MS              (hallqd --manual-clock only)\n"
+          "  digest                        hash of the hall's logical state, and its LSN\n"
+          "any role:\n"
+          "  ping\n"
+          "  watch [TOPIC ...] [--since SEQ] [--count N]   live board, one line per event;\n"
+          "                                topics call line window case deadline\n"
+          "                                (default: call line window), as display-demo\n"
+          "  call OP [key=value ...]       any op; values: 12 (uint), true/false, null,\n"
+          "                                a,b or [a] (list), \"12\" (string), k.sub=v (map)\n"
+          "\n"
+          "options (anywhere on the line):\n"
+          "  --tcp HOST:PORT    TCP listener (HALLQ_TCP; default 127.0.0.1:7420)\n"
+          "  --unix PATH        Unix socket (HALLQ_UNIX; default ./hallq-data/hallq.sock)\n"
+          "  --token TOKEN      the token to hello with (HALLQ_TOKEN)\n"
+          "  --window ID        act as window ID with the DEMO token window-ID (HALLQ_WINDOW)\n"
+          "  --dept ID          act as department ID with the DEMO token dept-ID (HALLQ_DEPT)\n"
+          "  --as ROLE          kiosk, window, display, department or admin: picks the\n"
+          "                     listener and the demo token of that role\n"
+          "  --via tcp|unix     the listener, whatever the role\n"
+          "  --json             print the result map as JSON\n"
+          "  --timeout MS       per request (default 30000; 0 waits for ever)\n"
+          "\n"
+          "exit status: 0 ok, 1 error answer (code and message on stderr), 2 usage,\n"
+          "3 connection failure. Times print in the local zone (set TZ to the hall's).\n",
+          f);
 }
 
-/* ---- printing MessagePack as JSON ---- */
-
-static void print_str(const char *s, uint32_t n)
+/* Takes a global option at av[*i] (with its value) into o. Returns 1 when
+ * it was one, 0 when not, or -1 (usage) on a bad value. */
+static int global_opt(hq_opts *o, int ac, char **av, int *i)
 {
-    putchar('"');
-    for (uint32_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
-static void print_obj(const msgpack_object *o, int indent)
-{
-    switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-        printf("null");
-        break;
-    case MSGPACK_OBJECT_BOOLEAN:
-        printf(o->via.boolean ? "true" : "false");
-        break;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        printf("%" PRIu64, o->via.u64);
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        printf("%" PRId64, o->via.i64);
-        break;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        printf("%g", o->via.f64);
-        break;
-    case MSGPACK_OBJECT_STR:
-        print_str(o->via.str.ptr, o->via.str.size);
-        break;
-    case MSGPACK_OBJECT_BIN:
-        printf("\"<%u bytes>\"", o->via.bin.size);
-        break;
-    case MSGPACK_OBJECT_ARRAY:
-        putchar('[');
-        for (uint32_t i = 0; i < o->via.array.size; i++) {
-            if (i)
-                printf(", ");
-            print_obj(&o->via.array.ptr[i], indent);
-        }
-        putchar(']');
-        break;
-    case MSGPACK_OBJECT_MAP:
-        if (o->via.map.size == 0) {
-            printf("{}");
-            break;
-        }
-        printf("{\n");
-        for (uint32_t i = 0; i < o->via.map.size; i++) {
-            printf("%*s", indent + 2, "");
-            const msgpack_object *k = &o->via.map.ptr[i].key;
-            if (k->type == MSGPACK_OBJECT_STR)
-                print_str(k->via.str.ptr, k->via.str.size);
-            else
-                print_obj(k, indent + 2);
-            printf(": ");
-            print_obj(&o->via.map.ptr[i].val, indent + 2);
-            printf(i + 1 < o->via.map.size ? ",\n" : "\n");
-        }
-        printf("%*s}", indent, "");
-        break;
-    default:
-        printf("null");
-        break;
-    }
-}
-
-/* ---- building args ---- */
-
-typedef struct kv {
-    const char *key;
-    const char *val;
-    char type; /* 's' string, 'u' uint, 'b' bool, 'l' list, 'a' auto */
-} kv;
-
-static bool all_digits(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
-static void pack_value(msgpack_packer *pk, const char *v, char type)
-{
-    if (type == 'a') {
-        if (all_digits(v))
-            type = 'u';
-        else if (!strcmp(v, "true") || !strcmp(v, "false"))
-            type = 'b';
-        else if (strchr(v, ','))
-            type = 'l';
-        else
-            type = 's';
-    }
-    switch (type) {
-    case 'u':
-        msgpack_pack_uint64(pk, strtoull(v, NULL, 10));
-        break;
-    case 'b':
-        if (!strcmp(v, "true"))
-            msgpack_pack_true(pk);
-        else
-            msgpack_pack_false(pk);
-        break;
-    case 'l': {
-        uint32_t n = *v ? 1 : 0;
-        for (const char *p = v; *p; p++)
-            n += *p == ',';
-        msgpack_pack_array(pk, n);
-        const char *start = v;
-        for (const char *p = v;; p++) {
-            if (*p == ',' || !*p) {
-                if (n)
-                    proto_pack_strn(pk, start, (size_t)(p - start));
-                start = p + 1;
-                if (!*p)
-                    break;
-            }
-        }
-        break;
-    }
-    default:
-        proto_pack_str(pk, v);
-        break;
-    }
-}
-
-static void pack_args(proto_buf *b, const kv *args, int n)
-{
-    msgpack_packer pk;
-    proto_packer_init(&pk, b);
-    msgpack_pack_map(&pk, (size_t)n);
-    for (int i = 0; i < n; i++) {
-        proto_pack_str(&pk, args[i].key);
-        pack_value(&pk, args[i].val, args[i].type);
-    }
-}
-
-/* ---- one request ---- */
-
-static int run(const cli *c, bool admin, const char *op, const kv *args, int n)
-{
-    const char *tcp = c->tcp ? c->tcp : getenv("HALLQ_TCP");
-    const char *unx = c->unix_path ? c->unix_path : getenv("HALLQ_UNIX");
-    const char *token = c->token ? c->token : getenv("HALLQ_TOKEN");
-    char addr[600];
-    if (tcp)
-        snprintf(addr, sizeof addr, "tcp:%s", tcp);
-    else if (unx)
-        snprintf(addr, sizeof addr, "unix:%s", unx);
-    else if (admin)
-        snprintf(addr, sizeof addr, "unix:./hallq-data/hallq.sock");
-    else
-        snprintf(addr, sizeof addr, "tcp:127.0.0.1:7420");
-    if (!token) /* the demo hall's: the Unix socket takes admins, TCP kiosks */
-        token = !strncmp(addr, "unix:", 5) ? "admin-demo" : "kiosk-demo";
-
-    proto_client pc;
-    proto_buf b;
-    const msgpack_object *res;
-    int code = 1;
-    proto_buf_init(&b);
-    pc.timeout_ms = 30000;
-    if (proto_client_connect(&pc, addr) != PROTO_OK) {
-        fprintf(stderr, "hallq: %s\n", pc.err.msg);
-        proto_buf_free(&b);
+    static const char *const with_value[] = {"--tcp", "--unix", "--token",   "--window", "--dept",
+                                             "--as",  "--via",  "--timeout", NULL};
+    const char *w = av[*i];
+    if (!strcmp(w, "--json")) {
+        o->json = true;
         return 1;
     }
-    pc.timeout_ms = 30000;
-    if (proto_client_hello(&pc, token, "hallq", &res) != PROTO_OK) {
-        fprintf(stderr, "hallq: hello: %s: %s\n", proto_err_name(pc.err.code), pc.err.msg);
-        goto out;
+    for (int k = 0; with_value[k]; k++) {
+        size_t nl = strlen(with_value[k]);
+        const char *val;
+        if (!strncmp(w, with_value[k], nl) && w[nl] == '=')
+            val = w + nl + 1;
+        else if (!strcmp(w, with_value[k])) {
+            if (*i + 1 >= ac) {
+                hq_usage_error("%s needs a value", w);
+                return -1;
+            }
+            val = av[++*i];
+        } else
+            continue;
+        const char *name = with_value[k];
+        if (!strcmp(name, "--as")) {
+            int r = hq_role_find(val);
+            if (r < 0) {
+                hq_usage_error("--as: no role '%s' (kiosk, window, display, department, "
+                               "admin)",
+                               val);
+                return -1;
+            }
+            o->as = r;
+        } else if (!strcmp(name, "--via")) {
+            if (strcmp(val, "tcp") && strcmp(val, "unix")) {
+                hq_usage_error("--via: tcp or unix, not '%s'", val);
+                return -1;
+            }
+            o->via = val[0];
+        } else if (!strcmp(name, "--timeout")) {
+            if (!hq_all_digits(val) || strlen(val) > 9) {
+                hq_usage_error("--timeout: a number of ms, not '%s'", val);
+                return -1;
+            }
+            o->timeout_ms = atoi(val);
+        } else if (!strcmp(name, "--tcp")) {
+            o->tcp = val;
+        } else if (!strcmp(name, "--unix")) {
+            o->unix_path = val;
+        } else if (!strcmp(name, "--token")) {
+            o->token = val;
+        } else if (!strcmp(name, "--window")) {
+            o->window = val;
+        } else {
+            o->dept = val;
+        }
+        return 1;
     }
-    if (n > 0)
-        pack_args(&b, args, n);
-    proto_err e = proto_client_call(&pc, op, n > 0 ? b.p : NULL, b.len, &res);
-    if (e != PROTO_OK) {
-        fprintf(stderr, "hallq: %s: %s: %s\n", op, proto_err_name(pc.err.code), pc.err.msg);
-        goto out;
-    }
-    print_obj(res, 0);
-    putchar('\n');
-    code = 0;
-out:
-    proto_client_close(&pc);
-    proto_buf_free(&b);
-    return code;
+    return 0;
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
 }
 
 int main(int argc, char **argv)
 {
-    cli c = {0};
-    static const struct option opts[] = {{"tcp", required_argument, 0, 't'},
-                                         {"unix", required_argument, 0, 'u'},
-                                         {"token", required_argument, 0, 'k'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    int ch;
-    /* Options before the command only; the command parses its own. */
-    while ((ch = getopt_long(argc, argv, "+t:u:k:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 't':
-            c.tcp = optarg;
-            break;
-        case 'u':
-            c.unix_path = optarg;
-            break;
-        case 'k':
-            c.token = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    int ac = argc - optind;
-    char **av = argv + optind;
-    if (ac < 1) {
-        usage(stderr);
-        return 2;
-    }
-    kv args[64];
+    hq_opts o = {
+        .tcp = env("HALLQ_TCP"),
+        .unix_path = env("HALLQ_UNIX"),
+        .token = env("HALLQ_TOKEN"),
+        .window = env("HALLQ_WINDOW"),
+        .dept = env("HALLQ_DEPT"),
+        .as = -1,
+        .timeout_ms = 30000,
+    };
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int n = 0;
-    if (!strcmp(av[0], "ping"))
-        return run(&c, false, "ping", NULL, 0);
-    if (!strcmp(av[0], "digest"))
-        return run(&c, true, "digest", NULL, 0);
-    if (!strcmp(av[0], "ticket") && ac >= 3 && !strcmp(av[1], "take")) {
-        args[n++] = (kv){"line", av[2], 's'};
-        for (int i = 3; i < ac; i++) {
-            if (!strcmp(av[i], "--priority"))
-                args[n++] = (kv){"priority", "true", 'b'};
-            else if (!strcmp(av[i], "--appointment") && i + 1 < ac)
-                args[n++] = (kv){"appointment", av[++i], 's'};
-            else if (!strcmp(av[i], "--case") && i + 1 < ac)
-                args[n++] = (kv){"case_no", av[++i], 's'};
-            else if (!strcmp(av[i], "--idem") && i + 1 < ac)
-                args[n++] = (kv){"idem", av[++i], 's'};
-            else {
-                fprintf(stderr, "hallq ticket take: unknown option '%s'\n", av[i]);
-                return 2;
-            }
+    if (!rest) {
+        fputs("hallq: out of memory\n", stderr);
+        return HQ_EXIT_ERROR;
+    }
+    bool only_words = false;
+    for (int i = 1; i < argc; i++) {
+        if (!only_words && !strcmp(argv[i], "--")) {
+            only_words = true;
+            continue;
         }
-        return run(&c, false, "ticket.take", args, n);
-    }
-    if (!strcmp(av[0], "ticket") && ac == 3 && !strcmp(av[1], "get")) {
-        args[n++] = (kv){"ticket_id", av[2], 's'};
-        return run(&c, false, "ticket.get", args, n);
-    }
-    if (!strcmp(av[0], "clock") && ac == 3 && !strcmp(av[1], "advance") && all_digits(av[2])) {
-        args[n++] = (kv){"ms", av[2], 'u'};
-        return run(&c, true, "clock.advance", args, n);
-    }
-    if (!strcmp(av[0], "call") && ac >= 2) {
-        for (int i = 2; i < ac && n < 64; i++) {
-            char *eq = strchr(av[i], '=');
-            if (!eq) {
-                fprintf(stderr, "hallq call: expected key=value, got '%s'\n", av[i]);
-                return 2;
-            }
-            *eq = 0;
-            args[n++] = (kv){av[i], eq + 1, 'a'};
+        if (!only_words && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+            hq_usage(stdout);
+            free(rest);
+            return HQ_EXIT_OK;
         }
-        /* Ops in the admin/department set go to the Unix socket. */
-        bool admin = !strncmp(av[1], "review.", 7) || !strcmp(av[1], "stats") ||
-                     !strncmp(av[1], "config.", 7) || !strncmp(av[1], "day.", 4) ||
-                     !strncmp(av[1], "clock.", 6) || !strcmp(av[1], "digest");
-        return run(&c, admin, av[1], args, n);
+        int g = only_words ? 0 : global_opt(&o, argc, argv, &i);
+        if (g < 0) {
+            free(rest);
+            return HQ_EXIT_USAGE;
+        }
+        if (g == 0)
+            rest[n++] = argv[i];
     }
-    usage(stderr);
-    return 2;
+    int rc;
+    if (n == 0) {
+        hq_usage(stderr);
+        rc = HQ_EXIT_USAGE;
+    } else {
+        rc = hq_command(&o, n, rest);
+    }
+    free(rest);
+    return rc;
 }

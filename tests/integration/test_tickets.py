@@ -360,10 +360,11 @@ def test_cli(daemon):
         return subprocess.run([str(HALLQ)] + list(args), capture_output=True, text=True,
                               timeout=30)
 
-    out = hallq("--tcp", "127.0.0.1:%d" % daemon.port, "ticket", "take", "B")
+    # Text is hallq's default output; --json prints the result map.
+    out = hallq("--json", "--tcp", "127.0.0.1:%d" % daemon.port, "ticket", "take", "B")
     assert out.returncode == 0, out.stderr
     assert '"number": "B001"' in out.stdout
-    out = hallq("--unix", daemon.sock, "digest")
+    out = hallq("--json", "--unix", daemon.sock, "digest")
     assert out.returncode == 0 and '"lsn"' in out.stdout, out
     out = hallq("--tcp", "127.0.0.1:%d" % daemon.port, "ticket", "get", "nope")
     assert out.returncode == 1 and "not_found" in out.stderr, out
