@@ -22,11 +22,13 @@
  * output_cap (a connection whose output passes it is cut off). */
 #include "daemon/server.h"
 #include "daemon/cfgfile.h"
+#include "daemon/hall/events.h"
 #include "daemon/log.h"
 #include "daemon/recovery.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,11 @@ struct conn {
     proto_framer in;
     req *head, *tail;
     uint32_t inflight;
+    /* Events: the topics subscribed (bits of HALL_TOPIC_*), and while a
+     * `since` is being caught up from the WAL, the next LSN to read (0:
+     * live, events go out as their records become durable). */
+    uint32_t sub_topics;
+    uint64_t backfill_next;
     proto_buf wbuf[2]; /* [writing] is being written, the other collects */
     int writing;
     bool write_busy;
@@ -116,6 +123,8 @@ struct server {
     req *q_head, *q_tail;
     req *b_head;
     MDB_txn *b_txn;
+    proto_buf b_events; /* the batch's events: per record, lsn(8) len(4) n(4) bytes */
+    uint32_t n_subscribers;
     uv_work_t work;
     int flush_rc;
     bool flushing;
@@ -145,6 +154,7 @@ static void conn_pump(conn *c);
 static void conn_read_frames(conn *c);
 static void batch_maybe_start(server *s);
 static void maybe_finish_stop(server *s);
+static void conn_backfill(conn *c);
 
 /* ---- time ---- */
 
@@ -251,6 +261,9 @@ static void conn_close(conn *c)
         return;
     c->closed = true;
     c->closing = true;
+    if (c->sub_topics)
+        s->n_subscribers--;
+    c->sub_topics = 0;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -404,6 +417,42 @@ static void exec_direct(server *s, conn *c, req *r)
         proto_pack_kv_uint(&pk, "protocol", PROTO_VERSION);
         break;
     }
+    case HALL_OP_SUBSCRIBE: {
+        proto_request rq;
+        msgpack_zone_clear(&s->zone);
+        if (proto_request_decode(&s->zone, r->body.p, r->body.len, &rq, &e) != PROTO_OK)
+            break;
+        const msgpack_object *topics = proto_map_get(rq.args, "topics");
+        uint64_t since = 0;
+        bool has_since = false;
+        uint32_t mask = 0;
+        if (!topics || topics->type != MSGPACK_OBJECT_ARRAY || topics->via.array.size == 0) {
+            proto_fail(&e, PROTO_E_BAD_REQUEST, "args.topics: expected a non-empty list of topics");
+            break;
+        }
+        for (uint32_t i = 0; i < topics->via.array.size && e.code == PROTO_OK; i++) {
+            const msgpack_object *t = &topics->via.array.ptr[i];
+            int topic = t->type == MSGPACK_OBJECT_STR
+                            ? hall_topic_from_name(t->via.str.ptr, t->via.str.size)
+                            : -1;
+            if (topic < 0)
+                proto_fail(&e, PROTO_E_BAD_REQUEST,
+                           "args.topics: unknown topic (call, line, case, deadline, window)");
+            else
+                mask |= 1u << topic;
+        }
+        if (e.code != PROTO_OK ||
+            proto_arg_uint(rq.args, "since", false, &since, &has_since, &e) != PROTO_OK)
+            break;
+        uint64_t durable = wal_writer_durable_lsn(s->w);
+        if (!c->sub_topics)
+            s->n_subscribers++;
+        c->sub_topics = mask;
+        c->backfill_next = has_since && since < durable ? since + 1 : 0;
+        msgpack_pack_map(&pk, 1);
+        proto_pack_kv_uint(&pk, "seq", durable);
+        break;
+    }
     case HALL_OP_PING:
         msgpack_pack_map(&pk, 1);
         proto_pack_kv_uint(&pk, "now_ms", (uint64_t)server_now(s));
@@ -491,6 +540,8 @@ static void conn_pump(conn *c)
     }
     if (c->closed)
         return;
+    if (c->backfill_next)
+        conn_backfill(c);
     uint64_t cap = hall_config_current(s->h)->limits.output_cap;
     if (c->wbuf[0].len + c->wbuf[1].len > cap) {
         hq_log(HQ_LOG_WARN, "connection %s:%s cut off: its output passed %" PRIu64 " bytes",
@@ -904,6 +955,165 @@ static void arm_due_timer(server *s)
     uv_timer_start(&s->due_timer, on_due, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
+/* ---- events ----
+ *
+ * A subscriber gets the events of each record once the record is durable
+ * (after_flush dispatches the batch's events, which log_record kept), with
+ * the record's LSN as seq. A `since` is caught up from the WAL itself, in
+ * chunks of half the output cap as the subscriber reads; live events are
+ * not sent to it meanwhile (the catch-up reaches them), so it sees every
+ * event once, in order. Departments see only their own cases' events. */
+
+static bool event_visible(const conn *c, const msgpack_object *deps)
+{
+    if (c->actor.role != HALL_ROLE_DEPARTMENT || deps->via.array.size == 0)
+        return true;
+    size_t n = strlen(c->actor.id);
+    for (uint32_t i = 0; i < deps->via.array.size; i++) {
+        const msgpack_object *d = &deps->via.array.ptr[i];
+        if (d->type == MSGPACK_OBJECT_STR && d->via.str.size == n &&
+            memcmp(d->via.str.ptr, c->actor.id, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Sends c one event, [topic, deps, data], if it subscribed to it. */
+static void push_event(conn *c, uint64_t seq, const msgpack_object *ev)
+{
+    if (ev->type != MSGPACK_OBJECT_ARRAY || ev->via.array.size != 3)
+        return;
+    const msgpack_object *t = &ev->via.array.ptr[0], *deps = &ev->via.array.ptr[1];
+    if (t->type != MSGPACK_OBJECT_STR || deps->type != MSGPACK_OBJECT_ARRAY)
+        return;
+    int topic = hall_topic_from_name(t->via.str.ptr, t->via.str.size);
+    if (topic < 0 || !(c->sub_topics & (1u << topic)) || !event_visible(c, deps))
+        return;
+    proto_buf *ob = &c->wbuf[1 - c->writing];
+    msgpack_packer pk;
+    size_t off = proto_frame_begin(ob);
+    proto_packer_init(&pk, ob);
+    msgpack_pack_map(&pk, 3);
+    proto_pack_kv_str(&pk, "event", hall_topic_name(topic));
+    proto_pack_kv_uint(&pk, "seq", seq);
+    proto_pack_str(&pk, "data");
+    msgpack_pack_object(&pk, ev->via.array.ptr[2]);
+    proto_frame_end(ob, off);
+}
+
+static void events_dispatch(server *s)
+{
+    const uint8_t *p = s->b_events.p, *end = p + s->b_events.len;
+    msgpack_zone z;
+    if (!s->n_subscribers || p == end || !msgpack_zone_init(&z, 1024)) {
+        proto_buf_reset(&s->b_events);
+        return;
+    }
+    while (end - p >= 16) {
+        uint64_t lsn = hall_be64_get(p);
+        uint32_t len = 0, n = 0;
+        for (int i = 0; i < 4; i++) {
+            len = len << 8 | p[8 + i];
+            n = n << 8 | p[12 + i];
+        }
+        p += 16;
+        if ((size_t)(end - p) < len)
+            break;
+        size_t off = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            msgpack_object ev;
+            msgpack_unpack_return ur = msgpack_unpack((const char *)p, len, &off, &z, &ev);
+            if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES)
+                break;
+            for (conn *c = s->conns; c; c = c->next)
+                if (c->sub_topics && !c->backfill_next && !c->closing)
+                    push_event(c, lsn, &ev);
+        }
+        msgpack_zone_clear(&z);
+        p += len;
+    }
+    msgpack_zone_destroy(&z);
+    proto_buf_reset(&s->b_events);
+    conn *next;
+    for (conn *c = s->conns; c; c = next) {
+        next = c->next; /* conn_pump may close c (output cap) */
+        if (c->sub_topics && (c->wbuf[0].len || c->wbuf[1].len))
+            conn_pump(c);
+    }
+}
+
+typedef struct backfill_ctx {
+    conn *c;
+    uint64_t upto, next;
+    size_t budget;
+    msgpack_zone z;
+} backfill_ctx;
+
+enum { BACKFILL_DONE = 1, BACKFILL_FULL = 2 };
+
+static int backfill_visit(void *ctx, const wal_record *rec, const wal_pos *pos)
+{
+    backfill_ctx *b = ctx;
+    msgpack_object o;
+    size_t off = 0;
+    (void)pos;
+    if (rec->lsn > b->upto)
+        return BACKFILL_DONE;
+    msgpack_zone_clear(&b->z);
+    if (msgpack_unpack((const char *)rec->payload, rec->payload_len, &off, &b->z, &o) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        o.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object *ev = proto_map_get(&o, "ev");
+        if (ev && ev->type == MSGPACK_OBJECT_ARRAY)
+            for (uint32_t i = 0; i < ev->via.array.size; i++)
+                push_event(b->c, rec->lsn, &ev->via.array.ptr[i]);
+    }
+    b->next = rec->lsn + 1;
+    if (b->c->wbuf[0].len + b->c->wbuf[1].len >= b->budget)
+        return BACKFILL_FULL;
+    return 0;
+}
+
+/* Catches a subscriber up from the WAL, one chunk (until its output holds
+ * half the cap); conn_pump calls it again as the output drains. */
+static void conn_backfill(conn *c)
+{
+    server *s = c->srv;
+    size_t budget = (size_t)hall_config_current(s->h)->limits.output_cap / 2;
+    if (!c->backfill_next || c->closed || c->wbuf[0].len + c->wbuf[1].len >= budget)
+        return;
+    uint64_t upto = wal_writer_durable_lsn(s->w);
+    if (c->backfill_next > upto) {
+        c->backfill_next = 0;
+        return;
+    }
+    char wal_dir[4096];
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
+    backfill_ctx b = {.c = c, .upto = upto, .next = c->backfill_next, .budget = budget};
+    if (!msgpack_zone_init(&b.z, 4096))
+        return;
+    wal_scan_options o = {.dir = wal_dir,
+                          .hall_id = hall_config_current(s->h)->hall_id,
+                          .from_lsn = c->backfill_next - 1,
+                          .skip_verified = true,
+                          .visit = backfill_visit,
+                          .ctx = &b};
+    wal_scan_result res;
+    int rc = wal_scan(&o, &res);
+    msgpack_zone_destroy(&b.z);
+    if (rc == BACKFILL_FULL && b.next <= upto) {
+        c->backfill_next = b.next;
+        return;
+    }
+    if (rc < 0)
+        hq_log(HQ_LOG_WARN,
+               "events: catching up %s:%s from the WAL stopped at LSN %" PRIu64
+               ": %s; live events from now",
+               hall_role_name(c->actor.role), c->actor.id, b.next,
+               res.message[0] ? res.message : wal_strerror(rc));
+    c->backfill_next = 0; /* every durable record read: live from here */
+}
+
 /* After a failed LMDB commit of a durable batch: on MDB_MAP_FULL, grow the
  * map and replay the batch's records from the WAL (as a restart would), so
  * the answers already packed become true. Anything else, or a catch-up that
@@ -955,11 +1165,13 @@ static void after_flush(uv_work_t *w, int status)
         if (rc == 0) {
             hall_batch_commit(s->h);
             arm_due_timer(s);
+            events_dispatch(s);
         } else {
             /* The WAL has the batch but the state does not. */
             hall_batch_abort(s->h);
             if (catch_up(s, rc) == 0) {
                 arm_due_timer(s);
+                events_dispatch(s);
             } else {
                 s->wal_failed = true;
                 batch_fail_all(head, PROTO_E_UNAVAILABLE,
@@ -993,7 +1205,7 @@ static void after_flush(uv_work_t *w, int status)
 static int log_record(server *s, const hall_request *hr, uint64_t *records)
 {
     uint64_t lsn;
-    int wrc = hall_record_pack(hr, &s->result, &s->payload);
+    int wrc = hall_record_pack_ev(s->h, hr, &s->result, &s->payload);
     if (wrc == 0)
         wrc = wal_writer_append(s->w, hr->def->rec_type, (uint64_t)hr->now_ms,
                                 (uint8_t)hr->actor.role, hr->actor.id, s->payload.p,
@@ -1005,6 +1217,20 @@ static int log_record(server *s, const hall_request *hr, uint64_t *records)
     if (hr->now_ms > s->last_rec_ms)
         s->last_rec_ms = hr->now_ms;
     (*records)++;
+    size_t ev_len;
+    uint32_t n_ev;
+    const uint8_t *ev = hall_events(s->h, &ev_len, &n_ev);
+    if (n_ev && s->n_subscribers) {
+        uint8_t hd[16];
+        hall_be64_put(hd, lsn);
+        for (int i = 0; i < 4; i++) {
+            hd[8 + i] = (uint8_t)(ev_len >> (24 - 8 * i));
+            hd[12 + i] = (uint8_t)(n_ev >> (24 - 8 * i));
+        }
+        if (!proto_buf_append(&s->b_events, hd, sizeof hd) ||
+            !proto_buf_append(&s->b_events, ev, ev_len))
+            hq_log(HQ_LOG_WARN, "events: out of memory; LSN %" PRIu64 " not pushed live", lsn);
+    }
     return 0;
 }
 
@@ -1106,6 +1332,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
         return rc;
     hall_batch_begin(s->h);
     *records = 0;
+    proto_buf_reset(&s->b_events);
     if ((rc = run_due(s, now, records)) != 0 || (rc = run_reload(s, now, records)) != 0) {
         batch_abort(s);
         return rc;
@@ -1453,6 +1680,11 @@ int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
 out:
     /* Close every handle, then let the loop finish their callbacks. */
     uv_walk(&s->loop, close_walk, NULL);
+    /* Closing the signal handles restored the default actions: a second
+     * SIGTERM now (a supervisor repeating itself) must not kill a daemon
+     * that is already finishing cleanly. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop) != 0)
         hq_log(HQ_LOG_WARN, "event loop closed with handles open");
@@ -1468,6 +1700,7 @@ out:
     proto_buf_free(&s->result);
     proto_buf_free(&s->payload);
     free(s->reload_text);
+    proto_buf_free(&s->b_events);
     msgpack_zone_destroy(&s->zone);
     free(s);
     if (code == 0)

@@ -24,6 +24,7 @@
  *   deptcases dept(16) case_no                     all of a dept's cases
  *   timers    at_ms(8 BE) kind(1) case_no NUL dept lease / due_soon / overdue
  *   ratings   "t" ticket id | "c" case_no -> [score, at_ms, comment] */
+#include "daemon/hall/events.h"
 #include "daemon/hall/ticket.h"
 #include "daemon/hall/stats.h"
 
@@ -165,6 +166,26 @@ static void dept_share(const hall_case *c, int i, int64_t v[3])
     v[2] = in && c->overdue;
 }
 
+/* The events of a case stored over `old` (NULL: a new case): its state or
+ * a department's changed, it turned due_soon or overdue. Only the case's
+ * departments see them. */
+static void case_events(hall *h, const hall_case *old, const hall_case *c)
+{
+    const char *deps[HALL_MAX_LIST];
+    bool changed = !old || old->state != c->state;
+    for (int i = 0; i < c->n_deps; i++) {
+        deps[i] = c->deps[i].id;
+        if (old && i < old->n_deps && old->deps[i].state != c->deps[i].state)
+            changed = true;
+    }
+    if (changed)
+        hall_emit_case(h, c->no, case_states[c->state], deps, c->n_deps);
+    if (c->due_soon && !(old && old->due_soon))
+        hall_emit_deadline(h, c->no, false, deps, c->n_deps);
+    if (c->overdue && !(old && old->overdue))
+        hall_emit_deadline(h, c->no, true, deps, c->n_deps);
+}
+
 /* Stores a case and moves its departments' counters from what the stored
  * version added to what this one adds. */
 static int case_store(hall *h, MDB_txn *txn, const hall_case *c)
@@ -173,6 +194,7 @@ static int case_store(hall *h, MDB_txn *txn, const hall_case *c)
     int mdb_rc = 0, rc = case_load(h, txn, c->no, strlen(c->no), &old, &mdb_rc);
     if (rc && rc != MDB_NOTFOUND)
         return rc;
+    case_events(h, rc == 0 ? &old : NULL, c);
     for (int i = 0; i < c->n_deps; i++) {
         int64_t was[3] = {0}, now[3];
         if (rc == 0)

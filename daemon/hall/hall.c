@@ -5,6 +5,7 @@
  * within 24 h with the same hash returns that result and changes nothing
  * (no record); with another hash it is `conflict`. The entry is written by
  * hall_exec itself, so the replay rebuilds it. */
+#include "daemon/hall/events.h"
 #include "daemon/hall/hall_internal.h"
 #include "daemon/hall/stats.h"
 
@@ -175,6 +176,7 @@ void hall_close(hall *h)
         return;
     hall_batch_commit(h);
     hall_config_free(h->cfg);
+    hall_events_free(h);
     msgpack_zone_destroy(&h->zone);
     msgpack_zone_destroy(&h->due_zone);
     proto_buf_free(&h->scratch);
@@ -299,10 +301,14 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
 
     msgpack_packer pk;
     proto_packer_init(&pk, result);
+    if ((rc = hall_events_before(h, txn, r)) != 0)
+        return hall_mdb_fail(e, mdb_rc, rc, "events");
     if (handlers[r->def->op](h, txn, r, &pk, e, mdb_rc) != 0)
         return -1;
     if (result->oom)
         return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the result"), -1;
+    if ((rc = hall_events_after(h, txn, r, result)) != 0)
+        return hall_mdb_fail(e, mdb_rc, rc, "events");
 
     if (idem) {
         msgpack_packer ipk;
@@ -344,10 +350,25 @@ int hall_read(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
 
 int hall_record_pack(const hall_request *r, const proto_buf *result, proto_buf *payload)
 {
+    return hall_record_pack_ev(NULL, r, result, payload);
+}
+
+int hall_record_pack_ev(const hall *h, const hall_request *r, const proto_buf *result,
+                        proto_buf *payload)
+{
     msgpack_packer pk;
+    size_t ev_len = 0;
+    uint32_t n_ev = 0;
+    const uint8_t *ev = h ? hall_events(h, &ev_len, &n_ev) : NULL;
     proto_buf_reset(payload);
     proto_packer_init(&pk, payload);
-    msgpack_pack_map(&pk, 3);
+    msgpack_pack_map(&pk, n_ev ? 4 : 3);
+    if (n_ev) {
+        /* First, so a reader of events finds them without the rest. */
+        proto_pack_str(&pk, "ev");
+        msgpack_pack_array(&pk, n_ev);
+        proto_buf_append(payload, ev, ev_len);
+    }
     proto_pack_kv_str(&pk, "op", r->def->name);
     proto_pack_str(&pk, "args");
     if (r->args)
@@ -357,6 +378,22 @@ int hall_record_pack(const hall_request *r, const proto_buf *result, proto_buf *
     proto_pack_str(&pk, "result");
     proto_buf_append(payload, result->p, result->len);
     return payload->oom ? -1 : 0;
+}
+
+/* Whether the recorded events (an array) are the ones just collected. */
+static bool events_equal(const hall *h, const msgpack_object *ev, proto_buf *scratch)
+{
+    size_t len;
+    uint32_t n;
+    const uint8_t *mine = hall_events(h, &len, &n);
+    msgpack_packer pk;
+    if (ev->type != MSGPACK_OBJECT_ARRAY || ev->via.array.size != n)
+        return false;
+    proto_buf_reset(scratch);
+    proto_packer_init(&pk, scratch);
+    for (uint32_t i = 0; i < n; i++)
+        msgpack_pack_object(&pk, ev->via.array.ptr[i]);
+    return scratch->len == len && (len == 0 || memcmp(scratch->p, mine, len) == 0);
 }
 
 int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t type, uint8_t role,
@@ -407,13 +444,19 @@ int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t typ
     proto_packer_init(&pk, &want);
     if (res)
         msgpack_pack_object(&pk, *res);
-    if (!res || want.len != scratch->len || memcmp(want.p, scratch->p, want.len) != 0)
+    const msgpack_object *ev = proto_map_get(&o, "ev");
+    if (!res || want.len != scratch->len || memcmp(want.p, scratch->p, want.len) != 0) {
         snprintf(err, errlen,
                  "LSN %llu (%s): replay diverged: the result differs from the one "
                  "recorded",
                  (unsigned long long)lsn, def->name);
-    else
+    } else if (ev && !events_equal(h, ev, &want)) {
+        snprintf(err, errlen,
+                 "LSN %llu (%s): replay diverged: the events differ from the ones recorded",
+                 (unsigned long long)lsn, def->name);
+    } else {
         ret = 0;
+    }
     proto_buf_free(&want);
 out:
     msgpack_zone_destroy(&z);

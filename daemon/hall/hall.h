@@ -56,6 +56,7 @@
     X(DAY_CLOSE, "day.close", 3, R_A | R_SYS, HALL_MUTATE)                                         \
     X(CASE_TIMER, "case.timer", 4, R_SYS, HALL_MUTATE)                                             \
     X(CONFIG_RELOAD, "config.reload", 5, R_A, HALL_MUTATE)                                         \
+    X(SUBSCRIBE, "subscribe", 0, R_ANY, HALL_SERVER)                                               \
     X(WINDOW_INTAKE, "window.intake", 24, R_W, HALL_MUTATE)                                        \
     X(CASE_GET, "case.get", 0, R_K | R_A | R_W | R_DEP, HALL_READ)                                 \
     X(REVIEW_CLAIM, "review.claim", 25, R_DEP, HALL_MUTATE)                                        \
@@ -142,6 +143,10 @@ int hall_read(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
 
 /* Packs a WAL record payload {op, args, result} for a request. */
 int hall_record_pack(const hall_request *r, const proto_buf *result, proto_buf *payload);
+/* The same with the events the request caused ({ev, op, args, result}; see
+ * daemon/hall/events.h): what the daemon writes, right after hall_exec. */
+int hall_record_pack_ev(const hall *h, const hall_request *r, const proto_buf *result,
+                        proto_buf *payload);
 
 /* Replays one WAL record: decodes its payload, runs hall_exec with the
  * record's actor and time, and checks the result equals the recorded one.

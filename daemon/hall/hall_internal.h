@@ -19,6 +19,13 @@ struct hall {
     msgpack_zone due_zone;
     msgpack_object due_obj;
 
+    /* The events of the mutation running now (events.c). */
+    proto_buf ev;
+    uint32_t n_ev;
+    uint32_t *ev_lines; /* waiting per line before the op */
+    int ev_lines_cap;
+    bool ev_lines_valid;
+
     /* Batch bracketing: what to restore on abort, what to free on commit. */
     hall_config *saved_cfg;
     int64_t saved_clock;

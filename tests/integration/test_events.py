@@ -1,0 +1,157 @@
+"""subscribe and pushed events: they go out once their record is durable,
+carry its LSN as seq, a reconnecting client with `since` gets what it
+missed in order and then live events with no gap and no repeat, departments
+see only their own cases, and a subscriber that does not read is cut off at
+the output cap."""
+import socket
+
+from conftest import TUESDAY_10AM
+from hallq_client import Client
+
+PERSON = {"kind": "person", "id": "110101199003077777"}
+MIN = 60 * 1000
+
+
+def subscribe(d, token, topics, since=None, unix=False):
+    c = d.unix(token) if unix else d.tcp(token)
+    args = {"topics": topics}
+    if since is not None:
+        args["since"] = since
+    r = c.ok("subscribe", **args)
+    return c, r["seq"]
+
+
+def events(c, n):
+    """The next n pushed events (no response may come in between)."""
+    got = []
+    while len(got) < n:
+        m = c.read()
+        assert "event" in m, "a response where an event was expected: %r" % m
+        got.append(m)
+    return got
+
+
+def brief(evs):
+    return [(e["event"], e["data"]) for e in evs]
+
+
+def test_live_events_in_order_with_seq(daemon):
+    board, seq0 = subscribe(daemon, "display-demo", ["call", "line", "window"])
+    assert seq0 >= 1  # the config record at least
+    w = daemon.tcp("window-W01")
+    w.ok("window.state", state="open")
+    k = daemon.kiosk()
+    k.ok("ticket.take", line="A")
+    k.ok("ticket.take", line="B")
+    assert w.ok("window.call")["ticket"]["number"] == "A001"
+    got = events(board, 5)
+    assert brief(got) == [
+        ("window", {"window": "W01", "state": "open"}),
+        ("line", {"line": "A", "waiting": 1}),
+        ("line", {"line": "B", "waiting": 1}),
+        ("call", {"number": "A001", "window": "W01", "line": "A"}),
+        ("line", {"line": "A", "waiting": 0}),
+    ]
+    seqs = [e["seq"] for e in got]
+    assert seqs[0] == seq0 + 1 and seqs == [seq0 + 1, seq0 + 2, seq0 + 3, seq0 + 4, seq0 + 4]
+    # window.recall is a record and an announcement of its own.
+    w.ok("window.recall")
+    (e,) = events(board, 1)
+    assert (e["event"], e["data"]["number"], e["seq"]) == ("call", "A001", seq0 + 5)
+
+
+def test_topics_filter_and_bad_topics(daemon):
+    calls, _ = subscribe(daemon, "display-demo", ["call"])
+    w = daemon.tcp("window-W01")
+    w.ok("window.state", state="open")
+    daemon.kiosk().ok("ticket.take", line="A")
+    w.ok("window.call")
+    (e,) = events(calls, 1)
+    assert e["event"] == "call"
+    c = daemon.tcp("display-demo")
+    for bad in (["calls"], [], "call", [1]):
+        code, msg = c.err("subscribe", topics=bad)
+        assert code == "bad_request" and "args.topics" in msg, (bad, msg)
+    code, msg = c.err("subscribe", topics=["call"], since="x")
+    assert code == "bad_request" and "since" in msg
+    code, msg = c.err("subscribe")
+    assert code == "bad_request" and "args.topics" in msg
+
+
+def test_since_replays_what_was_missed_then_live(daemon):
+    board, seq0 = subscribe(daemon, "display-demo", ["line"])
+    k = daemon.kiosk()
+    k.ok("ticket.take", line="A")
+    (first,) = events(board, 1)
+    board.close()
+    for line in "ABCA":  # missed while away
+        k.ok("ticket.take", line=line)
+    board, seq = subscribe(daemon, "display-demo", ["line"], since=first["seq"])
+    assert seq == first["seq"] + 4
+    missed = events(board, 4)
+    assert brief(missed) == [("line", {"line": "A", "waiting": 2}),
+                             ("line", {"line": "B", "waiting": 1}),
+                             ("line", {"line": "C", "waiting": 1}),
+                             ("line", {"line": "A", "waiting": 3})]
+    assert [e["seq"] for e in missed] == list(range(first["seq"] + 1, first["seq"] + 5))
+    k.ok("ticket.take", line="D")
+    (live,) = events(board, 1)
+    assert live["seq"] == seq + 1 and live["data"] == {"line": "D", "waiting": 1}
+    # since 0 after a restart: every event of the log, from the WAL.
+    daemon.restart()
+    board, _ = subscribe(daemon, "display-demo", ["line"], since=0)
+    all_ = events(board, 6)
+    assert [e["data"]["waiting"] for e in all_] == [1, 2, 1, 1, 3, 1]
+    assert [e["seq"] for e in all_] == sorted(e["seq"] for e in all_)
+
+
+def test_departments_see_only_their_cases(daemon):
+    mkt, _ = subscribe(daemon, "dept-mkt", ["case", "deadline"], unix=True)
+    pol, _ = subscribe(daemon, "dept-pol", ["case"], unix=True)
+    admin, _ = subscribe(daemon, "admin-demo", ["case", "deadline"], unix=True)
+    daemon.kiosk().ok("ticket.take", line="B")
+    w = daemon.tcp("window-W03")
+    w.ok("window.state", state="open")
+    w.ok("window.call")
+    r = w.ok("window.intake", service="S01", applicant=PERSON, materials=["M01", "M02", "M03"],
+             outcome="accept")
+    no = r["case_no"]
+    (e,) = events(mkt, 1)
+    assert (e["event"], e["data"]) == ("case", {"case_no": no, "state": "review"})
+    assert events(admin, 1)[0]["data"] == {"case_no": no, "state": "review"}
+    d = daemon.unix("dept-mkt")
+    d.ok("review.claim")
+    assert events(mkt, 1)[0]["data"] == {"case_no": no, "state": "review"}  # claimed
+    # Friday 09:00 (the deadline's day) makes it due_soon: an event to mkt.
+    daemon.admin().ok("clock.advance", ms=(3 * 24 - 1) * 60 * MIN)
+    got = brief(events(mkt, 2))
+    assert ("deadline", {"case_no": no, "due_soon": True}) in got
+    assert ("case", {"case_no": no, "state": "review"}) in got  # the lease ran out
+    d.ok("review.claim")
+    d.ok("review.decide", case_no=no, decision="approve")
+    assert brief(events(mkt, 2))[1] == ("case", {"case_no": no, "state": "approved"})
+    # pol saw nothing of it: its next frame is the answer to a ping.
+    assert pol.request("ping", {})["ok"] is True
+
+
+def test_a_subscriber_that_does_not_read_is_cut_off(make_daemon):
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM,
+                    extra={"output_cap: 1048576": "output_cap: 16384"})
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", d.port))
+    lazy = Client(s)
+    lazy.hello("display-demo")
+    lazy.ok("subscribe", topics=["line"])
+    k = d.kiosk()
+    other = d.tcp("display-demo")
+    n = 0
+    while "cut off" not in d.log_text():
+        k.pipeline([("ticket.take", {"line": "ABCD"[i % 4]}) for i in range(500)])
+        n += 500
+        assert n < 200000, "never cut off:\n" + d.log_tail(5)
+    assert lazy.is_closed()
+    # Everyone else goes on, and every ticket is there.
+    assert other.ok("ping")["now_ms"] >= TUESDAY_10AM
+    st = d.admin().ok("stats")
+    assert sum(st["lines"][x]["taken"] for x in "ABCD") == n
