@@ -20,6 +20,7 @@ void hq_usage(FILE *f)
           "  ticket get TICKET_ID\n"
           "  ticket return TICKET_ID [--idem K]\n"
           "  appointment book LINE SLOT    SLOT: ms, or local 'YYYY-MM-DD HH:MM'\n"
+          "  appointment get CODE\n"
           "  case get CASE_NO              (also as a window or department)\n"
           "  rate (--ticket ID | --case CASE_NO) SCORE [--comment TEXT] [--idem K]\n"
           "window (TCP; needs --window ID or --token TOKEN):\n"

@@ -200,8 +200,16 @@ static int cmd_appointment(const hq_opts *o, int ac, char **av)
     int rc;
     char ms[32];
     static const opt opts[] = {IDEM, END};
+    if (ac >= 2 && !strcmp(av[1], "get")) {
+        if ((rc = parse("appointment get", ac - 2, av + 2, NULL, &a, &p)) ||
+            (rc = words("appointment get", &p, 1, "a CODE")))
+            return rc;
+        hq_args_add(&a, "code", p.pos[0], HQ_T_STR);
+        return hq_run(o, "appointment.get", &a, hq_show_generic_render);
+    }
     if (ac < 2 || strcmp(av[1], "book"))
-        return hq_usage_error("appointment: expected 'appointment book LINE SLOT'");
+        return hq_usage_error("appointment: expected 'appointment book LINE SLOT' or "
+                              "'appointment get CODE'");
     if ((rc = parse("appointment book", ac - 2, av + 2, opts, &a, &p)) ||
         (rc = words("appointment book", &p, 2, "LINE SLOT")))
         return rc;

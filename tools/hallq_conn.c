@@ -54,6 +54,7 @@ static const hq_op ops[] = {
     {"ticket.get", K | A, HQ_KIOSK},
     {"ticket.return", K | A, HQ_KIOSK},
     {"appointment.book", K | A, HQ_KIOSK},
+    {"appointment.get", K | A, HQ_KIOSK},
     {"case.get", K | A | W | DEP, HQ_KIOSK},
     {"rate", K | A, HQ_KIOSK},
     {"window.state", W, HQ_WINDOW},

@@ -204,6 +204,8 @@ static void json_double(FILE *f, double v)
             break;
     }
     fputs(buf, f);
+    if (!strpbrk(buf, ".e"))
+        fputs(".0", f); /* 0.0 stays a float for the reader, not the integer 0 */
 }
 
 static void json_obj(FILE *f, const msgpack_object *o, bool pretty, int indent)

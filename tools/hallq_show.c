@@ -448,8 +448,12 @@ void hq_show_day_close(const hq_conn *c, const msgpack_object *r)
 void hq_show_config(const hq_conn *c, const msgpack_object *r)
 {
     (void)c;
+    const msgpack_object *changed = hq_get(r, "changed");
     if (hq_get(r, "version"))
-        printf("config reloaded: version %" PRId64 "\n", hq_get_int(r, "version", 0));
+        printf("config reloaded: version %" PRId64 "%s\n", hq_get_int(r, "version", 0),
+               !changed || changed->type != MSGPACK_OBJECT_BOOLEAN ? ""
+               : changed->via.boolean                              ? " (changed)"
+                                                                   : " (unchanged)");
     else
         hq_show_generic(r);
 }
