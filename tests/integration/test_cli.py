@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import HALLQ, REPO, TUESDAY
+from conftest import HALLQ, REPO, SANITIZER_MARKS, TUESDAY
 
 HALL_TZ = "Asia/Shanghai"
 PERSON = "person:110101199001011234:Zhang San"
@@ -27,7 +27,10 @@ def run(daemon, *args, env=None):
     e["TZ"] = HALL_TZ
     e.update(env or {})
     cmd = [str(HALLQ), "--tcp", "127.0.0.1:%d" % daemon.port, "--unix", daemon.sock]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30, env=e)
+    out = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30, env=e)
+    for mark in SANITIZER_MARKS:  # a sanitizer build of hallq checks itself too
+        assert mark not in out.stderr, out.stderr
+    return out
 
 
 def ok(daemon, *args):
