@@ -44,7 +44,12 @@ static void pack_list(msgpack_packer *pk, const char *v, size_t len)
     size_t start = 0;
     for (size_t i = 0; n && i <= len; i++) {
         if (i == len || v[i] == ',') {
-            proto_pack_strn(pk, v + start, i - start);
+            size_t a = start, b = i; /* "M01, M02" as well as "M01,M02" */
+            while (a < b && v[a] == ' ')
+                a++;
+            while (b > a && v[b - 1] == ' ')
+                b--;
+            proto_pack_strn(pk, v + a, b - a);
             start = i + 1;
         }
     }
@@ -101,7 +106,10 @@ static void pack_value(msgpack_packer *pk, const char *v, hq_type t)
             msgpack_pack_false(pk);
         break;
     case HQ_T_LIST:
-        pack_list(pk, v, len);
+        if (len >= 2 && v[0] == '[' && v[len - 1] == ']')
+            pack_list(pk, v + 1, len - 2); /* [M01,M02] as well as M01,M02 */
+        else
+            pack_list(pk, v, len);
         break;
     case HQ_T_APPLICANT:
         pack_applicant(pk, v);

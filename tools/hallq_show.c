@@ -190,20 +190,24 @@ static void flags(const msgpack_object *cs)
         fputs("-", stdout);
 }
 
-/* One department state per "dep:state", space separated. */
-static void departments(const msgpack_object *cs)
+/* The departments of a case as "dep:state ...", into buf. */
+static const char *departments(char *buf, size_t n, const msgpack_object *cs)
 {
     const msgpack_object *ds = hq_get(cs, "departments");
-    if (!ds || ds->type != MSGPACK_OBJECT_ARRAY || ds->via.array.size == 0) {
-        fputs("-", stdout);
-        return;
-    }
-    for (uint32_t i = 0; i < ds->via.array.size; i++) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (uint32_t i = 0; ds && ds->type == MSGPACK_OBJECT_ARRAY && i < ds->via.array.size; i++) {
         char d[32], s[32];
-        printf("%s%s:%s", i ? " " : "",
-               hq_get_str(&ds->via.array.ptr[i], "department", d, sizeof d, "?"),
-               hq_get_str(&ds->via.array.ptr[i], "state", s, sizeof s, "?"));
+        int w = snprintf(buf + o, n - o, "%s%s:%s", i ? " " : "",
+                         hq_get_str(&ds->via.array.ptr[i], "department", d, sizeof d, "?"),
+                         hq_get_str(&ds->via.array.ptr[i], "state", s, sizeof s, "?"));
+        if (w < 0 || (size_t)w >= n - o)
+            break;
+        o += (size_t)w;
     }
+    if (!buf[0])
+        snprintf(buf, n, "-");
+    return buf;
 }
 
 static void case_block(const msgpack_object *cs)
@@ -214,9 +218,9 @@ static void case_block(const msgpack_object *cs)
            hq_get_str(cs, "state", st, sizeof st, "?"));
     printf("  accepted     %s\n", time_at(t, sizeof t, cs, "accepted_ms"));
     printf("  deadline     %s\n", time_at(t, sizeof t, cs, "deadline_ms"));
-    fputs("  departments  ", stdout);
-    departments(cs);
-    fputs("\n  flags        ", stdout);
+    char deps[256];
+    printf("  departments  %s\n", departments(deps, sizeof deps, cs));
+    fputs("  flags        ", stdout);
     flags(cs);
     fputc('\n', stdout);
 }
@@ -258,12 +262,11 @@ void hq_show_review_list(const hq_conn *c, const msgpack_object *r)
            "departments", "flags");
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *e = &cs->via.array.ptr[i];
-        char no[64], svc[32], st[32], t[40];
-        printf("%-16s %-8s %-11s %-20s ", hq_get_str(e, "case_no", no, sizeof no, "?"),
+        char no[64], svc[32], st[32], t[40], deps[256];
+        printf("%-16s %-8s %-11s %-20s %-20s ", hq_get_str(e, "case_no", no, sizeof no, "?"),
                hq_get_str(e, "service", svc, sizeof svc, "?"),
-               hq_get_str(e, "state", st, sizeof st, "?"), time_at(t, sizeof t, e, "deadline_ms"));
-        departments(e);
-        fputs("  ", stdout);
+               hq_get_str(e, "state", st, sizeof st, "?"), time_at(t, sizeof t, e, "deadline_ms"),
+               departments(deps, sizeof deps, e));
         flags(e);
         fputc('\n', stdout);
     }
