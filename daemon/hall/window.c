@@ -318,36 +318,59 @@ int hall_ticket_return(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
                           "ticket %s: the grace period of %lld s after its no-show has ended", t.id,
                           (long long)(h->cfg->rules.no_show_grace_ms / 1000)),
                -1;
-    /* Behind the return_behind-th waiting ticket of the line, or behind the
-     * last one when fewer wait: right after its key. */
+    /* Behind the return_behind-th waiting ticket of the line (the anchor),
+     * or behind the last one when fewer wait, and before the ticket after
+     * it: a key strictly between the two. It is the anchor's first 21
+     * bytes (its class and time: the order across lines) and a 16-byte
+     * suffix halfway between the anchor's suffix (0 for a plain key) and
+     * the next key's when that one has the same 21 bytes (else the top).
+     * Keys stay at 37 bytes however many return behind one another. */
     MDB_cursor *c;
     if ((rc = mdb_cursor_open(txn, h->st->queue, &c)))
         return hall_mdb_fail(e, mdb_rc, rc, "ticket.return");
-    uint8_t prefix[4] = {0}, anchor[HALL_QUEUE_KEY_MAX];
-    size_t anchor_len = 0;
+    uint8_t prefix[4] = {0}, anchor[HALL_QUEUE_KEY_MAX], next[HALL_QUEUE_KEY_MAX];
+    size_t anchor_len = 0, next_len = 0;
     memcpy(prefix, t.line, strnlen(t.line, 4));
     MDB_val k = {4, prefix}, v;
     int behind = h->cfg->rules.return_behind, seen = 0;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && seen < behind;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0)
+        if (k.mv_size < 4 || k.mv_size > HALL_QUEUE_KEY_MAX || memcmp(k.mv_data, prefix, 4) != 0)
             break;
-        seen++;
-        if (k.mv_size + 16 <= HALL_QUEUE_KEY_MAX) {
-            memcpy(anchor, k.mv_data, k.mv_size);
-            anchor_len = k.mv_size;
+        if (seen == behind) {
+            memcpy(next, k.mv_data, k.mv_size);
+            next_len = k.mv_size;
+            break;
         }
+        seen++;
+        memcpy(anchor, k.mv_data, k.mv_size);
+        anchor_len = k.mv_size;
     }
     mdb_cursor_close(c);
     if (rc && rc != MDB_NOTFOUND)
         return hall_mdb_fail(e, mdb_rc, rc, "ticket.return");
-    if (anchor_len) {
-        memcpy(t.qkey, anchor, anchor_len);
-        hall_be64_put(t.qkey + anchor_len, (uint64_t)r->now_ms);
-        hall_be64_put(t.qkey + anchor_len + 8, t.seq);
-        t.qkey_len = anchor_len + 16;
+    const size_t base = HALL_QUEUE_KEY_LEN, full = HALL_QUEUE_KEY_LEN + 16;
+    uint64_t lo_h = 0, lo_l = 0, hi_h = UINT64_MAX, hi_l = UINT64_MAX;
+    if (anchor_len == full) {
+        lo_h = hall_be64_get(anchor + base);
+        lo_l = hall_be64_get(anchor + base + 8);
+    }
+    if (next_len == full && memcmp(next, anchor, base) == 0) {
+        hi_h = hall_be64_get(next + base);
+        hi_l = hall_be64_get(next + base + 8);
+    }
+    /* mid = lo + (hi - lo) / 2, in 128 bits; no room when hi - lo < 2. */
+    uint64_t d_l = hi_l - lo_l, d_h = hi_h - lo_h - (hi_l < lo_l);
+    bool room = d_h > 0 || d_l > 1;
+    uint64_t half_l = d_l >> 1 | d_h << 63, half_h = d_h >> 1;
+    uint64_t mid_l = lo_l + half_l, mid_h = lo_h + half_h + (mid_l < lo_l);
+    if (anchor_len >= base && room) {
+        memcpy(t.qkey, anchor, base);
+        hall_be64_put(t.qkey + base, mid_h);
+        hall_be64_put(t.qkey + base + 8, mid_l);
+        t.qkey_len = full;
     } else {
-        /* Nobody waits (or no_show re-entry is at the front): a plain key. */
+        /* Nobody waits (or, never in practice, no room): a plain key. */
         t.cls = HALL_CLASS_REST;
         t.order_ms = r->now_ms;
         hall_queue_key(&t, t.qkey);

@@ -38,6 +38,7 @@ import argparse
 import bisect
 import heapq
 import datetime
+from fractions import Fraction
 import os
 import pathlib
 import shutil
@@ -367,9 +368,16 @@ class Model:
         q = self.queues[t.line]
         if q:
             # Right behind the return_behind-th waiting ticket of its line
-            # (the last one when fewer wait), in the line's calling order.
-            anchor = q[min(RETURN_BEHIND, len(q)) - 1][0]
-            key = anchor + (self.now, t.seq)
+            # (the last one when fewer wait), before the one after it: a key
+            # strictly between the two. It takes the anchor's class and
+            # time (its first three fields), as the daemon's queue keys do.
+            p = min(RETURN_BEHIND, len(q))
+            a = q[p - 1][0]
+            base, lo = a[:3], (a[3] if len(a) > 3 else Fraction(0))
+            hi = lo + 2 ** 64
+            if p < len(q) and q[p][0][:3] == base:
+                hi = q[p][0][3]
+            key = base + ((lo + hi) / 2,)
         else:
             t.order_ms = self.now
             key = (2, self.now, t.seq)
