@@ -32,7 +32,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
-               "              [--manual-clock] [--fsync always|none]\n"
+               "              [--manual-clock] [--fsync always|none] [--read-only]\n"
                "\n"
                "  --config FILE   the hall's configuration (default: the demo hall,\n"
                "                  " HALLQ_DEFAULT_CONFIG ")\n"
@@ -43,6 +43,9 @@ static void usage(FILE *f)
                "  --manual-clock  tests only: time moves only by the admin op clock.advance\n"
                "  --fsync MODE    always (default): answer after the WAL is on disk;\n"
                "                  none: never fdatasync (benchmarks only)\n"
+               "  --read-only     serve the state in DIR as it is (a replay made by\n"
+               "                  'hallq wal replay'): reads, stats, digest; every\n"
+               "                  mutation is forbidden; the config comes from the state\n"
                "\n"
                "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
 }
@@ -172,18 +175,85 @@ out:
     return ret;
 }
 
+/* Reads DIR/replay.info (written by hallq wal replay): the moment the
+ * state was rebuilt for, which is "now" for its reads. 0 when absent. */
+static int64_t replay_moment(const char *dir)
+{
+    char path[PATH_MAX], line[128];
+    long long ms = 0;
+    snprintf(path, sizeof path, "%s/replay.info", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "until_ms=%lld", &ms) == 1)
+            break;
+    fclose(f);
+    return ms;
+}
+
+/* hallqd --read-only: serves DATA as it is. No recovery, no WAL writer, no
+ * config record: the config in force is the one in the state. */
+static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path)
+{
+    char err[1024], sock[PATH_MAX];
+    int lock_fd = lock_data_dir(data_dir);
+    if (lock_fd < 0)
+        return 1;
+    int code = 1;
+    hall_store st;
+    hall *h = NULL;
+    if (hall_store_open(&st, data_dir, true, 0, err, sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "%s (is %s a data dir? make one with 'hallq wal replay')", err,
+               data_dir);
+        close(lock_fd);
+        return 1;
+    }
+    if (hall_open(&h, &st, err, sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "%s; not starting", err);
+        goto out;
+    }
+    const hall_config *cfg = hall_config_current(h);
+    if (!cfg) {
+        hq_log(HQ_LOG_ERROR, "%s holds no hall state; not starting", data_dir);
+        goto out;
+    }
+    snprintf(sock, sizeof sock, "%s", unix_path ? unix_path : "");
+    if (!sock[0])
+        snprintf(sock, sizeof sock, "%s/hallq.sock", data_dir);
+    server_options so = {.config_path = NULL,
+                         .data_dir = data_dir,
+                         .tcp_addr = tcp ? tcp : cfg->tcp.addr,
+                         .unix_path = sock,
+                         .read_only = true,
+                         .fixed_now_ms = replay_moment(data_dir)};
+    hq_log(HQ_LOG_INFO, "read-only: serving the state of hall %s in %s as it was at %lld",
+           cfg->hall_id, data_dir,
+           (long long)(so.fixed_now_ms > hall_clock_ms(h) ? so.fixed_now_ms : hall_clock_ms(h)));
+    code = server_run(&so, h, &st, NULL);
+out:
+    hall_close(h);
+    hall_store_close(&st);
+    close(lock_fd);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL, *data_dir = "./hallq-data", *tcp = NULL, *unix_path = NULL;
     const char *fsync_mode = NULL;
-    bool manual_clock = false;
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
-        {"tcp", required_argument, 0, 't'},    {"unix", required_argument, 0, 'u'},
-        {"manual-clock", no_argument, 0, 'm'}, {"fsync", required_argument, 0, 'f'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    bool manual_clock = false, read_only = false;
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"data", required_argument, 0, 'd'},
+                                         {"tcp", required_argument, 0, 't'},
+                                         {"unix", required_argument, 0, 'u'},
+                                         {"manual-clock", no_argument, 0, 'm'},
+                                         {"fsync", required_argument, 0, 'f'},
+                                         {"read-only", no_argument, 0, 'r'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:rh", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_path = optarg;
@@ -203,6 +273,9 @@ int main(int argc, char **argv)
         case 'f':
             fsync_mode = optarg;
             break;
+        case 'r':
+            read_only = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -220,6 +293,8 @@ int main(int argc, char **argv)
         hq_log(HQ_LOG_ERROR, "libsodium failed to initialise");
         return 1;
     }
+    if (read_only)
+        return run_read_only(data_dir, tcp, unix_path);
     if (!config_path)
         config_path = default_config();
 

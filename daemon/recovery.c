@@ -12,12 +12,15 @@
 
 #define REPLAY_TXN_RECORDS 20000
 #define REPLAY_STOP_MAPFULL 1
+#define REPLAY_STOP_BOUND 2
 
 typedef struct replay_ctx {
     hall *h;
     hall_store *st;
     MDB_txn *txn;
     uint64_t in_txn, applied, last_lsn;
+    const recovery_bounds *b;
+    uint64_t visited;
     proto_buf scratch;
     char *err;
     size_t errlen;
@@ -47,6 +50,11 @@ static int visit(void *ctx, const wal_record *rec, const wal_pos *pos)
 {
     replay_ctx *c = ctx;
     (void)pos;
+    if (c->b && ((c->b->upto_lsn && rec->lsn > c->b->upto_lsn) ||
+                 (c->b->until_ms && (int64_t)rec->at_ms > c->b->until_ms)))
+        return REPLAY_STOP_BOUND;
+    if (c->b && c->b->progress && (++c->visited & 0xffff) == 0)
+        c->b->progress(c->b->ctx, rec->lsn);
     if (!c->txn) {
         int rc = mdb_txn_begin(c->st->env, NULL, 0, &c->txn);
         if (rc) {
@@ -97,8 +105,14 @@ int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_
 int recovery_catch_up(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
                       const wal_scan_result *end, char *err, size_t errlen)
 {
+    return recovery_replay(h, st, wal_dir, hall_id, end, NULL, err, errlen);
+}
+
+int recovery_replay(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
+                    const wal_scan_result *end, const recovery_bounds *b, char *err, size_t errlen)
+{
     int rc;
-    replay_ctx c = {.h = h, .st = st, .err = err, .errlen = errlen};
+    replay_ctx c = {.h = h, .st = st, .err = err, .errlen = errlen, .b = b};
     proto_buf_init(&c.scratch);
     MDB_txn *txn;
     if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
@@ -131,7 +145,7 @@ int recovery_catch_up(hall *h, hall_store *st, const char *wal_dir, const char *
         wal_scan_options ro = {.dir = wal_dir,
                                .hall_id = hall_id,
                                .from_lsn = c.applied,
-                               .skip_verified = true,
+                               .skip_verified = !b || b->skip_verified,
                                .visit = visit,
                                .ctx = &c};
         wal_scan_result res;
@@ -139,6 +153,8 @@ int recovery_catch_up(hall *h, hall_store *st, const char *wal_dir, const char *
         c.in_txn = 0;
         err[0] = 0;
         rc = wal_scan(&ro, &res);
+        if (rc == REPLAY_STOP_BOUND)
+            rc = 0;
         if (rc == 0 && c.txn)
             rc = commit(&c) ? (c.mdb_rc == MDB_MAP_FULL ? REPLAY_STOP_MAPFULL : -1) : 0;
         if (rc == REPLAY_STOP_MAPFULL) {
@@ -156,7 +172,9 @@ int recovery_catch_up(hall *h, hall_store *st, const char *wal_dir, const char *
     proto_buf_free(&c.scratch);
     if (rc != 0)
         return -1;
-    if (c.applied > from)
+    if (b && b->applied)
+        *b->applied = c.applied;
+    if (c.applied > from && !(b && b->quiet))
         hq_log(HQ_LOG_INFO, "replayed WAL records %llu..%llu", (unsigned long long)from + 1,
                (unsigned long long)c.applied);
     return 0;

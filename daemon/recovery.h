@@ -23,4 +23,20 @@ int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_
 int recovery_catch_up(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
                       const wal_scan_result *end, char *err, size_t errlen);
 
+/* Limits and reporting of a replay (all optional, zero: none). */
+typedef struct recovery_bounds {
+    uint64_t upto_lsn;  /* replay records up to this LSN */
+    int64_t until_ms;   /* ... and stamped no later than this time */
+    bool skip_verified; /* skip segments wholly before the state's LSN unread */
+    bool quiet;         /* no log line at the end */
+    uint64_t *applied;  /* out: the state's LSN at the end */
+    void (*progress)(void *ctx, uint64_t lsn); /* every 65536 records */
+    void *ctx;
+} recovery_bounds;
+
+/* recovery_catch_up within bounds: what `hallq wal replay` runs to rebuild
+ * a data dir as it was at a moment (hall_id NULL: the log's own). */
+int recovery_replay(hall *h, hall_store *st, const char *wal_dir, const char *hall_id,
+                    const wal_scan_result *end, const recovery_bounds *b, char *err, size_t errlen);
+
 #endif

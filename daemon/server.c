@@ -143,6 +143,7 @@ struct server {
     bool disk_low;
     uint64_t disk_checked;
     int64_t manual_base;
+    uint64_t ro_lsn; /* read-only: the state's applied LSN */
     bool stopping;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
@@ -170,10 +171,18 @@ static int64_t wall_ms(void)
 static int64_t server_now(server *s)
 {
     int64_t last = hall_clock_ms(s->h);
+    if (s->opt->read_only)
+        return s->opt->fixed_now_ms > last ? s->opt->fixed_now_ms : last;
     if (s->opt->manual_clock)
         return last > s->manual_base ? last : s->manual_base;
     int64_t now = wall_ms();
     return now > last ? now : last;
+}
+
+/* The LSN of the last durable record (read-only: the state's). */
+static uint64_t durable_lsn(server *s)
+{
+    return s->w ? wal_writer_durable_lsn(s->w) : s->ro_lsn;
 }
 
 /* ---- requests ---- */
@@ -444,11 +453,11 @@ static void exec_direct(server *s, conn *c, req *r)
         if (e.code != PROTO_OK ||
             proto_arg_uint(rq.args, "since", false, &since, &has_since, &e) != PROTO_OK)
             break;
-        uint64_t durable = wal_writer_durable_lsn(s->w);
+        uint64_t durable = durable_lsn(s);
         if (!c->sub_topics)
             s->n_subscribers++;
         c->sub_topics = mask;
-        c->backfill_next = has_since && since < durable ? since + 1 : 0;
+        c->backfill_next = has_since && since < durable && s->w ? since + 1 : 0;
         msgpack_pack_map(&pk, 1);
         proto_pack_kv_uint(&pk, "seq", durable);
         break;
@@ -755,6 +764,11 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
         return;
     }
     if (r->def->kind == HALL_MUTATE) {
+        if (s->opt->read_only) {
+            req_error(r, PROTO_E_FORBIDDEN,
+                      "this hallqd is read-only (it serves a replayed state): no changes");
+            return;
+        }
         if (s->wal_failed) {
             req_error(r, PROTO_E_UNAVAILABLE,
                       "the WAL cannot be written (see the daemon log); no changes until restart");
@@ -940,7 +954,7 @@ static void on_due(uv_timer_t *t)
  * the manual clock clock.advance brings them). */
 static void arm_due_timer(server *s)
 {
-    if (s->opt->manual_clock || s->stopping)
+    if (s->opt->manual_clock || s->opt->read_only || s->stopping)
         return;
     int64_t due = INT64_MAX;
     if (mdb_txn_renew(s->rtxn) == 0) {
@@ -1082,7 +1096,7 @@ static void conn_backfill(conn *c)
     size_t budget = (size_t)hall_config_current(s->h)->limits.output_cap / 2;
     if (!c->backfill_next || c->closed || c->wbuf[0].len + c->wbuf[1].len >= budget)
         return;
-    uint64_t upto = wal_writer_durable_lsn(s->w);
+    uint64_t upto = durable_lsn(s);
     if (c->backfill_next > upto) {
         c->backfill_next = 0;
         return;
@@ -1516,9 +1530,11 @@ static void reload_on_signal(server *s)
 {
     char err[600];
     bool same;
-    if (s->stopping || s->wal_failed) {
+    if (s->stopping || s->wal_failed || s->opt->read_only) {
         hq_log(HQ_LOG_WARN, "SIGHUP: not reloading (%s)",
-               s->stopping ? "stopping" : "no changes can be made durable");
+               s->opt->read_only ? "read-only"
+               : s->stopping     ? "stopping"
+                                 : "no changes can be made durable");
         return;
     }
     hall_config *c = reload_read(s, &same, err, sizeof err);
@@ -1650,6 +1666,8 @@ int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
         return 1;
     }
     if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &s->rtxn) != 0)
+        goto out;
+    if (o->read_only && hall_store_applied_lsn(st, s->rtxn, &s->ro_lsn) != 0)
         goto out;
     mdb_txn_reset(s->rtxn);
     uv_check_init(&s->loop, &s->kick);

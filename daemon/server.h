@@ -15,10 +15,13 @@ typedef struct server_options {
     const char *unix_path; /* socket path */
     bool manual_clock;
     bool fsync;
+    bool read_only;       /* serve the state as it is: no WAL, mutations forbidden */
+    int64_t fixed_now_ms; /* read-only: the moment served (0: the state's clock) */
 } server_options;
 
 /* Runs the daemon until SIGTERM/SIGINT. The hall, store and writer are
- * ready (recovered). Returns the process exit code. */
+ * ready (recovered); w is NULL with read_only. Returns the process exit
+ * code. */
 int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w);
 
 #endif

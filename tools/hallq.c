@@ -6,6 +6,7 @@
  * usage, 3 connection failure. The global options may stand anywhere on
  * the line; the commands are in hallq_cmd.c. Defaults follow the demo
  * hall (TCP 127.0.0.1:7420, ./hallq-data/hallq.sock, its tokens). */
+#include "tools/audit.h"
 #include "tools/hallq.h"
 
 #include <stdlib.h>
@@ -136,6 +137,12 @@ static const char *env(const char *name)
 
 int main(int argc, char **argv)
 {
+    /* The offline commands (wal, state, report) work on files, not on a
+     * connection: tools/audit.c. */
+    int offline = argc > 1 ? audit_main(argc - 1, argv + 1) : -1;
+    if (offline >= 0)
+        return offline;
+
     hq_opts o = {
         .tcp = env("HALLQ_TCP"),
         .unix_path = env("HALLQ_UNIX"),

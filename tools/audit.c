@@ -1,0 +1,488 @@
+/* tools/audit.c: hallq's offline commands on a hall's WAL and state.
+ *
+ *   hallq wal verify [WAL] [--anchor HASH@LSN]
+ *   hallq wal replay [WAL] --into DIR [--until TIME | --lsn N]
+ *   hallq state digest DATA
+ *
+ * WAL is a log directory or a data dir holding wal/ (default
+ * ./hallq-data). They only read the log: a running daemon may go on
+ * writing it. Exit status: 0 intact / done, 1 damage or failure, 2 usage. */
+#include "tools/audit.h"
+#include "daemon/hall/calendar.h"
+#include "daemon/hall/hall.h"
+#include "daemon/recovery.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { A_OK = 0, A_FAIL = 1, A_USAGE = 2 };
+
+static void audit_usage(FILE *f)
+{
+    fputs("usage (offline: on the hall's files, beside a running daemon or not):\n"
+          "  hallq wal verify [WAL] [--anchor HASH@LSN]\n"
+          "      check every record's CRC, the LSN sequence, time order and the hash\n"
+          "      chain across segments; --anchor checks against a head hash written\n"
+          "      down earlier. Exit 0 when intact, 1 on damage (named).\n"
+          "  hallq wal replay [WAL] --into DIR [--until TIME | --lsn N]\n"
+          "      rebuild the state as it was at that moment into DIR (new or empty);\n"
+          "      'hallqd --data DIR --read-only' then serves it.\n"
+          "  hallq state digest DATA\n"
+          "      the hash of the logical state in DATA (as the admin op digest).\n"
+          "\n"
+          "WAL: a log directory, or a data dir holding wal/ (default ./hallq-data).\n"
+          "TIME: 'YYYY-MM-DD HH:MM[:SS]' in the hall's local time, or ms since the epoch.\n",
+          f);
+}
+
+/* ---- shared ---- */
+
+void audit_progress_init(audit_progress *p, const char *what, uint64_t total)
+{
+    p->tty = isatty(STDERR_FILENO) == 1;
+    p->what = what;
+    p->total = total;
+}
+
+void audit_progress_show(audit_progress *p, uint64_t done)
+{
+    if (!p->tty)
+        return;
+    if (p->total)
+        fprintf(stderr, "\r%s: %" PRIu64 " of %" PRIu64 " (%d%%)   ", p->what, done, p->total,
+                (int)(done * 100 / p->total));
+    else
+        fprintf(stderr, "\r%s: %" PRIu64 "   ", p->what, done);
+}
+
+void audit_progress_end(audit_progress *p)
+{
+    if (p->tty)
+        fputs("\r\033[K", stderr);
+}
+
+void audit_time_format(const hall_config *cfg, int64_t ms, char out[20])
+{
+    int32_t day = hall_local_day(&cfg->cal, ms);
+    int64_t in_day = ms - hall_local_ms(&cfg->cal, day, 0);
+    int y, m, d;
+    hall_civil_from_day(day, &y, &m, &d);
+    int s = (int)(in_day / 1000);
+    snprintf(out, 20, "%04d-%02d-%02d %02d:%02d:%02d", y, m, d, s / 3600, s / 60 % 60, s % 60);
+}
+
+int audit_time_parse(const hall_config *cfg, const char *s, int64_t *ms)
+{
+    size_t n = strlen(s);
+    if (n && strspn(s, "0123456789") == n) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || v > INT64_MAX)
+            return -1;
+        *ms = (int64_t)v;
+        return 0;
+    }
+    int32_t day;
+    if (n < 10 || hall_day_parse(s, 10, &day) != 0)
+        return -1;
+    int hh = 0, mm = 0, ss = 0;
+    if (n > 10) {
+        char sep, extra;
+        int k = sscanf(s + 10, "%c%2d:%2d:%2d%c", &sep, &hh, &mm, &ss, &extra);
+        if ((sep != ' ' && sep != 'T') || (k != 3 && k != 4) || hh > 23 || mm > 59 || ss > 59 ||
+            hh < 0 || mm < 0 || ss < 0)
+            return -1;
+        if (k == 3 && n != 16)
+            return -1;
+    }
+    *ms = hall_local_ms(&cfg->cal, day, hh * 60 + mm) + ss * 1000;
+    return 0;
+}
+
+/* A log directory from a path that may be a data dir. */
+static void wal_dir_of(const char *arg, char *out, size_t cap)
+{
+    struct stat st;
+    char sub[PATH_MAX];
+    if (!arg)
+        arg = "./hallq-data";
+    snprintf(sub, sizeof sub, "%s/wal", arg);
+    if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(out, cap, "%s", sub);
+    else
+        snprintf(out, cap, "%s", arg);
+}
+
+typedef struct first_config {
+    hall_config *cfg;
+    char *err;
+    size_t errlen;
+} first_config;
+
+static int first_config_visit(void *ctx, const wal_record *rec, const wal_pos *pos)
+{
+    first_config *f = ctx;
+    const hall_op_def *def = hall_op_by_record(rec->type);
+    msgpack_zone z;
+    msgpack_object o;
+    size_t off = 0;
+    (void)pos;
+    if (!def || (def->op != HALL_OP_CONFIG && def->op != HALL_OP_CONFIG_RELOAD)) {
+        snprintf(f->err, f->errlen, "LSN %" PRIu64 ": the log does not start with a config record",
+                 rec->lsn);
+        return 1;
+    }
+    msgpack_zone_init(&z, 1024);
+    const msgpack_object *args = NULL, *text = NULL;
+    if (msgpack_unpack((const char *)rec->payload, rec->payload_len, &off, &z, &o) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        (args = proto_map_get(&o, "args")) && (text = proto_map_get(args, "text")) &&
+        text->type == MSGPACK_OBJECT_STR)
+        hall_config_parse(text->via.str.ptr, text->via.str.size, "the log's config record", &f->cfg,
+                          f->err, f->errlen);
+    else
+        snprintf(f->err, f->errlen, "LSN %" PRIu64 ": malformed config record", rec->lsn);
+    msgpack_zone_destroy(&z);
+    return 1;
+}
+
+hall_config *audit_log_config(const char *wal_dir, char *err, size_t errlen)
+{
+    first_config f = {.err = err, .errlen = errlen};
+    wal_scan_options o = {
+        .dir = wal_dir, .must_exist = true, .visit = first_config_visit, .ctx = &f};
+    wal_scan_result res;
+    err[0] = 0;
+    int rc = wal_scan(&o, &res);
+    if (rc < 0 && !f.cfg) {
+        snprintf(err, errlen, "%s: %s", wal_dir, res.message[0] ? res.message : wal_strerror(rc));
+        return NULL;
+    }
+    if (!f.cfg && !err[0])
+        snprintf(err, errlen, "%s: the log holds no records", wal_dir);
+    return f.cfg;
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static int unhex(const char *s, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* ---- wal verify ---- */
+
+typedef struct verify_ctx {
+    audit_progress prog;
+    uint64_t anchor_lsn;
+    uint8_t anchor[WAL_HASH_LEN];
+    bool anchor_seen, anchor_ok;
+    wal_pos anchor_at;
+} verify_ctx;
+
+static int verify_visit(void *ctx, const wal_record *rec, const wal_pos *pos)
+{
+    verify_ctx *v = ctx;
+    if ((rec->lsn & 0x3fff) == 0)
+        audit_progress_show(&v->prog, rec->lsn);
+    if (v->anchor_lsn && rec->lsn == v->anchor_lsn) {
+        v->anchor_seen = true;
+        v->anchor_ok = memcmp(rec->hash, v->anchor, WAL_HASH_LEN) == 0;
+        v->anchor_at = *pos;
+    }
+    return 0;
+}
+
+static int cmd_wal_verify(int ac, char **av)
+{
+    const char *path = NULL, *anchor = NULL;
+    for (int i = 0; i < ac; i++) {
+        if (!strcmp(av[i], "--anchor") && i + 1 < ac)
+            anchor = av[++i];
+        else if (av[i][0] != '-' && !path)
+            path = av[i];
+        else
+            return audit_usage(stderr), A_USAGE;
+    }
+    verify_ctx v = {0};
+    if (anchor) {
+        const char *at = strchr(anchor, '@');
+        char *end;
+        if (!at || at - anchor != 2 * WAL_HASH_LEN || unhex(anchor, WAL_HASH_LEN, v.anchor) ||
+            !(v.anchor_lsn = strtoull(at + 1, &end, 10)) || *end) {
+            fprintf(stderr, "hallq: --anchor: expected HASH@LSN (64 hex digits, then @LSN)\n");
+            return A_USAGE;
+        }
+    }
+    char dir[PATH_MAX], err[512];
+    wal_dir_of(path, dir, sizeof dir);
+    hall_config *cfg = audit_log_config(dir, err, sizeof err);
+    audit_progress_init(&v.prog, "verify: LSN", 0);
+    wal_scan_options o = {.dir = dir, .must_exist = true, .visit = verify_visit, .ctx = &v};
+    wal_scan_result res;
+    int rc = wal_scan(&o, &res);
+    audit_progress_end(&v.prog);
+    int code = A_OK;
+    char head[2 * WAL_HASH_LEN + 1], t0[20] = "-", t1[20] = "-";
+    hex(res.head_hash, WAL_HASH_LEN, head);
+    if (cfg && res.records) {
+        audit_time_format(cfg, (int64_t)res.first_at_ms, t0);
+        audit_time_format(cfg, (int64_t)res.last_at_ms, t1);
+    }
+    printf("log       %s\nhall      %s\nsegments  %d\nrecords   %" PRIu64 " (LSN %" PRIu64
+           "..%" PRIu64 ")\nfirst     %s\nlast      %s\nhead      %s@%" PRIu64 "\n",
+           dir, res.hall_id[0] ? res.hall_id : "-", res.segments, res.records, res.first_lsn,
+           res.last_lsn, t0, t1, head, res.last_lsn);
+    if (rc < 0) {
+        printf("DAMAGED   %s, offset %" PRIu64 ", LSN %" PRIu64 ": %s\n", res.bad_at.segment,
+               res.bad_at.offset, res.bad_at.lsn, res.message[0] ? res.message : wal_strerror(rc));
+        code = A_FAIL;
+    } else if (res.torn) {
+        printf("DAMAGED   %s, offset %" PRIu64 ", LSN %" PRIu64
+               ": torn tail (%s); hallqd cuts it at its next start\n",
+               res.torn_at.segment, res.torn_at.offset, res.torn_at.lsn, res.torn_what);
+        code = A_FAIL;
+    } else if (!cfg) {
+        printf("DAMAGED   %s\n", err);
+        code = A_FAIL;
+    }
+    if (anchor && code == A_OK) {
+        if (!v.anchor_seen) {
+            printf("ANCHOR    LSN %" PRIu64 " is not in the log (it ends at LSN %" PRIu64
+                   "): records were removed\n",
+                   v.anchor_lsn, res.last_lsn);
+            code = A_FAIL;
+        } else if (!v.anchor_ok) {
+            printf("ANCHOR    %s, offset %" PRIu64 ", LSN %" PRIu64
+                   ": the chain hash differs from the anchor: the log was rewritten up to "
+                   "there\n",
+                   v.anchor_at.segment, v.anchor_at.offset, v.anchor_lsn);
+            code = A_FAIL;
+        } else {
+            printf("anchor    matches at LSN %" PRIu64 "\n", v.anchor_lsn);
+        }
+    }
+    if (code == A_OK)
+        printf("intact\n");
+    hall_config_free(cfg);
+    return code;
+}
+
+/* ---- wal replay ---- */
+
+static void replay_progress(void *ctx, uint64_t lsn)
+{
+    audit_progress_show(ctx, lsn);
+}
+
+static int dir_is_empty_or_new(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (errno == ENOENT && mkdir(dir, 0750) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof probe, "%s/%s", dir, HALL_STORE_FILE);
+    if (!S_ISDIR(st.st_mode) || access(probe, F_OK) == 0) {
+        snprintf(err, errlen, "%s: not an empty directory (it holds a state already)", dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_wal_replay(int ac, char **av)
+{
+    const char *path = NULL, *into = NULL, *until = NULL, *lsn_s = NULL;
+    for (int i = 0; i < ac; i++) {
+        if (!strcmp(av[i], "--into") && i + 1 < ac)
+            into = av[++i];
+        else if (!strcmp(av[i], "--until") && i + 1 < ac)
+            until = av[++i];
+        else if (!strcmp(av[i], "--lsn") && i + 1 < ac)
+            lsn_s = av[++i];
+        else if (av[i][0] != '-' && !path)
+            path = av[i];
+        else
+            return audit_usage(stderr), A_USAGE;
+    }
+    if (!into || (until && lsn_s))
+        return audit_usage(stderr), A_USAGE;
+    char dir[PATH_MAX], err[1024];
+    wal_dir_of(path, dir, sizeof dir);
+    hall_config *cfg = audit_log_config(dir, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "hallq: %s\n", err);
+        return A_FAIL;
+    }
+    recovery_bounds b = {.progress = replay_progress};
+    uint64_t applied = 0;
+    b.applied = &applied;
+    b.quiet = true;
+    if (lsn_s) {
+        char *end;
+        b.upto_lsn = strtoull(lsn_s, &end, 10);
+        if (!b.upto_lsn || *end) {
+            fprintf(stderr, "hallq: --lsn: expected a record number (1 or more)\n");
+            hall_config_free(cfg);
+            return A_USAGE;
+        }
+    }
+    if (until && audit_time_parse(cfg, until, &b.until_ms) != 0) {
+        fprintf(stderr, "hallq: --until %s: expected 'YYYY-MM-DD HH:MM[:SS]' (hall time) or ms\n",
+                until);
+        hall_config_free(cfg);
+        return A_USAGE;
+    }
+    wal_scan_result res;
+    wal_scan_options so = {.dir = dir, .must_exist = true};
+    int rc = wal_scan(&so, &res);
+    if (rc < 0) {
+        fprintf(stderr, "hallq: %s is damaged at %s offset %" PRIu64 " (LSN %" PRIu64 "): %s\n",
+                dir, res.bad_at.segment, res.bad_at.offset, res.bad_at.lsn, res.message);
+        hall_config_free(cfg);
+        return A_FAIL;
+    }
+    char t[20];
+    if (b.until_ms && b.until_ms < (int64_t)res.first_at_ms) {
+        audit_time_format(cfg, (int64_t)res.first_at_ms, t);
+        fprintf(stderr, "hallq: --until %s is before the log's first record (%s)\n", until, t);
+        hall_config_free(cfg);
+        return A_FAIL;
+    }
+    if (b.upto_lsn > res.last_lsn) {
+        fprintf(stderr, "hallq: --lsn %" PRIu64 " is past the log's end (LSN %" PRIu64 ")\n",
+                b.upto_lsn, res.last_lsn);
+        hall_config_free(cfg);
+        return A_FAIL;
+    }
+    if (dir_is_empty_or_new(into, err, sizeof err) != 0) {
+        fprintf(stderr, "hallq: --into %s\n", err);
+        hall_config_free(cfg);
+        return A_FAIL;
+    }
+    hall_store st;
+    hall *h = NULL;
+    int code = A_FAIL;
+    audit_progress prog;
+    audit_progress_init(&prog, "replay: LSN", res.last_lsn);
+    b.ctx = &prog;
+    if (hall_store_open(&st, into, false, cfg->state.map_bytes, err, sizeof err) != 0) {
+        fprintf(stderr, "hallq: %s\n", err);
+        hall_config_free(cfg);
+        return A_FAIL;
+    }
+    struct timespec t_start, t_end;
+    clock_gettime(CLOCK_MONOTONIC, &t_start);
+    if (hall_open(&h, &st, err, sizeof err) != 0 ||
+        recovery_replay(h, &st, dir, NULL, NULL, &b, err, sizeof err) != 0) {
+        audit_progress_end(&prog);
+        fprintf(stderr, "hallq: replay into %s failed: %s\n", into, err);
+        goto out;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t_end);
+    audit_progress_end(&prog);
+    int64_t moment = b.until_ms ? b.until_ms : hall_clock_ms(h);
+    char info[PATH_MAX];
+    snprintf(info, sizeof info, "%s/replay.info", into);
+    FILE *f = fopen(info, "w");
+    if (!f ||
+        fprintf(f, "until_ms=%lld\nlsn=%" PRIu64 "\nfrom=%s\n", (long long)moment, applied, dir) <
+            0 ||
+        fclose(f) != 0) {
+        fprintf(stderr, "hallq: writing %s: %s\n", info, strerror(errno));
+        goto out;
+    }
+    MDB_txn *txn;
+    uint8_t d[32];
+    char dh[65];
+    if (mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn) != 0 || hall_store_digest(&st, txn, d) != 0) {
+        fprintf(stderr, "hallq: reading the replayed state failed\n");
+        goto out;
+    }
+    mdb_txn_abort(txn);
+    hex(d, 32, dh);
+    double secs =
+        (double)(t_end.tv_sec - t_start.tv_sec) + (double)(t_end.tv_nsec - t_start.tv_nsec) / 1e9;
+    audit_time_format(cfg, moment, t);
+    printf("replayed  LSN 1..%" PRIu64 " into %s (%.2f s, %.0f records/s)\nas of     %s\n"
+           "digest    %s\nserve it  hallqd --data %s --read-only\n",
+           applied, into, secs, secs > 0 ? (double)applied / secs : 0.0, t, dh, into);
+    code = A_OK;
+out:
+    hall_close(h);
+    hall_store_close(&st);
+    hall_config_free(cfg);
+    return code;
+}
+
+/* ---- state digest ---- */
+
+static int cmd_state_digest(int ac, char **av)
+{
+    if (ac != 1 || av[0][0] == '-')
+        return audit_usage(stderr), A_USAGE;
+    hall_store st;
+    char err[512], dh[65];
+    if (hall_store_open(&st, av[0], true, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "hallq: %s\n", err);
+        return A_FAIL;
+    }
+    MDB_txn *txn;
+    uint8_t d[32];
+    uint64_t lsn = 0;
+    int rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        if ((rc = hall_store_digest(&st, txn, d)) == 0)
+            rc = hall_store_applied_lsn(&st, txn, &lsn);
+        mdb_txn_abort(txn);
+    }
+    hall_store_close(&st);
+    if (rc) {
+        fprintf(stderr, "hallq: %s: %s\n", av[0], mdb_strerror(rc));
+        return A_FAIL;
+    }
+    hex(d, 32, dh);
+    printf("%s lsn=%" PRIu64 "\n", dh, lsn);
+    return A_OK;
+}
+
+int audit_main(int ac, char **av)
+{
+    if (ac < 1)
+        return -1;
+    const char *w = av[0], *sub = ac > 1 ? av[1] : "";
+    if (!strcmp(w, "wal")) {
+        if (!strcmp(sub, "verify"))
+            return cmd_wal_verify(ac - 2, av + 2);
+        if (!strcmp(sub, "replay"))
+            return cmd_wal_replay(ac - 2, av + 2);
+        return audit_usage(stderr), A_USAGE;
+    }
+    if (!strcmp(w, "state")) {
+        if (!strcmp(sub, "digest"))
+            return cmd_state_digest(ac - 2, av + 2);
+        return audit_usage(stderr), A_USAGE;
+    }
+    return -1;
+}

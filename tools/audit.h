@@ -1,0 +1,43 @@
+/* tools/audit.h: the offline commands of hallq, which work on a hall's
+ * files rather than talk to a daemon: `hallq wal ...`, `hallq state ...`,
+ * `hallq report ...`. They read the WAL (never write it) and build states
+ * in directories of their own, so they are safe beside a running daemon.
+ *
+ * audit.c has the commands and what they share (the hall of a log, times
+ * in the hall's local time, progress on a terminal). */
+#ifndef HALLQ_TOOLS_AUDIT_H
+#define HALLQ_TOOLS_AUDIT_H
+
+#include "daemon/hall/config.h"
+#include "wal/wal.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Runs `hallq WORD ...` when WORD is an offline command (av[0] is WORD);
+ * returns its exit status, or -1 when WORD is not one. */
+int audit_main(int ac, char **av);
+
+/* The hall config of a log: parsed from the log's first config record.
+ * NULL with a message in err (no such dir, no config record, bad text). */
+hall_config *audit_log_config(const char *wal_dir, char *err, size_t errlen);
+
+/* "2026-11-24 10:32:05" in the hall's local time (out: 20 bytes). */
+void audit_time_format(const hall_config *cfg, int64_t ms, char out[20]);
+/* Parses a time given on the command line: ms since the epoch (digits),
+ * or "YYYY-MM-DD[ T]HH:MM[:SS]" / "YYYY-MM-DD" in the hall's local time.
+ * 0, or -1 if malformed. */
+int audit_time_parse(const hall_config *cfg, const char *s, int64_t *ms);
+
+/* Progress on stderr when it is a terminal, quiet when piped. */
+typedef struct audit_progress {
+    bool tty;
+    const char *what;
+    uint64_t total; /* 0: unknown */
+} audit_progress;
+void audit_progress_init(audit_progress *p, const char *what, uint64_t total);
+void audit_progress_show(audit_progress *p, uint64_t done);
+void audit_progress_end(audit_progress *p);
+
+#endif
