@@ -108,7 +108,7 @@ int audit_time_parse(const hall_config *cfg, const char *s, int64_t *ms)
 }
 
 /* A log directory from a path that may be a data dir. */
-static void wal_dir_of(const char *arg, char *out, size_t cap)
+void audit_wal_dir(const char *arg, char *out, size_t cap)
 {
     struct stat st;
     char sub[PATH_MAX];
@@ -233,7 +233,7 @@ static int cmd_wal_verify(int ac, char **av)
         }
     }
     char dir[PATH_MAX], err[512];
-    wal_dir_of(path, dir, sizeof dir);
+    audit_wal_dir(path, dir, sizeof dir);
     hall_config *cfg = audit_log_config(dir, err, sizeof err);
     audit_progress_init(&v.prog, "verify: LSN", 0);
     wal_scan_options o = {.dir = dir, .must_exist = true, .visit = verify_visit, .ctx = &v};
@@ -329,7 +329,7 @@ static int cmd_wal_replay(int ac, char **av)
     if (!into || (until && lsn_s))
         return audit_usage(stderr), A_USAGE;
     char dir[PATH_MAX], err[1024];
-    wal_dir_of(path, dir, sizeof dir);
+    audit_wal_dir(path, dir, sizeof dir);
     hall_config *cfg = audit_log_config(dir, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "hallq: %s\n", err);
@@ -477,6 +477,12 @@ int audit_main(int ac, char **av)
             return cmd_wal_verify(ac - 2, av + 2);
         if (!strcmp(sub, "replay"))
             return cmd_wal_replay(ac - 2, av + 2);
+        if (!strcmp(sub, "dump"))
+            return audit_wal_dump(ac - 2, av + 2);
+        if (!strcmp(sub, "history"))
+            return audit_wal_history(ac - 2, av + 2);
+        if (!strcmp(sub, "archive"))
+            return audit_wal_archive(ac - 2, av + 2);
         return audit_usage(stderr), A_USAGE;
     }
     if (!strcmp(w, "state")) {
@@ -484,5 +490,7 @@ int audit_main(int ac, char **av)
             return cmd_state_digest(ac - 2, av + 2);
         return audit_usage(stderr), A_USAGE;
     }
+    if (!strcmp(w, "report"))
+        return audit_report(ac - 1, av + 1);
     return -1;
 }

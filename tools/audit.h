@@ -40,4 +40,15 @@ void audit_progress_init(audit_progress *p, const char *what, uint64_t total);
 void audit_progress_show(audit_progress *p, uint64_t done);
 void audit_progress_end(audit_progress *p);
 
+/* The commands of the other audit_*.c files; av[0] is the first word
+ * after the command's name (e.g. after "wal dump"). Each returns the exit
+ * status: 0 done, 1 failure (named on stderr), 2 usage. */
+int audit_wal_dump(int ac, char **av);    /* audit_dump.c */
+int audit_wal_history(int ac, char **av); /* audit_dump.c */
+int audit_report(int ac, char **av);      /* audit_report.c */
+int audit_wal_archive(int ac, char **av); /* audit_archive.c */
+
+/* "DIR/wal" when DIR holds a wal/, else DIR itself (NULL: ./hallq-data). */
+void audit_wal_dir(const char *arg, char *out, size_t cap);
+
 #endif

@@ -3,7 +3,7 @@
 # only those missing (so it is quick when everything is there).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
-      libcmocka-dev libsodium-dev libyaml-dev python3 python3-pytest python3-msgpack)
+      libcmocka-dev libsodium-dev libyaml-dev libjansson-dev python3 python3-pytest python3-msgpack)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
