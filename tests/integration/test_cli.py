@@ -11,12 +11,15 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
+import threading
 import time
 
 import pytest
 
 from conftest import HALLQ, REPO, SANITIZER_MARKS, TUESDAY
+from hallq_client import Client, Closed, frame, pack
 
 HALL_TZ = "Asia/Shanghai"
 PERSON = "person:110101199001011234:Zhang San"
@@ -358,3 +361,120 @@ def test_cli_watch(daemon):
     assert out.returncode == 0 and re.fullmatch(r"\d\d:\d\d:\d\d  A001 -> W01\n", out.stdout)
     fails(daemon, 1, "watch", "weather", "--count", "1", code="bad_request")
     fails(daemon, 2, "watch", "--count", "many")
+
+
+# ---- a fake server, for what the real one never sends ----
+
+def _fixstr(raw):
+    """A MessagePack str of raw bytes (which need not be UTF-8)."""
+    assert len(raw) < 32
+    return bytes([0xa0 | len(raw)]) + raw
+
+
+class FakeServer:
+    """Accepts connections on 127.0.0.1:0; answers hello, then hands each
+    request to `reply(request) -> bytes` (the body of the answer frame, or
+    None to close the connection)."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                c = Client(conn)
+                try:
+                    while True:
+                        req = c.read()
+                        if req["op"] == "hello":
+                            c.send_raw(frame(pack({"id": req["id"], "ok": True, "result": {
+                                "role": "kiosk", "id": "K1", "hall": "fake", "server": "fake",
+                                "protocol": 1}})))
+                            continue
+                        body = self.reply(req)
+                        if body is None:
+                            break
+                        c.send_raw(frame(body))
+                except (Closed, OSError):
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+def _answer(id, result_body):
+    return (b"\x83" + pack("id") + pack(id) + pack("ok") + pack(True) + pack("result") +
+            result_body)
+
+
+def _hallq_fake(port, *args):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("HALLQ_")}
+    return subprocess.run([str(HALLQ), "--tcp", "127.0.0.1:%d" % port] + list(args),
+                          capture_output=True, timeout=30, env=e)
+
+
+def test_cli_json_and_text_are_safe_for_any_string():
+    nasty = {
+        "q": 'a"b\\c\n\t\x01\x7f/',
+        "u": "中文 😀 \u2028\u2029",
+        "esc": "\x1b[2J\u009b31m",
+        "nan": float("nan"), "inf": float("-inf"), "half": 0.5, "zero": 0.0,
+        "big": 2 ** 64 - 1, "neg": -5, "bin": b"\x00\xff",
+        "nest": {"a": [1, {"b": None}], "e": {}}, "arr": [],
+    }
+    # Plus strings that are not UTF-8: a lone continuation byte, a cut
+    # sequence, an overlong form, a surrogate.
+    bad = [(b"bad1", b"x\x80y"), (b"bad2", b"x\xe4\xb8"), (b"bad3", b"\xc0\xafz"),
+           (b"bad4", b"\xed\xa0\x80!")]
+    body = b"\xde" + struct.pack(">H", len(nasty) + len(bad)) + b"".join(  # map 16
+        pack(k) + pack(v) for k, v in nasty.items()) + b"".join(
+        _fixstr(k) + _fixstr(v) for k, v in bad)
+    srv = FakeServer(lambda req: _answer(req["id"], body))
+    try:
+        out = _hallq_fake(srv.port, "--json", "call", "anything")
+        assert out.returncode == 0, out
+        got = json.loads(out.stdout.decode("utf-8"))  # valid JSON, valid UTF-8
+        want = dict(nasty, nan=None, inf=None, bin="00ff")
+        want.update({"bad1": "x\ufffdy", "bad2": "x\ufffd\ufffd", "bad3": "\ufffd\ufffdz",
+                     "bad4": "\ufffd\ufffd\ufffd!"})
+        assert got == want
+        assert isinstance(got["zero"], float)
+        # Text: the same answer reaches the terminal without a control byte.
+        out = _hallq_fake(srv.port, "call", "anything")
+        assert out.returncode == 0, out
+        text = out.stdout.decode("utf-8")
+        assert not [ch for ch in text if (ord(ch) < 0x20 and ch != "\n") or
+                    0x7f <= ord(ch) < 0xa0], repr(text)
+        assert "中文 😀" in text and "?[2J?31m" in text
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("how", ["close", "bad_frame", "int_key", "no_result"])
+def test_cli_broken_server_exits_3(how):
+    def reply(req):
+        if how == "close":
+            return None
+        if how == "bad_frame":
+            return b"\x81\xa2id"  # a map cut short
+        if how == "int_key":
+            return b"\x83" + pack("id") + pack(req["id"]) + pack("ok") + pack(True) + \
+                b"\x07" + pack({})
+        return pack({"id": req["id"], "ok": True})
+    srv = FakeServer(reply)
+    try:
+        out = _hallq_fake(srv.port, "ping")
+        assert out.returncode == 3, out
+        assert out.stdout == b"" and out.stderr.startswith(b"hallq: "), out
+    finally:
+        srv.close()
