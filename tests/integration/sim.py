@@ -669,6 +669,8 @@ class Net:
         self.countdown = self._next_kill() if kill_rng and kill_every else None
         self.kills = 0
         self.resent = 0
+        self.outcomes = {}      # what the kills hit: see Sim.check_after_restart
+        self.lsn_at_restart = None
         self.dead = False
         self.restarts = 0
         self.after_restart = None   # set when a retried request completes
@@ -691,6 +693,11 @@ class Net:
         self.d.start()
         self.dead = False
         self.restarts += 1
+        self.lsn_at_restart = self.lsn()
+
+    def lsn(self):
+        r = self.request("admin", "digest", {}, False)
+        return r["result"]["lsn"]
 
     def kill(self):
         self.d.kill()
@@ -716,7 +723,7 @@ class Net:
             self.n_mut += 1
             args["idem"] = "%s-%d" % (self.tag, self.n_mut)
         self.n_ops += 1
-        kill = self._kill_due() if mutation else None
+        kill = kill_mode = self._kill_due() if mutation else None
         resent = False
         restarts = self.restarts
         for attempt in range(6):
@@ -731,7 +738,7 @@ class Net:
                 id = c.send(op, args)
                 if kill == "inflight":
                     kill = None
-                    delay = self.kill_rng.choice((0, 0, 0.0005, 0.001, 0.002, 0.004))
+                    delay = self.kill_rng.choice((0, self.kill_rng.uniform(0, 0.002)))
                     if delay:
                         threading.Event().wait(delay)
                     self.kill()
@@ -746,7 +753,7 @@ class Net:
             if m.get("id") != id:
                 raise SimFailure("%s: answer to id %s expected, got %r" % (op, id, m))
             if resent or self.dead or self.restarts != restarts:
-                self.after_restart = op
+                self.after_restart = (op, resent, kill_mode)
             return m
         raise SimFailure("%s: no answer after %d restarts" % (op, attempt))
 
@@ -774,6 +781,7 @@ class Sim:
         self.log = log or (lambda s: None)
         self.step_no = 0
         self.popped = False
+        self.after_hours = False
         self.events = {}            # time ms -> [callables], run at that step
         self.desks = {w: None for w in WINDOWS}   # window -> {visit, phase, at}
         self.closing = {}           # window -> "closed" / "paused" wanted when free
@@ -817,9 +825,10 @@ class Sim:
         try:
             return self._check(conn, op, args, expected, m)
         finally:
-            if self.net.after_restart:
+            how = self.net.after_restart
+            if how:
                 self.net.after_restart = None
-                self.check_after_restart()
+                self.check_after_restart(how)
 
     def _check(self, conn, op, args, expected, m):
         if isinstance(expected, Err):
@@ -999,7 +1008,9 @@ class Sim:
         if rng.random() < 0.04:
             self.counts["recalls"] += 1
             self.mut(w, "window.recall", lambda: self.m.recall(w))
-        if v.transfer_to and v.kind in ("apply", "consult"):
+        # After hours nobody is sent to another line: it would wait in the
+        # next business day's queue (the close has run).
+        if v.transfer_to and v.kind in ("apply", "consult") and not self.after_hours:
             to = v.transfer_to
             v.transfer_to = None
             self.counts["transfers"] += 1
@@ -1219,13 +1230,24 @@ class Sim:
             self.fail("stats differ from the model (want / got):\n  " + "\n  ".join(diff))
         self.counts["stats_checks"] += 1
 
-    def check_after_restart(self):
+    def check_after_restart(self, how):
         # The restarted daemon holds exactly the acknowledged work (the
         # re-sent request included): its clock and every figure.
+        op, resent, mode = how
+        if self.net.dead:
+            outcome = "answered before the kill"
+        elif not resent:
+            outcome = "killed between requests"
+        elif self.net.lsn() == self.net.lsn_at_restart:
+            outcome = "in flight, durable: the resend got the first answer"
+        else:
+            outcome = "in flight, lost: the resend did it"
+        self.net.outcomes[outcome] = self.net.outcomes.get(outcome, 0) + 1
         r = self.net.request("admin", "ping", {}, False)
         if r["result"]["now_ms"] != self.m.now:
             self.fail("clock after restart %r, model %d" % (r, self.m.now))
         self.check_stats()
+        self.net.after_restart = None   # the checks' own reconnects
 
     def spot_checks(self):
         rng = self.rng
@@ -1282,6 +1304,7 @@ class Sim:
         self.check_stats(local_day(DAY_START))
         # After hours: the clerks finish the citizens at their windows, the
         # departments finish what they hold, W05 mails; nobody new comes.
+        self.after_hours = True
         while self.m.now < close + 40 * MIN:
             self.run_events(staff_only=True)
             for w in WINDOWS:
@@ -1345,7 +1368,8 @@ class Sim:
         c = dict(self.counts)
         c.update(tickets_total=len(self.m.tickets), cases_total=len(self.m.cases),
                  mutations=self.net.n_mut, requests=self.net.n_ops, kills=self.net.kills,
-                 resent=self.net.resent, final_states=getattr(self, "final_states", None))
+                 resent=self.net.resent, kill_outcomes=self.net.outcomes,
+                 final_states=getattr(self, "final_states", None))
         return c
 
 
