@@ -99,6 +99,11 @@ struct conn {
      * live, events go out as their records become durable). */
     uint32_t sub_topics;
     uint64_t backfill_next;
+    /* Limits (loop ms): when it connected, since when a frame begun has
+     * been waiting for its rest (0: none), a kiosk's request tokens. */
+    uint64_t born_ms, partial_since;
+    double tokens;
+    uint64_t tokens_at;
     proto_buf wbuf[2]; /* [writing] is being written, the other collects */
     int writing;
     bool write_busy;
@@ -147,7 +152,8 @@ struct server {
     bool stopping;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t drain_timer;
-    MDB_txn *rtxn; /* reused read transaction */
+    uv_timer_t sweep_timer; /* hello and partial-frame timeouts */
+    MDB_txn *rtxn;          /* reused read transaction */
     int exit_code;
 };
 
@@ -417,6 +423,8 @@ static void exec_direct(server *s, conn *c, req *r)
         }
         c->authed = true;
         c->actor.role = t->role;
+        c->tokens = cfg->limits.kiosk_burst;
+        c->tokens_at = uv_now(&s->loop);
         snprintf(c->actor.id, sizeof c->actor.id, "%s", t->id);
         msgpack_pack_map(&pk, 5);
         proto_pack_kv_str(&pk, "role", hall_role_name(t->role));
@@ -710,6 +718,23 @@ static void reload_request(server *s, req *r, const proto_request *rq)
     enqueue_mutation(s, r);
 }
 
+/* A kiosk's token bucket: kiosk_rate per second, up to kiosk_burst. */
+static bool rate_ok(server *s, conn *c)
+{
+    const hall_limits *l = &hall_config_current(s->h)->limits;
+    if (!l->kiosk_rate)
+        return true;
+    uint64_t now = uv_now(&s->loop);
+    c->tokens += (double)(now - c->tokens_at) * l->kiosk_rate / 1000.0;
+    if (c->tokens > l->kiosk_burst)
+        c->tokens = l->kiosk_burst;
+    c->tokens_at = now;
+    if (c->tokens < 1.0)
+        return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
 /* One frame from a connection. */
 static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
 {
@@ -757,6 +782,15 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
         snprintf(msg, sizeof msg, "op %s is not allowed for role %s", r->def->name,
                  hall_role_name(c->actor.role));
         req_error(r, PROTO_E_FORBIDDEN, msg);
+        return;
+    }
+    if (c->actor.role == HALL_ROLE_KIOSK && r->def->op != HALL_OP_HELLO && !rate_ok(s, c)) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "rate: a kiosk may send %u requests per second (bursts of %u); slow down",
+                 hall_config_current(s->h)->limits.kiosk_rate,
+                 hall_config_current(s->h)->limits.kiosk_burst);
+        req_error(r, PROTO_E_LIMIT, msg);
         return;
     }
     if (r->def->op == HALL_OP_CLOCK_ADVANCE && !s->opt->manual_clock) {
@@ -847,8 +881,13 @@ static void conn_read_frames(conn *c)
         }
         conn_frame(c, body, len);
         conn_frame_done(c);
+        c->partial_since = 0; /* a whole frame: the client is not stalling */
         conn_pump(c);
     }
+    if (proto_framer_buffered(&c->in) == 0)
+        c->partial_since = 0;
+    else if (!c->partial_since)
+        c->partial_since = uv_now(&s->loop);
     if (!c->closing && !c->closed) {
         if (!c->head && proto_framer_buffered(&c->in) == 0)
             proto_framer_shrink(&c->in);
@@ -875,6 +914,7 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     c->h.handle.data = c;
+    c->born_ms = uv_now(&s->loop);
     proto_framer_init(&c->in, hall_config_current(s->h)->limits.max_frame);
     proto_buf_init(&c->wbuf[0]);
     proto_buf_init(&c->wbuf[1]);
@@ -903,6 +943,56 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     conn_start_reading(c);
+}
+
+/* Ends a connection with one last error answer (after those it owes). */
+static void conn_fail(conn *c, proto_err code, const char *msg)
+{
+    server *s = c->srv;
+    req *r = req_new(s, c);
+    conn_stop_reading(c);
+    if (!r) {
+        conn_close(c);
+        return;
+    }
+    if (c->tail)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    c->inflight++;
+    req_error(r, code, msg);
+    r->close_after = true;
+    c->closing = true;
+    conn_pump(c);
+}
+
+/* Once a second: a connection that has not said hello in time, or that
+ * began a frame and stalled (a slow-loris client holding a buffer), is
+ * closed. Paused reading (max_inflight) is the server's doing, not a
+ * stall. */
+static void on_sweep(uv_timer_t *t)
+{
+    server *s = t->data;
+    const hall_limits *l = &hall_config_current(s->h)->limits;
+    uint64_t now = uv_now(&s->loop);
+    conn *next;
+    for (conn *c = s->conns; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (!c->authed && now - c->born_ms >= l->hello_timeout_ms) {
+            hq_log(HQ_LOG_INFO, "connection closed: no hello within %u s",
+                   l->hello_timeout_ms / 1000);
+            conn_fail(c, PROTO_E_UNAUTHENTICATED, "hello: not sent within hello_timeout_s");
+        } else if (c->reading && c->partial_since &&
+                   now - c->partial_since >= l->frame_timeout_ms) {
+            hq_log(HQ_LOG_INFO, "connection %s:%s closed: a frame stalled for %u s",
+                   c->authed ? hall_role_name(c->actor.role) : "-", c->authed ? c->actor.id : "-",
+                   l->frame_timeout_ms / 1000);
+            conn_fail(c, PROTO_E_BAD_FRAME, "frame: not complete within frame_timeout_s");
+        }
+    }
 }
 
 /* ---- batches ---- */
@@ -1517,6 +1607,7 @@ static void begin_stop(server *s, const char *why)
     }
     s->tcp.open = s->unix_.open = false;
     uv_timer_stop(&s->due_timer);
+    uv_timer_stop(&s->sweep_timer);
     for (conn *c = s->conns; c; c = c->next)
         conn_stop_reading(c);
     uv_timer_init(&s->loop, &s->drain_timer);
@@ -1676,6 +1767,9 @@ int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
     s->kick_idle.data = s;
     uv_timer_init(&s->loop, &s->due_timer);
     s->due_timer.data = s;
+    uv_timer_init(&s->loop, &s->sweep_timer);
+    s->sweep_timer.data = s;
+    uv_timer_start(&s->sweep_timer, on_sweep, 1000, 1000);
     arm_due_timer(s);
     char bound[300];
     if (listen_tcp(s, o->tcp_addr, bound, sizeof bound) != 0 || listen_unix(s, o->unix_path) != 0)

@@ -332,6 +332,10 @@ static void set_defaults(hall_config *c)
     c->limits.max_inflight = 128;
     c->limits.max_connections = 10000;
     c->limits.output_cap = 1 << 20;
+    c->limits.hello_timeout_ms = 10000;
+    c->limits.frame_timeout_ms = 10000;
+    c->limits.kiosk_rate = 0;
+    c->limits.kiosk_burst = 40;
     strcpy(c->tcp.addr, "127.0.0.1:7420");
     c->tcp.roles = HALL_ROLE_BIT(HALL_ROLE_KIOSK) | HALL_ROLE_BIT(HALL_ROLE_WINDOW) |
                    HALL_ROLE_BIT(HALL_ROLE_DISPLAY);
@@ -445,18 +449,29 @@ static int parse_rules(parser *p, hall_config *c, yaml_node_t *n)
 
 static int parse_limits(parser *p, hall_config *c, yaml_node_t *n)
 {
-    static const char *const keys[] = {"max_frame", "max_inflight", "max_connections", "output_cap",
-                                       NULL};
+    static const char *const keys[] = {"max_frame",        "max_inflight",    "max_connections",
+                                       "output_cap",       "hello_timeout_s", "frame_timeout_s",
+                                       "kiosk_rate_per_s", "kiosk_burst",     NULL};
     if (!n)
         return 0;
     int64_t mf = c->limits.max_frame, mi = c->limits.max_inflight, mc = c->limits.max_connections,
-            oc = (int64_t)c->limits.output_cap;
+            oc = (int64_t)c->limits.output_cap, ht = c->limits.hello_timeout_ms / 1000,
+            ft = c->limits.frame_timeout_ms / 1000, kr = c->limits.kiosk_rate,
+            kb = c->limits.kiosk_burst;
     if (check_keys(p, n, "limits", keys) ||
         get_int(p, n, "limits", "max_frame", 256, 16 << 20, &mf) ||
         get_int(p, n, "limits", "max_inflight", 1, 65536, &mi) ||
         get_int(p, n, "limits", "max_connections", 1, 1000000, &mc) ||
-        get_int(p, n, "limits", "output_cap", 4096, (int64_t)1 << 32, &oc))
+        get_int(p, n, "limits", "output_cap", 4096, (int64_t)1 << 32, &oc) ||
+        get_int(p, n, "limits", "hello_timeout_s", 1, 3600, &ht) ||
+        get_int(p, n, "limits", "frame_timeout_s", 1, 3600, &ft) ||
+        get_int(p, n, "limits", "kiosk_rate_per_s", 0, 1000000, &kr) ||
+        get_int(p, n, "limits", "kiosk_burst", 1, 1000000, &kb))
         return -1;
+    c->limits.hello_timeout_ms = (uint32_t)ht * 1000;
+    c->limits.frame_timeout_ms = (uint32_t)ft * 1000;
+    c->limits.kiosk_rate = (uint32_t)kr;
+    c->limits.kiosk_burst = (uint32_t)kb;
     c->limits.max_frame = (uint32_t)mf;
     c->limits.max_inflight = (uint32_t)mi;
     c->limits.max_connections = (uint32_t)mc;

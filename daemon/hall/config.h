@@ -109,6 +109,10 @@ typedef struct hall_limits {
     uint32_t max_inflight;
     uint32_t max_connections;
     uint64_t output_cap;
+    uint32_t hello_timeout_ms; /* a connection must say hello within this */
+    uint32_t frame_timeout_ms; /* a frame begun must be complete within this */
+    uint32_t kiosk_rate;       /* requests per second per kiosk connection (0: no limit) */
+    uint32_t kiosk_burst;      /* ... with bursts up to this many */
 } hall_limits;
 
 typedef struct hall_wal_conf {

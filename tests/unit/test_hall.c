@@ -95,6 +95,8 @@ static void test_config_errors(void **state)
                  "unknown role");
     expect_error("utc_offset: \"+08:00\"", "utc_offset: \"8h\"", "utc_offset");
     expect_error("open: \"09:00\"", "open: \"9am\"", "HH:MM");
+    expect_error("kiosk_burst: 40", "kiosk_burst: 0", "kiosk_burst");
+    expect_error("frame_timeout_s: 10", "frame_timeout_s: ten", "frame_timeout_s");
     /* The line number points at the offending line. */
     char err[512];
     parse_variant("{id: W04, lines: [C, D]", "{id: W04, lines: [C, Z]", err, sizeof err);
