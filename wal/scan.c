@@ -200,6 +200,19 @@ static int scan_records(scan_state *s, const char *name, const uint8_t *m, size_
         }
         if (pr == WAL_REC_ZERO) {
             if (wal_all_zero(m + pos, size - pos)) {
+                /* The writer gives a segment its full size before it
+                 * writes to it, and later segments follow only a full
+                 * one: a shorter file was cut, and may have lost records
+                 * that the next header's LSN would only name as a gap
+                 * in the wrong segment. */
+                if (!last && size < seg_bytes) {
+                    rc = damage(res, WAL_E_CORRUPT, name, pos, next,
+                                "the records end here and the file at byte %zu, short of the "
+                                "segment's size %" PRIu64
+                                ": the segment was truncated, and later segments follow",
+                                size, seg_bytes);
+                    break;
+                }
                 res->end_offset = pos;
                 break;
             }
