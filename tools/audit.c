@@ -248,10 +248,19 @@ static int cmd_wal_verify(int ac, char **av)
         audit_time_format(cfg, (int64_t)res.last_at_ms, t1);
     }
     printf("log       %s\nhall      %s\nsegments  %d\nrecords   %" PRIu64 " (LSN %" PRIu64
-           "..%" PRIu64 ")\nfirst     %s\nlast      %s\nhead      %s@%" PRIu64 "\n",
+           "..%" PRIu64 ")\nfirst     %s\nlast      %s\n",
            dir, res.hall_id[0] ? res.hall_id : "-", res.segments, res.records, res.first_lsn,
-           res.last_lsn, t0, t1, head, res.last_lsn);
-    if (rc < 0) {
+           res.last_lsn, t0, t1);
+    if (res.records)
+        printf("head      %s@%" PRIu64 "\n", head, res.last_lsn);
+    else /* no record: no hash anyone could anchor to */
+        printf("head      -\n");
+    if (rc < 0 && !res.bad_at.segment[0]) {
+        /* Nothing was read (no such dir, not a dir, no segment): no place
+         * to name, and it is not damage. */
+        printf("FAILED    %s\n", res.message[0] ? res.message : wal_strerror(rc));
+        code = A_FAIL;
+    } else if (rc < 0) {
         printf("DAMAGED   %s, offset %" PRIu64 ", LSN %" PRIu64 ": %s\n", res.bad_at.segment,
                res.bad_at.offset, res.bad_at.lsn, res.message[0] ? res.message : wal_strerror(rc));
         code = A_FAIL;
