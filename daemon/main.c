@@ -7,6 +7,7 @@
  * start-up error (the message says what and where), 2 on bad flags. */
 #include "daemon/hall/hall.h"
 #include "daemon/log.h"
+#include "daemon/pii.h"
 #include "daemon/cfgfile.h"
 #include "daemon/recovery.h"
 #include "daemon/server.h"
@@ -358,6 +359,10 @@ int main(int argc, char **argv)
                          .unix_path = sock,
                          .manual_clock = manual_clock,
                          .fsync = wo.sync};
+    if (pii_key_load(data_dir, so.pii_key, err, sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "the key for applicants' ids: %s; not starting", err);
+        goto out;
+    }
     code = server_run(&so, h, &st, w);
 out:
     if (w)

@@ -24,6 +24,7 @@
 #include "daemon/cfgfile.h"
 #include "daemon/hall/events.h"
 #include "daemon/log.h"
+#include "daemon/pii.h"
 #include "daemon/recovery.h"
 
 #include <errno.h>
@@ -820,6 +821,17 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
     if (r->def->op == HALL_OP_CONFIG_RELOAD) {
         reload_request(s, r, &rq);
         return;
+    }
+    if (r->def->op == HALL_OP_WINDOW_INTAKE) {
+        int pr = pii_rewrite_intake(s->opt->pii_key, &rq, &r->body);
+        if (pr < 0) {
+            req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
+            return;
+        }
+        if (pr > 0) {
+            enqueue_mutation(s, r);
+            return;
+        }
     }
     if (r->def->op != HALL_OP_PING && r->def->op != HALL_OP_DIGEST &&
         !proto_buf_append(&r->body, body, len)) {

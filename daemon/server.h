@@ -17,6 +17,7 @@ typedef struct server_options {
     bool fsync;
     bool read_only;       /* serve the state as it is: no WAL, mutations forbidden */
     int64_t fixed_now_ms; /* read-only: the moment served (0: the state's clock) */
+    uint8_t pii_key[32];  /* the hall's key for applicants' ids (daemon/pii.h) */
 } server_options;
 
 /* Runs the daemon until SIGTERM/SIGINT. The hall, store and writer are

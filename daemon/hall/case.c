@@ -66,6 +66,7 @@ typedef struct hall_case {
     int64_t delivered_ms;
     char method[8];
     char tracking[64];
+    char applicant_hash[33]; /* keyed hash of the id (daemon/pii.h); "" if not given */
 } hall_case;
 
 /* ---- storage ---- */
@@ -117,6 +118,7 @@ static int case_load(hall *h, MDB_txn *txn, const char *no, size_t n, hall_case 
     c->delivered_ms = hall_field_i64(&o, 13);
     hall_field_str(&o, 14, c->method, sizeof c->method);
     hall_field_str(&o, 15, c->tracking, sizeof c->tracking);
+    hall_field_str(&o, 16, c->applicant_hash, sizeof c->applicant_hash);
     return 0;
 }
 
@@ -125,7 +127,7 @@ static int case_put(hall *h, MDB_txn *txn, const hall_case *c)
     msgpack_packer pk;
     proto_buf_reset(&h->scratch);
     proto_packer_init(&pk, &h->scratch);
-    msgpack_pack_array(&pk, 16);
+    msgpack_pack_array(&pk, 17);
     proto_pack_str(&pk, c->service);
     msgpack_pack_int(&pk, c->state);
     msgpack_pack_int64(&pk, c->accepted_ms);
@@ -150,6 +152,7 @@ static int case_put(hall *h, MDB_txn *txn, const hall_case *c)
     msgpack_pack_int64(&pk, c->delivered_ms);
     proto_pack_str(&pk, c->method);
     proto_pack_str(&pk, c->tracking);
+    proto_pack_str(&pk, c->applicant_hash);
     if (h->scratch.oom)
         return ENOMEM;
     MDB_val k = {strlen(c->no), (void *)c->no}, v = {h->scratch.len, h->scratch.p};
@@ -384,8 +387,16 @@ int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
         proto_arg_str(r->args, "outcome", true, &outcome, &on, e) ||
         proto_arg_str(r->args, "reason", false, &reason, &rn, e))
         return -1;
+    /* The daemon replaces the id by its keyed hash and masked form before
+     * the request is logged (daemon/pii.h); a bare id (tests that drive the
+     * hall directly) is masked here and has no hash. */
+    const char *ahash = NULL, *amasked = NULL;
+    uint32_t ahn = 0, amn = 0;
+    if (proto_arg_str(app, "id_hash", false, &ahash, &ahn, e) ||
+        proto_arg_str(app, "id_masked", false, &amasked, &amn, e))
+        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.applicant.%s", e->msg + 5), -1;
     if (proto_arg_str(app, "kind", true, &kind, &kn, e) ||
-        proto_arg_str(app, "id", true, &aid, &an, e)) {
+        (!amasked && proto_arg_str(app, "id", true, &aid, &an, e))) {
         /* Name the nested field. */
         char m[200];
         snprintf(m, sizeof m, "args.applicant.%s", e->msg + 5);
@@ -394,8 +405,11 @@ int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     if (!((kn == 6 && !memcmp(kind, "person", 6)) || (kn == 3 && !memcmp(kind, "org", 3))))
         return proto_fail(e, PROTO_E_BAD_REQUEST, "args.applicant.kind: expected person or org"),
                -1;
-    if (an == 0 || an > 64)
+    if (!amasked && (an == 0 || an > 64))
         return proto_fail(e, PROTO_E_BAD_REQUEST, "args.applicant.id: 1 to 64 characters"), -1;
+    if (amasked && (amn == 0 || amn > 39 || !ahash || ahn != 32))
+        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.applicant: malformed id_hash/id_masked"),
+               -1;
     int oc = -1;
     for (int i = 0; i < 4; i++)
         if (strlen(outcomes[i]) == on && !memcmp(outcome, outcomes[i], on))
@@ -484,7 +498,12 @@ int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     snprintf(c.no, sizeof c.no, "%s-%04llu", compact, (unsigned long long)seq);
     snprintf(c.service, sizeof c.service, "%s", s->code);
     snprintf(c.kind, sizeof c.kind, "%.*s", (int)kn, kind);
-    mask_id(aid, an, c.applicant, sizeof c.applicant);
+    if (amasked) {
+        snprintf(c.applicant, sizeof c.applicant, "%.*s", (int)amn, amasked);
+        snprintf(c.applicant_hash, sizeof c.applicant_hash, "%.*s", (int)ahn, ahash);
+    } else {
+        mask_id(aid, an, c.applicant, sizeof c.applicant);
+    }
     snprintf(c.ticket, sizeof c.ticket, "%s", current);
     c.accepted_ms = r->now_ms;
     int32_t dday = hall_deadline_day(&h->cfg->cal, r->now_ms, s->days);
