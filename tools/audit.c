@@ -1,17 +1,19 @@
 /* tools/audit.c: hallq's offline commands on a hall's WAL and state.
  *
- *   hallq wal verify [WAL] [--anchor HASH@LSN]
- *   hallq wal replay [WAL] --into DIR [--until TIME | --lsn N]
+ *   hallq wal verify [WAL] [--archive DIR] [--anchor HASH@LSN]
+ *   hallq wal replay [WAL] [--archive DIR] --into DIR [--until TIME | --lsn N]
  *   hallq state digest DATA
  *
  * WAL is a log directory or a data dir holding wal/ (default
- * ./hallq-data). They only read the log: a running daemon may go on
+ * ./hallq-data). --archive DIR adds the segments `hallq wal archive` moved
+ * there (audit_view_open). They only read the log: a running daemon may go on
  * writing it. Exit status: 0 intact / done, 1 damage or failure, 2 usage. */
 #include "tools/audit.h"
 #include "daemon/hall/calendar.h"
 #include "daemon/hall/hall.h"
 #include "daemon/recovery.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -27,13 +29,16 @@ enum { A_OK = 0, A_FAIL = 1, A_USAGE = 2 };
 static void audit_usage(FILE *f)
 {
     fputs("usage (offline: on the hall's files, beside a running daemon or not):\n"
-          "  hallq wal verify [WAL] [--anchor HASH@LSN]\n"
+          "  hallq wal verify [WAL] [--archive DIR] [--anchor HASH@LSN]\n"
           "      check every record's CRC, the LSN sequence, time order and the hash\n"
           "      chain across segments; --anchor checks against a head hash written\n"
           "      down earlier. Exit 0 when intact, 1 on damage (named).\n"
-          "  hallq wal replay [WAL] --into DIR [--until TIME | --lsn N]\n"
+          "  hallq wal replay [WAL] [--archive DIR] --into DIR [--until TIME | --lsn N]\n"
           "      rebuild the state as it was at that moment into DIR (new or empty);\n"
           "      'hallqd --data DIR --read-only' then serves it.\n"
+          "  hallq wal archive [WAL] --to DIR\n"
+          "      move the closed segments (all but the one hallqd writes) to DIR once\n"
+          "      verified; --archive DIR lets verify and replay read them there.\n"
           "  hallq wal dump [WAL] [--json] [--since TIME] [--until TIME] [--lsn A..B]\n"
           "                 [--op NAME[,NAME]] [--actor ROLE[:ID]] [--case CASE_NO] [--ticket ID]\n"
           "      every record, one a line: LSN, hall time, actor (window:W03), op, args =>\n"
@@ -132,6 +137,123 @@ void audit_wal_dir(const char *arg, char *out, size_t cap)
         snprintf(out, cap, "%s", arg);
 }
 
+bool audit_segment_name(const char *name)
+{
+    return strlen(name) == 24 && strspn(name, "0123456789") == 20 && !strcmp(name + 20, ".wal");
+}
+
+int audit_files_equal(const char *a, const char *b)
+{
+    int rc = 1;
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    if (!fa || !fb) {
+        rc = -errno;
+        goto out;
+    }
+    static char ba[1 << 16], bb[1 << 16];
+    for (;;) {
+        size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+        if (ferror(fa) || ferror(fb)) {
+            rc = -EIO;
+            break;
+        }
+        if (na != nb || memcmp(ba, bb, na) != 0) {
+            rc = 0;
+            break;
+        }
+        if (na == 0)
+            break;
+    }
+out:
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return rc;
+}
+
+void audit_view_close(audit_view *v)
+{
+    if (!v->temp)
+        return;
+    DIR *d = opendir(v->dir);
+    struct dirent *de;
+    char p[PATH_MAX + 64];
+    while (d && (de = readdir(d)) != NULL)
+        if (audit_segment_name(de->d_name)) {
+            snprintf(p, sizeof p, "%s/%s", v->dir, de->d_name);
+            unlink(p);
+        }
+    if (d)
+        closedir(d);
+    rmdir(v->dir);
+    v->temp = false;
+}
+
+/* Links every segment of `from` into the view; one already there (from
+ * the archive) must be the same file. */
+static int view_add(audit_view *v, const char *from, const char *what, char *err, size_t errlen)
+{
+    DIR *d = opendir(from);
+    if (!d) {
+        snprintf(err, errlen, "%s%s: %s", what, from, strerror(errno));
+        return -1;
+    }
+    char abs[PATH_MAX];
+    if (!realpath(from, abs)) {
+        snprintf(err, errlen, "%s%s: %s", what, from, strerror(errno));
+        closedir(d);
+        return -1;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (!audit_segment_name(de->d_name))
+            continue;
+        char src[PATH_MAX + 32], dst[PATH_MAX + 32];
+        snprintf(src, sizeof src, "%s/%s", abs, de->d_name);
+        snprintf(dst, sizeof dst, "%s/%s", v->dir, de->d_name);
+        if (symlink(src, dst) == 0)
+            continue;
+        if (errno != EEXIST) {
+            snprintf(err, errlen, "linking %s into %s: %s", src, v->dir, strerror(errno));
+            rc = -1;
+            break;
+        }
+        int eq = audit_files_equal(src, dst);
+        if (eq != 1) {
+            snprintf(err, errlen, "segment %s is both in %s and in the archive, %s", de->d_name,
+                     from, eq == 0 ? "and the two differ" : strerror(-eq));
+            rc = -1;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int audit_view_open(audit_view *v, const char *wal_dir, const char *archive, char *err,
+                    size_t errlen)
+{
+    memset(v, 0, sizeof *v);
+    if (!archive) {
+        snprintf(v->dir, sizeof v->dir, "%s", wal_dir);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(v->dir, sizeof v->dir, "%s/hallq-view-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(v->dir)) {
+        snprintf(err, errlen, "creating %s: %s", v->dir, strerror(errno));
+        return -1;
+    }
+    v->temp = true;
+    if (view_add(v, archive, "--archive ", err, errlen) != 0 ||
+        view_add(v, wal_dir, "", err, errlen) != 0) {
+        audit_view_close(v);
+        return -1;
+    }
+    return 0;
+}
+
 typedef struct first_config {
     hall_config *cfg;
     char *err;
@@ -222,12 +344,28 @@ static int verify_visit(void *ctx, const wal_record *rec, const wal_pos *pos)
     return 0;
 }
 
+/* A time of the log: in the hall's zone when the log's config is known,
+ * else in UTC, marked so. */
+static void log_time(const hall_config *cfg, uint64_t ms, char out[24])
+{
+    if (cfg) {
+        audit_time_format(cfg, (int64_t)ms, out);
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(out, 24, "%Y-%m-%d %H:%M:%S UTC", &tm))
+        snprintf(out, 24, "%" PRIu64, ms);
+}
+
 static int cmd_wal_verify(int ac, char **av)
 {
-    const char *path = NULL, *anchor = NULL;
+    const char *path = NULL, *anchor = NULL, *archive = NULL;
     for (int i = 0; i < ac; i++) {
         if (!strcmp(av[i], "--anchor") && i + 1 < ac)
             anchor = av[++i];
+        else if (!strcmp(av[i], "--archive") && i + 1 < ac)
+            archive = av[++i];
         else if (av[i][0] != '-' && !path)
             path = av[i];
         else
@@ -243,24 +381,33 @@ static int cmd_wal_verify(int ac, char **av)
             return A_USAGE;
         }
     }
-    char dir[PATH_MAX], err[512];
+    char dir[PATH_MAX], err[1024];
     audit_wal_dir(path, dir, sizeof dir);
-    hall_config *cfg = audit_log_config(dir, err, sizeof err);
+    audit_view view;
+    if (audit_view_open(&view, dir, archive, err, sizeof err) != 0) {
+        printf("log       %s\narchive   %s\nFAILED    %s\n", dir, archive, err);
+        return A_FAIL;
+    }
+    hall_config *cfg = audit_log_config(view.dir, err, sizeof err);
     audit_progress_init(&v.prog, "verify: LSN", 0);
-    wal_scan_options o = {.dir = dir, .must_exist = true, .visit = verify_visit, .ctx = &v};
+    wal_scan_options o = {.dir = view.dir, .must_exist = true, .visit = verify_visit, .ctx = &v};
     wal_scan_result res;
     int rc = wal_scan(&o, &res);
     audit_progress_end(&v.prog);
+    audit_view_close(&view);
     int code = A_OK;
-    char head[2 * WAL_HASH_LEN + 1], t0[20] = "-", t1[20] = "-";
+    char head[2 * WAL_HASH_LEN + 1], t0[24] = "-", t1[24] = "-";
     hex(res.head_hash, WAL_HASH_LEN, head);
-    if (cfg && res.records) {
-        audit_time_format(cfg, (int64_t)res.first_at_ms, t0);
-        audit_time_format(cfg, (int64_t)res.last_at_ms, t1);
+    if (res.records) {
+        log_time(cfg, res.first_at_ms, t0);
+        log_time(cfg, res.last_at_ms, t1);
     }
-    printf("log       %s\nhall      %s\nsegments  %d\nrecords   %" PRIu64 " (LSN %" PRIu64
-           "..%" PRIu64 ")\nfirst     %s\nlast      %s\n",
-           dir, res.hall_id[0] ? res.hall_id : "-", res.segments, res.records, res.first_lsn,
+    printf("log       %s\n", dir);
+    if (archive)
+        printf("archive   %s\n", archive);
+    printf("hall      %s\nsegments  %d\nrecords   %" PRIu64 " (LSN %" PRIu64 "..%" PRIu64
+           ")\nfirst     %s\nlast      %s\n",
+           res.hall_id[0] ? res.hall_id : "-", res.segments, res.records, res.first_lsn,
            res.last_lsn, t0, t1);
     if (res.records)
         printf("head      %s@%" PRIu64 "\n", head, res.last_lsn);
@@ -280,12 +427,24 @@ static int cmd_wal_verify(int ac, char **av)
                ": torn tail (%s); hallqd cuts it at its next start\n",
                res.torn_at.segment, res.torn_at.offset, res.torn_at.lsn, res.torn_what);
         code = A_FAIL;
+    } else if (!cfg && res.first_lsn > 1) {
+        /* Its first segments were archived: the config record is there,
+         * and the chain is checked from the first segment here on. */
+        printf("note      the log starts at LSN %" PRIu64
+               ": the segments before it are not here (archived? --archive DIR checks them "
+               "too); times in UTC\n",
+               res.first_lsn);
     } else if (!cfg) {
         printf("DAMAGED   %s\n", err);
         code = A_FAIL;
     }
     if (anchor && code == A_OK) {
-        if (!v.anchor_seen) {
+        if (!v.anchor_seen && res.records && v.anchor_lsn < res.first_lsn) {
+            printf("ANCHOR    LSN %" PRIu64 " is before the log's first record (LSN %" PRIu64
+                   "): pass --archive DIR to check it\n",
+                   v.anchor_lsn, res.first_lsn);
+            code = A_FAIL;
+        } else if (!v.anchor_seen) {
             printf("ANCHOR    LSN %" PRIu64 " is not in the log (it ends at LSN %" PRIu64
                    "): records were removed\n",
                    v.anchor_lsn, res.last_lsn);
@@ -333,10 +492,12 @@ static int dir_is_empty_or_new(const char *dir, char *err, size_t errlen)
 
 static int cmd_wal_replay(int ac, char **av)
 {
-    const char *path = NULL, *into = NULL, *until = NULL, *lsn_s = NULL;
+    const char *path = NULL, *into = NULL, *until = NULL, *lsn_s = NULL, *archive = NULL;
     for (int i = 0; i < ac; i++) {
         if (!strcmp(av[i], "--into") && i + 1 < ac)
             into = av[++i];
+        else if (!strcmp(av[i], "--archive") && i + 1 < ac)
+            archive = av[++i];
         else if (!strcmp(av[i], "--until") && i + 1 < ac)
             until = av[++i];
         else if (!strcmp(av[i], "--lsn") && i + 1 < ac)
@@ -350,72 +511,85 @@ static int cmd_wal_replay(int ac, char **av)
         return audit_usage(stderr), A_USAGE;
     char dir[PATH_MAX], err[1024];
     audit_wal_dir(path, dir, sizeof dir);
-    hall_config *cfg = audit_log_config(dir, err, sizeof err);
-    if (!cfg) {
+    audit_view view;
+    if (audit_view_open(&view, dir, archive, err, sizeof err) != 0) {
         fprintf(stderr, "hallq: %s\n", err);
         return A_FAIL;
     }
-    recovery_bounds b = {.progress = replay_progress};
+    int code = A_FAIL;
+    hall_config *cfg = NULL;
+    hall_store st = {0};
+    hall *h = NULL;
+    bool st_open = false;
+    wal_scan_result res;
+    wal_scan_options so = {.dir = view.dir, .must_exist = true};
+    int rc = wal_scan(&so, &res);
+    recovery_bounds b = {.progress = replay_progress, .quiet = true};
     uint64_t applied = 0;
     b.applied = &applied;
-    b.quiet = true;
+    char t[20];
+    if (rc < 0 && !res.bad_at.segment[0]) {
+        fprintf(stderr, "hallq: %s\n", res.message[0] ? res.message : wal_strerror(rc));
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "hallq: %s is damaged at %s offset %" PRIu64 " (LSN %" PRIu64 "): %s\n",
+                dir, res.bad_at.segment, res.bad_at.offset, res.bad_at.lsn, res.message);
+        goto out;
+    }
+    if (res.records && res.first_lsn > 1) {
+        fprintf(stderr,
+                "hallq: %s starts at LSN %" PRIu64
+                ": a replay starts at LSN 1, from segments that are not here (archived? "
+                "pass --archive DIR)\n",
+                dir, res.first_lsn);
+        goto out;
+    }
+    if (!(cfg = audit_log_config(view.dir, err, sizeof err))) {
+        fprintf(stderr, "hallq: %s\n", err);
+        goto out;
+    }
     if (lsn_s) {
         char *end;
         b.upto_lsn = strtoull(lsn_s, &end, 10);
         if (!b.upto_lsn || *end) {
             fprintf(stderr, "hallq: --lsn: expected a record number (1 or more)\n");
-            hall_config_free(cfg);
-            return A_USAGE;
+            code = A_USAGE;
+            goto out;
         }
     }
     if (until && audit_time_parse(cfg, until, &b.until_ms) != 0) {
         fprintf(stderr, "hallq: --until %s: expected 'YYYY-MM-DD HH:MM[:SS]' (hall time) or ms\n",
                 until);
-        hall_config_free(cfg);
-        return A_USAGE;
+        code = A_USAGE;
+        goto out;
     }
-    wal_scan_result res;
-    wal_scan_options so = {.dir = dir, .must_exist = true};
-    int rc = wal_scan(&so, &res);
-    if (rc < 0) {
-        fprintf(stderr, "hallq: %s is damaged at %s offset %" PRIu64 " (LSN %" PRIu64 "): %s\n",
-                dir, res.bad_at.segment, res.bad_at.offset, res.bad_at.lsn, res.message);
-        hall_config_free(cfg);
-        return A_FAIL;
-    }
-    char t[20];
     if (b.until_ms && b.until_ms < (int64_t)res.first_at_ms) {
         audit_time_format(cfg, (int64_t)res.first_at_ms, t);
         fprintf(stderr, "hallq: --until %s is before the log's first record (%s)\n", until, t);
-        hall_config_free(cfg);
-        return A_FAIL;
+        goto out;
     }
     if (b.upto_lsn > res.last_lsn) {
         fprintf(stderr, "hallq: --lsn %" PRIu64 " is past the log's end (LSN %" PRIu64 ")\n",
                 b.upto_lsn, res.last_lsn);
-        hall_config_free(cfg);
-        return A_FAIL;
+        goto out;
     }
     if (dir_is_empty_or_new(into, err, sizeof err) != 0) {
         fprintf(stderr, "hallq: --into %s\n", err);
-        hall_config_free(cfg);
-        return A_FAIL;
+        goto out;
     }
-    hall_store st;
-    hall *h = NULL;
-    int code = A_FAIL;
     audit_progress prog;
     audit_progress_init(&prog, "replay: LSN", res.last_lsn);
     b.ctx = &prog;
     if (hall_store_open(&st, into, false, cfg->state.map_bytes, err, sizeof err) != 0) {
         fprintf(stderr, "hallq: %s\n", err);
-        hall_config_free(cfg);
-        return A_FAIL;
+        goto out;
     }
+    st_open = true;
     struct timespec t_start, t_end;
     clock_gettime(CLOCK_MONOTONIC, &t_start);
     if (hall_open(&h, &st, err, sizeof err) != 0 ||
-        recovery_replay(h, &st, dir, NULL, NULL, &b, err, sizeof err) != 0) {
+        recovery_replay(h, &st, view.dir, NULL, NULL, &b, err, sizeof err) != 0) {
         audit_progress_end(&prog);
         fprintf(stderr, "hallq: replay into %s failed: %s\n", into, err);
         goto out;
@@ -429,7 +603,7 @@ static int cmd_wal_replay(int ac, char **av)
     if (!f ||
         fprintf(f, "until_ms=%lld\nlsn=%" PRIu64 "\nfrom=%s\n", (long long)moment, applied, dir) <
             0 ||
-        fclose(f) != 0) {
+        (archive && fprintf(f, "archive=%s\n", archive) < 0) || fclose(f) != 0) {
         fprintf(stderr, "hallq: writing %s: %s\n", info, strerror(errno));
         goto out;
     }
@@ -451,8 +625,10 @@ static int cmd_wal_replay(int ac, char **av)
     code = A_OK;
 out:
     hall_close(h);
-    hall_store_close(&st);
+    if (st_open)
+        hall_store_close(&st);
     hall_config_free(cfg);
+    audit_view_close(&view);
     return code;
 }
 

@@ -11,6 +11,7 @@
 #include "daemon/hall/config.h"
 #include "wal/wal.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,5 +51,26 @@ int audit_wal_archive(int ac, char **av); /* audit_archive.c */
 
 /* "DIR/wal" when DIR holds a wal/, else DIR itself (NULL: ./hallq-data). */
 void audit_wal_dir(const char *arg, char *out, size_t cap);
+
+/* True for a segment file's name: 20 digits, ".wal". */
+bool audit_segment_name(const char *name);
+/* 1 when the two files hold the same bytes, 0 when not, -errno. */
+int audit_files_equal(const char *a, const char *b);
+
+/* One log made of a live log directory and its archive (`hallq wal
+ * archive` moves closed segments there), for `--archive DIR`: a new
+ * temporary directory of symlinks to the segments of both, which wal_scan
+ * reads as one log. A segment in both places (an archive run stopped
+ * between its copy and its removal) must hold the same bytes in both; the
+ * view then shows it once. With archive NULL the view is wal_dir itself.
+ * Returns 0, or -1 with a message in err (nothing is left behind then);
+ * audit_view_close removes the temporary directory. */
+typedef struct audit_view {
+    char dir[PATH_MAX]; /* the log to scan */
+    bool temp;          /* dir is a temporary view */
+} audit_view;
+int audit_view_open(audit_view *v, const char *wal_dir, const char *archive, char *err,
+                    size_t errlen);
+void audit_view_close(audit_view *v);
 
 #endif
