@@ -70,7 +70,9 @@ def test_busy_day_under_sigkill(make_daemon):
     # The day with kills ends in the state of the same day without them:
     # nothing acknowledged lost, nothing done twice.
     digest = sim.replay_check(d, fresh(make_daemon, "replayed"))
-    twin = start(make_daemon, "twin")
+    twin = fresh(make_daemon, "twin")
+    sim.share_secrets(d, twin)
+    twin.start()
     _, twin_fig = sim.simulate(twin, SEED, citizens=1000)
     assert twin.admin().ok("digest") == digest
     for k in ("tickets_total", "cases_total", "mutations", "final_states"):
