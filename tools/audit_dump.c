@@ -937,8 +937,16 @@ static void dump_print(dump_ctx *c, const drec *d)
     sb_reset(&r->line);
     if (!d->decoded)
         sb_printf(&r->line, "malformed payload (%" PRIu32 " bytes)", d->rec->payload_len);
-    else if (d->def)
+    else {
+        const msgpack_object *op = mp_get(&d->root, "op");
+        if (!d->def && op && op->type == MSGPACK_OBJECT_STR) {
+            /* What a newer version calls it, for the reader to look up. */
+            sb_puts(&r->line, "(");
+            sb_text(&r->line, op->via.str.ptr, op->via.str.size);
+            sb_puts(&r->line, ") ");
+        }
         text_summary(&r->line, r->cfg, d->args, d->result);
+    }
     text_line(r, d, sb_str(&r->line));
 }
 
