@@ -1,0 +1,228 @@
+"""hallq wal archive: closed segments move to an archive dir once verified;
+verify and replay read both with --archive; hallqd starts on a data dir
+whose first segments were archived; a second run does nothing; a run
+stopped half way is finished by the next; a damaged or differing archive
+moves nothing."""
+import re
+import shutil
+import subprocess
+
+import walfile
+from conftest import HALLQ, TUESDAY_10AM, segment_bytes
+
+MIN = 60 * 1000
+HEAD_RE = re.compile(r"^head\s+([0-9a-f]{64})@(\d+)$", re.M)
+
+
+def hallq(*args, rc=0):
+    p = subprocess.run([str(HALLQ)] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=120)
+    for mark in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+        assert mark not in p.stderr, p.stderr
+    if rc is not None:
+        assert p.returncode == rc, "hallq %s: %d\n%s%s" % (args, p.returncode, p.stdout,
+                                                            p.stderr)
+    return p
+
+
+def work(d, rounds=4):
+    k = d.kiosk()
+    a = d.admin()
+    for _ in range(rounds):
+        k.pipeline([("ticket.take", {"line": "ABCD"[i % 4]}) for i in range(150)], chunk=50)
+        a.ok("clock.advance", ms=MIN)
+    return a.ok("digest")
+
+
+def names(d):
+    return [p.name for p in walfile.segment_paths(d)]
+
+
+def head(p):
+    m = HEAD_RE.search(p.stdout)
+    assert m, p.stdout
+    return m.group(1), int(m.group(2))
+
+
+def make(make_daemon):
+    return make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, extra=segment_bytes(65536))
+
+
+def test_archive_verify_replay_restart_and_again(make_daemon, workdir):
+    d = make(make_daemon)
+    live = work(d)
+    d.stop()
+    wal = d.data / "wal"
+    before = names(wal)
+    assert len(before) >= 3, before
+    orig_head = head(hallq("wal", "verify", d.data))
+    bytes_before = {n: (wal / n).read_bytes() for n in before}
+
+    arch = workdir / "archive"
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert "archived  %d segments, LSN 1..%d" % (len(before) - 1,
+                                                 int(before[-1][:20]) - 1) in p.stdout, p.stdout
+    assert names(wal) == before[-1:]
+    assert names(arch) == before[:-1]
+    for n in before[:-1]:
+        assert (arch / n).read_bytes() == bytes_before[n]
+    assert not list(arch.glob("*.tmp"))
+
+    # Both together: the whole log, as before.
+    p = hallq("wal", "verify", d.data, "--archive", arch)
+    assert "intact" in p.stdout and head(p) == orig_head, p.stdout
+    assert re.search(r"^records\s+%d \(LSN 1\.\.%d\)" % (live["lsn"], live["lsn"]), p.stdout,
+                     re.M), p.stdout
+    hallq("wal", "verify", d.data, "--archive", arch, "--anchor", "%s@%d" % orig_head)
+    p = hallq("wal", "replay", d.data, "--archive", arch, "--into", workdir / "r")
+    assert "digest    %s" % live["digest"] in p.stdout, p.stdout
+    # The live dir alone: intact from where it starts; a replay needs the archive.
+    p = hallq("wal", "verify", d.data)
+    assert "intact" in p.stdout and "starts at LSN %d" % int(before[-1][:20]) in p.stdout
+    assert head(p) == orig_head
+    p = hallq("wal", "verify", d.data, "--anchor", "%s@%d" % (orig_head[0], 3), rc=1)
+    assert "before the log's first record" in p.stdout and "--archive" in p.stdout, p.stdout
+    p = hallq("wal", "replay", d.data, "--into", workdir / "r2", rc=1)
+    assert "pass --archive" in p.stderr, p.stderr
+
+    # A second run moves nothing and changes nothing.
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert "archived  nothing" in p.stdout, p.stdout
+    assert names(wal) == before[-1:] and names(arch) == before[:-1]
+
+    # hallqd starts on it (its state is up to date) and goes on writing.
+    d.start()
+    assert d.admin().ok("digest") == live
+    more = work(d, rounds=3)
+    d.stop()
+    assert len(names(wal)) >= 2
+    p = hallq("wal", "verify", d.data, "--archive", arch)
+    assert "intact" in p.stdout and head(p)[1] == more["lsn"], p.stdout
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert names(wal) == names(wal)[-1:] and len(names(wal)) == 1
+    p = hallq("wal", "replay", d.data, "--archive", arch, "--into", workdir / "r3")
+    assert "digest    %s" % more["digest"] in p.stdout, p.stdout
+    d.start()
+    assert d.admin().ok("digest") == more
+
+
+def test_archive_beside_a_running_daemon(make_daemon, workdir):
+    d = make(make_daemon)
+    work(d)
+    arch = workdir / "archive"
+    hallq("wal", "archive", d.data, "--to", arch)
+    assert len(names(d.data / "wal")) == 1
+    last = work(d, rounds=2)
+    d.restart()
+    assert d.admin().ok("digest") == last
+    d.stop()
+    p = hallq("wal", "replay", d.data, "--archive", arch, "--into", workdir / "r")
+    assert "digest    %s" % last["digest"] in p.stdout, p.stdout
+
+
+def test_only_the_open_segment(make_daemon, workdir):
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM)
+    d.kiosk().ok("ticket.take", line="A")
+    arch = workdir / "archive"
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert "archived  nothing" in p.stdout, p.stdout
+    assert len(names(d.data / "wal")) == 1 and names(arch) == []
+
+
+def test_a_stopped_run_is_finished_by_the_next(make_daemon, workdir):
+    """A run stopped after a copy (the segment in both places, byte-equal)
+    or during one (a *.tmp in the archive) is finished by the next; the
+    readers take a segment in both places once, and never a *.tmp."""
+    d = make(make_daemon)
+    live = work(d)
+    d.stop()
+    wal, arch = d.data / "wal", workdir / "archive"
+    segs = names(wal)
+    arch.mkdir()
+    shutil.copy(wal / segs[0], arch / segs[0])          # copied, not yet removed
+    (arch / (segs[1] + ".tmp")).write_bytes(b"half a copy")  # copy under way
+    p = hallq("wal", "verify", d.data, "--archive", arch)
+    assert "intact" in p.stdout and head(p)[1] == live["lsn"], p.stdout
+    hallq("wal", "archive", d.data, "--to", arch)
+    assert names(wal) == segs[-1:] and names(arch) == segs[:-1]
+    assert not list(arch.glob("*.tmp"))
+    p = hallq("wal", "replay", d.data, "--archive", arch, "--into", workdir / "r")
+    assert "digest    %s" % live["digest"] in p.stdout, p.stdout
+
+
+def test_a_differing_copy_moves_nothing(make_daemon, workdir):
+    d = make(make_daemon)
+    work(d)
+    d.stop()
+    wal, arch = d.data / "wal", workdir / "archive"
+    segs = names(wal)
+    arch.mkdir()
+    data = bytearray((wal / segs[0]).read_bytes())
+    data[-1] ^= 1  # in the zero padding
+    (arch / segs[0]).write_bytes(bytes(data))
+    p = hallq("wal", "verify", d.data, "--archive", arch, rc=1)
+    assert "%s is both in" % segs[0] in p.stdout and "differ" in p.stdout, p.stdout
+    p = hallq("wal", "archive", d.data, "--to", arch, rc=1)
+    assert "differ" in p.stderr, p.stderr
+    assert names(wal) == segs
+
+
+def test_a_damaged_archive_moves_nothing(make_daemon, workdir):
+    d = make(make_daemon)
+    work(d)
+    arch = workdir / "archive"
+    hallq("wal", "archive", d.data, "--to", arch)
+    work(d, rounds=4)
+    d.stop()
+    # Someone edits a record in the archive (and fixes its CRC).
+    s = walfile.read_segment(arch / names(arch)[0])
+    r = s.records[5]
+    r.payload = r.payload[:-2] + bytes([r.payload[-2] ^ 1]) + r.payload[-1:]
+    r.fix_crc()
+    walfile.write_segment(s, arch)
+    segs = names(d.data / "wal")
+    assert len(segs) >= 2
+    p = hallq("wal", "archive", d.data, "--to", arch, rc=1)
+    assert re.search(r"^DAMAGED\s+%s, offset %d, LSN %d: .*hash chain breaks"
+                     % (s.name, r.offset, r.lsn), p.stdout, re.M), p.stdout
+    assert "nothing archived" in p.stdout
+    assert names(d.data / "wal") == segs
+    p = hallq("wal", "verify", d.data, "--archive", arch, rc=1)
+    assert "DAMAGED   %s, offset %d, LSN %d" % (s.name, r.offset, r.lsn) in p.stdout, p.stdout
+
+
+def test_a_gap_between_archive_and_log_moves_nothing(make_daemon, workdir):
+    d = make(make_daemon)
+    work(d, rounds=6)
+    d.stop()
+    wal, arch = d.data / "wal", workdir / "archive"
+    segs = names(wal)
+    assert len(segs) >= 4
+    arch.mkdir()
+    shutil.move(str(wal / segs[0]), arch / segs[0])
+    (wal / segs[1]).unlink()  # lost: neither here nor there
+    p = hallq("wal", "archive", d.data, "--to", arch, rc=1)
+    assert "DAMAGED   %s, offset 0" % segs[2] in p.stdout and "records are missing" in p.stdout
+    assert names(wal) == segs[2:]
+
+
+def test_daemon_without_state_refuses_an_archived_log(make_daemon, workdir):
+    """The state is the only thing that holds the archived records: without
+    it, hallqd says to restore the segments from the archive."""
+    d = make(make_daemon)
+    work(d)
+    d.stop()
+    hallq("wal", "archive", d.data, "--to", workdir / "archive")
+    (d.data / "state.mdb").unlink()
+    rc, err = d.run_to_exit()
+    assert rc == 1 and "segments are missing (restore them from the archive)" in err, err
+
+
+def test_usage(workdir):
+    hallq("wal", "archive", workdir, rc=2)
+    hallq("wal", "archive", "--to", rc=2)
+    p = hallq("wal", "archive", workdir / "none", "--to", workdir / "a", rc=1)
+    assert "none" in p.stderr, p.stderr
+    (workdir / "w").mkdir()
+    p = hallq("wal", "archive", workdir / "w", "--to", workdir / "w", rc=1)
+    assert "the log itself" in p.stderr, p.stderr
