@@ -1,19 +1,34 @@
 /* tests/faults/faultfs.c: an LD_PRELOAD shim that makes the WAL's I/O fail
  * on demand, for tests of the daemon's answer to a bad disk.
  *
- *   HALLQ_FAULT=fdatasync:N:EIO   the Nth fdatasync of a *.wal file fails
- *   HALLQ_FAULT=pwrite:N:ENOSPC   the Nth pwrite to a *.wal file fails
+ *   HALLQ_FAULT=KIND:N:ERR     the Nth call of KIND on the log fails with ERR
  *
- * Only files whose name ends in ".wal" are touched (LMDB's syncs pass
- * through). Every later call of that kind on a *.wal file fails too, as a
- * dead disk would. */
+ *   KIND   fdatasync, pwrite        on a segment (*.wal, *.wal.tmp)
+ *          open                     an open with O_CREAT of a segment file
+ *          fallocate                posix_fallocate of a segment
+ *          rename                   renaming a new segment into place
+ *   ERR    EIO, ENOSPC, or (pwrite only) short: half the bytes are written
+ *          and the call returns that count, as a full disk may do
+ *
+ * Only the log's files are touched (LMDB's syncs pass through). Every later
+ * call of that kind fails too, as a dead disk would (a short write is
+ * followed by ENOSPC). */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static int is_wal_path(const char *path)
+{
+    size_t n = strlen(path);
+    return (n >= 4 && strcmp(path + n - 4, ".wal") == 0) ||
+           (n >= 8 && strcmp(path + n - 8, ".wal.tmp") == 0);
+}
 
 static int is_wal(int fd)
 {
@@ -23,23 +38,25 @@ static int is_wal(int fd)
     if (n < 4)
         return 0;
     path[n] = 0;
-    return strcmp(path + n - 4, ".wal") == 0;
+    return is_wal_path(path);
 }
 
-/* Whether this call of `kind` on fd fails; sets errno. */
-static int should_fail(const char *kind, int fd)
+/* Whether this call of `kind` on the log fails: 0 no, else the error
+ * number to fail with (-1: a short write). */
+static int should_fail(const char *kind, int on_wal)
 {
     static int count;
     const char *spec = getenv("HALLQ_FAULT");
     char k[32], e[32];
     int at;
-    if (!spec || sscanf(spec, "%31[^:]:%d:%31s", k, &at, e) != 3 || strcmp(k, kind) != 0 ||
-        !is_wal(fd))
+    if (!spec || sscanf(spec, "%31[^:]:%d:%31s", k, &at, e) != 3 || strcmp(k, kind) != 0 || !on_wal)
         return 0;
-    if (__atomic_add_fetch(&count, 1, __ATOMIC_SEQ_CST) < at)
+    int nth = __atomic_add_fetch(&count, 1, __ATOMIC_SEQ_CST);
+    if (nth < at)
         return 0;
-    errno = strcmp(e, "ENOSPC") == 0 ? ENOSPC : EIO;
-    return 1;
+    if (strcmp(e, "short") == 0)
+        return nth == at ? -1 : ENOSPC;
+    return strcmp(e, "ENOSPC") == 0 ? ENOSPC : EIO;
 }
 
 int fdatasync(int fd)
@@ -47,8 +64,9 @@ int fdatasync(int fd)
     static int (*real)(int);
     if (!real)
         real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    if (should_fail("fdatasync", fd))
-        return -1;
+    int f = should_fail("fdatasync", is_wal(fd));
+    if (f)
+        return errno = f > 0 ? f : EIO, -1;
     return real(fd);
 }
 
@@ -57,9 +75,78 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
     static ssize_t (*real)(int, const void *, size_t, off_t);
     if (!real)
         real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-    if (should_fail("pwrite", fd))
-        return -1;
+    int f = should_fail("pwrite", is_wal(fd));
+    if (f > 0)
+        return errno = f, -1;
+    if (f < 0 && n > 1)
+        return real(fd, buf, n / 2, off);
     return real(fd, buf, n, off);
+}
+
+int posix_fallocate(int fd, off_t off, off_t len)
+{
+    static int (*real)(int, off_t, off_t);
+    if (!real)
+        real = (int (*)(int, off_t, off_t))dlsym(RTLD_NEXT, "posix_fallocate");
+    int f = should_fail("fallocate", is_wal(fd));
+    if (f)
+        return f > 0 ? f : EIO; /* posix_fallocate returns the error */
+    return real(fd, off, len);
+}
+
+int posix_fallocate64(int fd, off_t off, off_t len)
+{
+    return posix_fallocate(fd, off, len);
+}
+
+int rename(const char *from, const char *to)
+{
+    static int (*real)(const char *, const char *);
+    if (!real)
+        real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
+    int f = should_fail("rename", is_wal_path(from) || is_wal_path(to));
+    if (f)
+        return errno = f > 0 ? f : EIO, -1;
+    return real(from, to);
+}
+
+static int open_common(int (*real)(const char *, int, ...), const char *path, int flags,
+                       mode_t mode)
+{
+    int f = should_fail("open", (flags & O_CREAT) && is_wal_path(path));
+    if (f)
+        return errno = f > 0 ? f : EIO, -1;
+    return real(path, flags, mode);
+}
+
+int open(const char *path, int flags, ...)
+{
+    static int (*real)(const char *, int, ...);
+    if (!real)
+        real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+    mode_t mode = 0;
+    if (flags & O_CREAT) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    return open_common(real, path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...)
+{
+    static int (*real)(const char *, int, ...);
+    if (!real)
+        real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
+    mode_t mode = 0;
+    if (flags & O_CREAT) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    return open_common(real, path, flags, mode);
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)

@@ -1,9 +1,11 @@
 """The daemon on a failing disk: a WAL write or sync that fails is never
 acknowledged; the daemon refuses changes from then on (reads go on), logs
 the cause once, and a restart recovers every acknowledged request."""
+import subprocess
+
 import pytest
 
-from conftest import FAULTFS, TUESDAY_10AM
+from conftest import FAULTFS, HALLQ, TUESDAY_10AM, segment_bytes
 
 
 def preload(spec):
@@ -12,10 +14,11 @@ def preload(spec):
             "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1"}
 
 
-@pytest.mark.parametrize("spec", ["fdatasync:4:EIO", "pwrite:4:ENOSPC"])
+@pytest.mark.parametrize("spec", ["fdatasync:4:EIO", "pwrite:5:ENOSPC"])
 def test_wal_failure_means_unavailable(make_daemon, spec):
-    # fdatasync/pwrite number 1 is the config record at start; 2 and 3 are
-    # the first two tickets; the 4th fails.
+    # fdatasync number 1 is the config record at start (pwrite 1 is the
+    # first segment's header, 2 the config record); then the first two
+    # tickets; the next call fails.
     d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, env=preload(spec))
     k = d.kiosk()
     acked = [k.ok("ticket.take", line="A", idem="t%d" % i) for i in range(2)]
@@ -42,3 +45,56 @@ def test_wal_failure_means_unavailable(make_daemon, spec):
     r = k.ok("ticket.take", line="A", idem="t2")
     assert k.ok("ticket.take", line="A", idem="t2") == r
     assert r["number"] in ("A003",)
+
+
+@pytest.mark.parametrize("spec, call", [
+    ("open:2:EIO", "open"),            # creating the second segment
+    ("fallocate:2:ENOSPC", "fallocate"),
+    ("rename:2:EIO", "rename"),
+    ("pwrite:6:short", "write"),       # half a batch written, then a full disk
+    ("fdatasync:6:ENOSPC", "fdatasync"),
+])
+def test_wal_faults_at_rollover_and_short_writes(make_daemon, spec, call):
+    # Small segments, so the log rolls over within a few dozen tickets; call
+    # number 1 of open/fallocate/rename made the first segment at start.
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, env=preload(spec),
+                    extra=segment_bytes(65536))
+    k = d.kiosk()
+    acked, failed = [], None
+    for i in range(3000):
+        ok, r = k.call("ticket.take", line="AB"[i % 2], idem="f%d" % i)
+        if not ok:
+            assert r["code"] == "unavailable", r
+            failed = i
+            break
+        acked.append(r)
+    assert failed is not None, "the fault never struck"
+    assert acked, "the fault struck before anything was acknowledged"
+    # From then on: no change taken, reads answered, the cause logged once.
+    code, _ = k.err("ticket.take", line="C", idem="later")
+    assert code == "unavailable"
+    assert k.ok("ticket.get", ticket_id=acked[-1]["ticket_id"])["number"] == acked[-1]["number"]
+    log = d.log_text()
+    assert log.count("refusing changes until restart") == 1, log
+    assert call in log.split("refusing changes")[0].splitlines()[-1], log
+    d.stop()
+    # Restart with the fault gone: every acknowledged ticket is there with
+    # its number, nothing unacknowledged is half there, and the retry of the
+    # failed request takes effect once.
+    d.env = None
+    d.start()
+    k = d.kiosk()
+    for t in acked:
+        assert k.ok("ticket.get", ticket_id=t["ticket_id"])["number"] == t["number"]
+    # The failed request was "not known to have taken effect": its record
+    # may have reached the disk whole (a failed fdatasync), never in part.
+    def taken():
+        st = d.admin().ok("stats")
+        assert st["lines"]["C"]["taken"] == 0  # refused while failed: never
+        return st["lines"]["A"]["taken"] + st["lines"]["B"]["taken"]
+    assert taken() in (len(acked), len(acked) + 1)
+    r = k.ok("ticket.take", line="AB"[failed % 2], idem="f%d" % failed)
+    assert k.ok("ticket.take", line="AB"[failed % 2], idem="f%d" % failed) == r
+    assert taken() == len(acked) + 1  # the retry: once, whatever happened before
+    p = subprocess.run([str(HALLQ), "wal", "verify", d.data], capture_output=True, text=True)
+    assert p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr
