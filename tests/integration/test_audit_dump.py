@@ -84,6 +84,17 @@ def mentions(obj, key, val):
     return False
 
 
+def without_ids(args):
+    """Args with the applicant's identity left out: the log may keep it
+    masked (personal data), which is the daemon's business, not the dump's."""
+    if "applicant" not in args:
+        return args
+    a = dict(args, applicant=dict(args["applicant"]))
+    for key in ("id", "id_hash", "id_masked"):
+        a["applicant"].pop(key, None)
+    return a
+
+
 def a_day(d):
     """A joint-review case (S04: mkt, res, hsg) with a supplement, its
     pickup and a rating; a ticket with a no-show, a return, a transfer and
@@ -257,7 +268,7 @@ def test_dump_json_is_what_happened(day):
         assert isinstance(j["at_ms"], int) and isinstance(j["type"], int)
         assert isinstance(j["events"], list)
         if r["args"] is not None:
-            assert j["args"] == r["args"], (j, r)
+            assert without_ids(j["args"]) == without_ids(r["args"]), (j, r)
         if r["result"] is not None:
             assert j["result"] == r["result"], (j, r)
     assert rows[0]["op"] == "config" and "text" in rows[0]["args"]
@@ -424,15 +435,20 @@ def test_unknown_record_type_and_damage(day, workdir):
     d, t = day
     d.stop()
     seg = d.data / "wal" / "00000000000000000001.wal"
-    payload = msgpack.packb({"op": "future.op", "args": {"case_no": CASE}, "result": {}})
+    # Bytes that are not UTF-8, a terminal escape and a bin value.
+    payload = msgpack.packb({"op": "future.op", "args": {"case_no": CASE},
+                             "result": {"note": "ZZZZZZ", "raw": b"\x01\xab"}},
+                            use_bin_type=True).replace(b"ZZZZZZ", b"\xff\x1b[31m")
     lsn = append_record(seg, 999, 7, "X1", payload)
     p = hallq("wal", "verify", d.data)
     assert "intact" in p.stdout, p.stdout
     p = hallq("wal", "dump", d.data, "--lsn", "%d.." % lsn)
     assert "unknown record type 999" in p.stdout and "role7:X1" in p.stdout, p.stdout
-    assert "case_no=%s" % CASE in p.stdout
+    assert "case_no=%s" % CASE in p.stdout and "(future.op)" in p.stdout
+    assert "\x1b" not in p.stdout and "raw=0x01ab" in p.stdout, p.stdout
     j = json.loads(hallq("wal", "dump", d.data, "--json", "--lsn", "%d.." % lsn).stdout)
     assert j["op"] is None and j["type"] == 999 and j["args"] == {"case_no": CASE}
+    assert j["result"] == {"note": "\ufffd\x1b[31m", "raw": "01ab"}, j
     assert j["actor"] == {"role": "role7", "id": "X1"}
     steps = history_lines(hallq("wal", "history", CASE, d.data))
     assert steps[-1][0] == lsn and steps[-1][2] == "unknown"
