@@ -304,10 +304,3 @@ def copy_log(src, dst):
         (dst / p.name).write_bytes(p.read_bytes())
     return dst
 
-
-def fsync_dir(d):
-    fd = os.open(str(d), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
