@@ -1450,6 +1450,8 @@ def main(argv=None):
                     help="with --crash-rounds: also run the day without kills and compare "
                          "the digests")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--segment-bytes", type=int, default=0,
+                    help="WAL segment size (small ones roll over under the kills)")
     a = ap.parse_args(argv)
     if a.build:
         b = pathlib.Path(a.build)
@@ -1461,7 +1463,8 @@ def main(argv=None):
     made = []
 
     def make(name):
-        cfg = conftest.write_config(work, start_ms=DAY_START, name=name + ".yaml")
+        extra = conftest.segment_bytes(a.segment_bytes) if a.segment_bytes else None
+        cfg = conftest.write_config(work, start_ms=DAY_START, name=name + ".yaml", extra=extra)
         data = work / name
         data.mkdir()
         sockdir = tempfile.mkdtemp(prefix="hqs-")

@@ -12,18 +12,19 @@ import os
 import pytest
 
 import sim
-from conftest import TUESDAY_10AM
+from conftest import TUESDAY_10AM, segment_bytes
 
 SEED = int(os.environ.get("HALLQ_SIM_SEED", "20261124"))
 assert sim.DAY_START == TUESDAY_10AM - sim.HOUR
 
 
-def start(make_daemon, name="data"):
-    return make_daemon(manual_clock=True, start_ms=sim.DAY_START, name=name)
+def start(make_daemon, name="data", extra=None):
+    return make_daemon(manual_clock=True, start_ms=sim.DAY_START, name=name, extra=extra)
 
 
-def fresh(make_daemon, name):
-    return make_daemon(manual_clock=True, start_ms=sim.DAY_START, name=name, start=False)
+def fresh(make_daemon, name, extra=None):
+    return make_daemon(manual_clock=True, start_ms=sim.DAY_START, name=name, start=False,
+                       extra=extra)
 
 
 def covered(fig, **at_least):
@@ -60,8 +61,11 @@ def test_quieter_days(make_daemon, seed):
 
 
 def test_busy_day_under_sigkill(make_daemon):
-    rounds = 10
-    d = start(make_daemon)
+    # 20 kills; 64 KiB segments, so the log rolls over about every 250
+    # records and some kills land in or next to a roll-over.
+    rounds = 20
+    small = segment_bytes(65536)
+    d = start(make_daemon, extra=small)
     s, fig = sim.simulate(d, SEED, citizens=1000, crash_rounds=rounds)
     print(fig)
     assert fig["kills"] == rounds, fig
@@ -69,8 +73,9 @@ def test_busy_day_under_sigkill(make_daemon):
     assert d.log_text().count("hallqd ready") == rounds + 1
     # The day with kills ends in the state of the same day without them:
     # nothing acknowledged lost, nothing done twice.
-    digest = sim.replay_check(d, fresh(make_daemon, "replayed"))
-    twin = fresh(make_daemon, "twin")
+    assert len(list((d.data / "wal").glob("*.wal"))) > rounds, "too few roll-overs"
+    digest = sim.replay_check(d, fresh(make_daemon, "replayed", extra=small))
+    twin = fresh(make_daemon, "twin", extra=small)
     sim.share_secrets(d, twin)
     twin.start()
     _, twin_fig = sim.simulate(twin, SEED, citizens=1000)
