@@ -52,6 +52,12 @@ static void audit_usage(FILE *f)
           "      appears.\n"
           "  hallq state digest DATA\n"
           "      the hash of the logical state in DATA (as the admin op digest).\n"
+          "  hallq report --day YYYY-MM-DD [WAL] [--format text|csv|html] [--out FILE]\n"
+          "      the day's statistics from the log alone (the figures of the admin op\n"
+          "      stats for that day, as at the day's end) and their series: waits by\n"
+          "      half hour, tickets by hour, service by window, instant rate by hour,\n"
+          "      deadline marks by department. html: one page with charts, no assets.\n"
+          "      Exit 1 when the log holds no record of that day.\n"
           "\n"
           "WAL: a log directory, or a data dir holding wal/ (default ./hallq-data).\n"
           "TIME: 'YYYY-MM-DD HH:MM[:SS]' in the hall's local time, or ms since the epoch.\n",

@@ -17,10 +17,33 @@
  * minus its taken time, a service is done minus the latest call at that
  * window, and case figures count by the local day of the record.
  *
- * Output: text (default), csv (one table per block, blank line between,
- * first row a header, first column the table's name), or one self-contained
- * HTML page with inline SVG charts. Every text taken from the log or the
- * config is escaped for the format it goes into. */
+ * Output: text (default), csv, or one self-contained HTML page with inline
+ * SVG charts (no script, nothing fetched). Every text taken from the log or
+ * the config is escaped for the format it goes into.
+ *
+ * The csv (RFC 4180, CRLF): tables one after another with a blank line
+ * between; each starts with its header row; the first column of every row
+ * names its table. Times are the hall's local time; durations are whole
+ * seconds (rounded down, as stats does); rates are fractions 0-1.
+ *   report          hall, hall_id, day, now_ms (the moment the figures are
+ *                   as of), as_of, records (on the day), lsn (replayed to)
+ *   lines           line, then every figure of stats.lines, in its order
+ *   windows         window, then stats.windows' figures
+ *   departments     department, then stats.departments' figures
+ *   cases           stats.cases' figures
+ *   ratings         stats.ratings' figures
+ *   wait_by_slot    slot (HH:MM, half hours), line, calls (first calls in
+ *                   the slot), wait_sum_s, wait_avg_s; slots without a call
+ *                   are left out
+ *   taken_by_hour   hour (HH:00, or "before": taken before the day began,
+ *                   e.g. after the previous close), line, taken
+ *   served_by_hour  hour, window, served
+ *   window_service  window, served, service_sum_s, service_avg_s (from the
+ *                   log; equal to stats.windows)
+ *   intake_by_hour  hour, accept, notify, refuse, instant, instant_rate
+ *   deadline_marks  department, due_soon_marked, overdue_marked (marks made
+ *                   during the day)
+ * A figure added to `stats` later appears in its table by itself. */
 #include "daemon/hall/calendar.h"
 #include "daemon/hall/hall.h"
 #include "daemon/recovery.h"
@@ -477,10 +500,14 @@ static void fmt_val(char *buf, const msgpack_object *v, int fmt)
         break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        if (fmt == FMT_CSV)
-            snprintf(buf, CELL, "%.6f", v->via.f64);
-        else
+        if (fmt != FMT_CSV) {
             snprintf(buf, CELL, "%.1f%%", v->via.f64 * 100.0);
+            break;
+        }
+        /* csv: a text that reads back as the very same double. */
+        snprintf(buf, CELL, "%.15g", v->via.f64);
+        if (strtod(buf, NULL) != v->via.f64)
+            snprintf(buf, CELL, "%.17g", v->via.f64);
         break;
     case MSGPACK_OBJECT_BOOLEAN:
         snprintf(buf, CELL, "%s", v->via.boolean ? "true" : "false");
@@ -1203,17 +1230,18 @@ static double ch_y(const chart *c, double v)
 }
 
 static void ch_begin(chart *c, FILE *f, const char *id, int nx, double ymax, const char *ylabel,
-                     bool percent)
+                     bool percent, bool integral)
 {
     c->f = f;
     c->w = 1100;
-    c->h = 300;
+    c->h = 260;
     c->ml = 60;
     c->mr = 20;
     c->mt = 20;
     c->mb = 40;
     c->nx = nx > 0 ? nx : 1;
-    c->ymax = percent ? 1.0 : nice_max(ymax);
+    /* Counts get whole-number ticks: at least 0..5 in steps of 1. */
+    c->ymax = percent ? 1.0 : nice_max(integral && ymax < 5 ? 5 : ymax);
     fprintf(f,
             "<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
             "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
@@ -1296,7 +1324,7 @@ static void chart_waits(FILE *f, const report *R)
                 ymax = ls->wait_ms[s] / ls->calls[s] / 60000.0;
     }
     chart c;
-    ch_begin(&c, f, "chart-wait", hi - lo + 1, ymax, "average wait (min)", false);
+    ch_begin(&c, f, "chart-wait", hi - lo + 1, ymax, "average wait (min)", false, false);
     for (int s = lo; s <= hi; s++) {
         char sn[6];
         slot_name(s, sn);
@@ -1316,15 +1344,29 @@ static void chart_waits(FILE *f, const report *R)
         if (!any)
             continue;
         const char *color = PALETTE(i);
+        /* Dashed through every point (slots without a call between them),
+         * solid where the slots follow one another. */
         fprintf(f,
-                "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" "
-                "points=\"",
+                "<polyline class=\"trend\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.2\" "
+                "stroke-dasharray=\"4 4\" points=\"",
                 color);
         for (int s = lo; s <= hi; s++)
             if (ls->calls[s])
                 fprintf(f, "%.1f,%.1f ", ch_x(&c, s - lo),
-                        ch_y(&c, ls->wait_ms[s] / ls->calls[s] / 60000.0));
+                        ch_y(&c, (double)(ls->wait_ms[s] / ls->calls[s]) / 60000.0));
         fputs("\"/>\n", f);
+        for (int s = lo; s < hi; s++) {
+            if (!ls->calls[s] || !ls->calls[s + 1] || (s > lo && ls->calls[s - 1]))
+                continue;
+            fprintf(f,
+                    "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" "
+                    "stroke-width=\"2.5\" points=\"",
+                    color);
+            for (int x = s; x <= hi && ls->calls[x]; x++)
+                fprintf(f, "%.1f,%.1f ", ch_x(&c, x - lo),
+                        ch_y(&c, (double)(ls->wait_ms[x] / ls->calls[x]) / 60000.0));
+            fputs("\"/>\n", f);
+        }
         for (int s = lo; s <= hi; s++) {
             if (!ls->calls[s])
                 continue;
@@ -1369,7 +1411,7 @@ static void chart_taken(FILE *f, const report *R)
         ymax = tot > ymax ? tot : ymax;
     }
     chart c;
-    ch_begin(&c, f, "chart-taken", nh, ymax, "tickets taken", false);
+    ch_begin(&c, f, "chart-taken", nh, ymax, "tickets taken", false, true);
     const char *names[HALL_MAX_ITEMS], *colors[HALL_MAX_ITEMS];
     for (int j = 0; j < nh; j++) {
         char hn[8];
@@ -1413,7 +1455,7 @@ static void chart_windows(FILE *f, const report *R)
         ymax = (double)v > ymax ? (double)v : ymax;
     }
     chart c;
-    ch_begin(&c, f, "chart-windows", n, ymax, "tickets served", false);
+    ch_begin(&c, f, "chart-windows", n, ymax, "tickets served", false, true);
     for (int i = 0; i < n; i++) {
         char id[CELL], tip[160], lab[64], avg[24];
         int64_t served = 0, avg_s = 0;
@@ -1437,7 +1479,7 @@ static void chart_instant(FILE *f, const report *R)
     int lo, hi;
     hour_range(R, &lo, &hi);
     chart c;
-    ch_begin(&c, f, "chart-instant", hi - lo + 1, 1.0, "instant rate", true);
+    ch_begin(&c, f, "chart-instant", hi - lo + 1, 1.0, "instant rate", true, false);
     for (int h = lo; h <= hi; h++) {
         char hn[8], tip[128], lab[32];
         hour_name(h, hn);
@@ -1492,7 +1534,7 @@ static void chart_depts(FILE *f, const report *R)
             ymax = (double)v[i][k] > ymax ? (double)v[i][k] : ymax;
     }
     chart c;
-    ch_begin(&c, f, "chart-depts", D.n, ymax, "cases", false);
+    ch_begin(&c, f, "chart-depts", D.n, ymax, "cases", false, true);
     for (int i = 0; i < D.n; i++) {
         ch_xlabel(&c, i, D.id[i]);
         double bw = ch_bw(&c) * 0.8 / 4;
@@ -1628,7 +1670,12 @@ static void out_html(FILE *f, const report *R)
 
 static void report_usage(FILE *f)
 {
-    fputs("usage: hallq report --day YYYY-MM-DD [WAL] [--format text|csv|html] [--out FILE]\n", f);
+    fputs("usage: hallq report --day YYYY-MM-DD [WAL] [--format text|csv|html] [--out FILE]\n"
+          "  the day's statistics from the WAL alone: the figures of the admin op stats for\n"
+          "  that day as at its end, and series by half hour, hour, window and department.\n"
+          "  WAL: a log directory or a data dir holding wal/ (default ./hallq-data).\n"
+          "  Exit 0 done, 1 failure (no record on that day, no such log), 2 usage.\n",
+          f);
 }
 
 int audit_report(int ac, char **av)

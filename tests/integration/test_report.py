@@ -178,7 +178,7 @@ def csv_tables(text):
 
 def same(csv_value, figure):
     if isinstance(figure, float):
-        return abs(float(csv_value) - figure) < 1e-6
+        return float(csv_value) == figure  # the csv reads back exactly
     return int(csv_value) == figure
 
 
