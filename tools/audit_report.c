@@ -820,8 +820,12 @@ static int64_t intake_total(const report *R, int h)
 
 /* ---- text ---- */
 
+/* Rows of a text table: a header and every id a hall may have (twice:
+ * configured ones and others the log named). */
+#define TT_ROWS (HALL_MAX_ITEMS * 2 + 2)
+
 typedef struct ttab {
-    char cell[64][MAX_COLS + 2][CELL]; /* rows x cols */
+    char cell[TT_ROWS][MAX_COLS + 2][CELL]; /* rows x cols */
     int nrows, ncols;
 } ttab;
 
@@ -851,7 +855,7 @@ static void tt_set(ttab *t, int r, int c, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void tt_set(ttab *t, int r, int c, const char *fmt, ...)
 {
-    if (r >= 64 || c >= MAX_COLS + 2)
+    if (r >= TT_ROWS || c >= MAX_COLS + 2)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -896,7 +900,7 @@ static void out_text(FILE *f, const report *R)
             tt_set(t, 0, 0, "%s", tb.label);
         for (int c = 0; c < tb.ncols; c++)
             tt_set(t, 0, c0 + c, "%s", tb.cols[c]);
-        for (int r = 0; r < tb.nrows && r < 63; r++) {
+        for (int r = 0; r < tb.nrows; r++) {
             char buf[CELL];
             if (tb.label) {
                 key_str(buf, tb.keys[r]);
@@ -921,7 +925,7 @@ static void out_text(FILE *f, const report *R)
     tt_set(t, 0, 0, "slot");
     for (int i = 0; i < L.n && i < MAX_COLS; i++)
         tt_set(t, 0, i + 1, "%s", L.id[i]);
-    for (int s = lo, r = 1; s <= hi && r < 64; s++, r++) {
+    for (int s = lo, r = 1; s <= hi; s++, r++) {
         char sn[6], w[24];
         slot_name(s, sn);
         tt_set(t, r, 0, "%s", sn);
@@ -960,8 +964,7 @@ static void out_text(FILE *f, const report *R)
             tt_set(t, r, i + 1, "%" PRId64, v);
         }
         tt_set(t, r, nc + 1, "%" PRId64, all);
-        if (++r >= 64)
-            break;
+        r++;
     }
     tt_print(f, t);
 
@@ -978,7 +981,7 @@ static void out_text(FILE *f, const report *R)
     }
     tt_set(t, 0, col, "served");
     tt_set(t, 0, col + 1, "avg");
-    for (int i = 0; i < W.n && i < 63; i++) {
+    for (int i = 0; i < W.n; i++) {
         const window_series *ws = window_of(R, W.id[i]);
         tt_set(t, i + 1, 0, "%s", W.id[i]);
         int c = 1;
@@ -1000,7 +1003,7 @@ static void out_text(FILE *f, const report *R)
     tt_set(t, 0, 5, "instant_rate");
     r = 1;
     int64_t sum[4] = {0};
-    for (int h = hlo; h <= hhi && r < 63; h++, r++) {
+    for (int h = hlo; h <= hhi; h++, r++) {
         char hn[8];
         hour_name(h, hn);
         tt_set(t, r, 0, "%s", hn);
@@ -1032,7 +1035,7 @@ static void out_text(FILE *f, const report *R)
     tt_set(t, 0, 3, "in_review");
     tt_set(t, 0, 4, "due_soon");
     tt_set(t, 0, 5, "overdue");
-    for (int i = 0; i < D.n && i < 63; i++) {
+    for (int i = 0; i < D.n; i++) {
         const dept_series *ds = dept_of(R, D.id[i]);
         tt_set(t, i + 1, 0, "%s", D.id[i]);
         tt_set(t, i + 1, 1, "%" PRId64, ds ? ds->due_soon_marks : 0);
