@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # tools/deps.sh: installs the Debian 12 packages hallq builds and tests with,
 # only those missing (so it is quick when everything is there).
+#   tools/deps.sh          what building and testing need
+#   tools/deps.sh --fuzz   that, and clang with libFuzzer (tools/fuzz.sh)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
       libcmocka-dev libsodium-dev libyaml-dev libjansson-dev python3 python3-pytest python3-msgpack)
+if [ "${1:-}" = "--fuzz" ]; then
+  pkgs+=(clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
