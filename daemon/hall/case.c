@@ -865,6 +865,13 @@ int hall_rate(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk, 
                    -1;
         if (rc)
             return hall_mdb_fail(e, mdb_rc, rc, "rate");
+        /* A rating is of a service given: the ticket was called to a
+         * window (and is being served, or was). */
+        if (t.state != HALL_T_CALLED && t.state != HALL_T_SERVING && t.state != HALL_T_DONE)
+            return proto_fail(e, PROTO_E_CONFLICT,
+                              "ticket %.*s is %s: a ticket is rated once a window served it",
+                              (int)tn, tid, hall_ticket_state_name(t.state)),
+                   -1;
         key[0] = 't';
         memcpy(key + 1, tid, tn);
         kl = 1 + tn;
@@ -872,6 +879,11 @@ int hall_rate(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk, 
         hall_case c;
         if (load_arg_case(h, txn, r, &c, e, mdb_rc))
             return -1;
+        if (!is_ready(&c) && c.state != CASE_DELIVERED)
+            return proto_fail(e, PROTO_E_CONFLICT,
+                              "case %s is in %s: a case is rated once it is decided", c.no,
+                              case_states[c.state]),
+                   -1;
         key[0] = 'c';
         memcpy(key + 1, no, nn);
         kl = 1 + nn;

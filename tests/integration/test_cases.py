@@ -213,3 +213,22 @@ def test_cases_replay_to_the_same_state(daemon, make_daemon):
     shutil.copytree(daemon.data / "wal", fresh.data / "wal")
     fresh.start()
     assert fresh.admin().ok("digest") == live
+
+
+def test_rating_needs_a_service_given(daemon):
+    # A ticket is rated once served, a case once decided: a waiting ticket
+    # or a case still in review cannot be rated (yet).
+    k = daemon.kiosk()
+    waiting = k.ok("ticket.take", line="C")  # W03 does not serve C
+    code, msg = k.err("rate", ticket_id=waiting["ticket_id"], score=5)
+    assert code == "conflict" and "waiting" in msg, msg
+    w = window_with_ticket(daemon)  # B001 at W03
+    no = accept(w)["case_no"]
+    code, msg = k.err("rate", case_no=no, score=5)
+    assert code == "conflict" and "review" in msg, msg
+    # Served (an intake recorded): the ticket may be rated.
+    assert k.ok("rate", ticket_id="20261124-B001", score=4) == {}
+    d = daemon.unix("dept-mkt")
+    d.ok("review.claim")
+    d.ok("review.decide", case_no=no, decision="approve")
+    assert k.ok("rate", case_no=no, score=5) == {}
