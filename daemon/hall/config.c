@@ -543,7 +543,7 @@ static int check_dup(parser *p, yaml_node_t *list, const void *items, size_t siz
 static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
 {
     yaml_node_t *list;
-    static const char *const line_keys[] = {"id", "name", "name_zh", NULL};
+    static const char *const line_keys[] = {"id", "name", "name_zh", "pickup", NULL};
     if (parse_list(p, root, "lines", true, sizeof(hall_line), (void **)&c->lines, &c->n_lines,
                    &list))
         return -1;
@@ -558,6 +558,14 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
         if (strlen(l->id) > 4)
             return fail(p, e, "lines[].id: '%s' is longer than 4 characters (it prefixes numbers)",
                         l->id);
+        yaml_node_t *pu = get(p, e, "pickup");
+        if (pu) {
+            const char *v = scalar(pu);
+            if (v && strcmp(v, "true") == 0)
+                l->pickup = true;
+            else if (!v || strcmp(v, "false") != 0)
+                return fail(p, pu, "lines[].pickup: expected true or false");
+        }
     }
     if (parse_list(p, root, "departments", false, sizeof(hall_department), (void **)&c->departments,
                    &c->n_departments, &list))
@@ -780,6 +788,14 @@ LOOKUP(hall_config_material, materials, n_materials, code)
 LOOKUP(hall_config_service, services, n_services, code)
 LOOKUP(hall_config_window, windows, n_windows, id)
 #undef LOOKUP
+
+bool hall_config_has_pickup(const hall_config *c)
+{
+    for (int i = 0; i < c->n_lines; i++)
+        if (c->lines[i].pickup)
+            return true;
+    return false;
+}
 
 const hall_token *hall_config_token(const hall_config *c, const char *token, size_t n)
 {

@@ -35,6 +35,7 @@ typedef struct hall_line {
     char id[HALL_ID_MAX + 1];
     char name[HALL_NAME_MAX + 1];
     char name_zh[HALL_NAME_MAX + 1];
+    bool pickup; /* the result pickup line (出件): its tickets name a ready case */
 } hall_line;
 
 typedef struct hall_department {
@@ -166,6 +167,8 @@ void hall_config_free(hall_config *c);
 
 /* Lookups by id: index or -1. */
 int hall_config_line(const hall_config *c, const char *id, size_t n);
+/* Whether some line is the pickup line. */
+bool hall_config_has_pickup(const hall_config *c);
 int hall_config_department(const hall_config *c, const char *id, size_t n);
 int hall_config_material(const hall_config *c, const char *code, size_t n);
 int hall_config_service(const hall_config *c, const char *code, size_t n);

@@ -246,6 +246,18 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     bool in_slot = false;
     if (appt && hall_appointment_check(h, txn, appt, appt_len, lid, r->now_ms, &in_slot, e, mdb_rc))
         return -1;
+    /* A pickup line's tickets are for a ready case, and only theirs are. */
+    if (h->cfg->lines[li].pickup && !case_no)
+        return proto_fail(e, PROTO_E_BAD_REQUEST,
+                          "args.case_no: line %s is the result pickup line; its tickets name the "
+                          "case to collect",
+                          h->cfg->lines[li].id),
+               -1;
+    if (case_no && !h->cfg->lines[li].pickup && hall_config_has_pickup(h->cfg))
+        return proto_fail(e, PROTO_E_BAD_REQUEST,
+                          "args.case_no: a case is collected on the pickup line, not on line %s",
+                          h->cfg->lines[li].id),
+               -1;
     if (case_no && hall_case_check_pickup(h, txn, case_no, case_len, e, mdb_rc))
         return -1;
 

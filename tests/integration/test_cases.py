@@ -232,3 +232,15 @@ def test_rating_needs_a_service_given(daemon):
     d.ok("review.claim")
     d.ok("review.decide", case_no=no, decision="approve")
     assert k.ok("rate", case_no=no, score=5) == {}
+
+
+def test_the_pickup_line_takes_only_case_tickets(daemon):
+    k = daemon.kiosk()
+    code, msg = k.err("ticket.take", line="F")
+    assert code == "bad_request" and "args.case_no" in msg and "pickup" in msg, msg
+    w = window_with_ticket(daemon, "W01", "A")
+    r = w.ok("window.intake", service="S02", applicant=PERSON, materials=["M02", "M04"],
+             outcome="instant")
+    code, msg = k.err("ticket.take", line="A", case_no=r["case_no"])
+    assert code == "bad_request" and "args.case_no" in msg, msg
+    assert k.ok("ticket.take", line="F", case_no=r["case_no"])["number"] == "F001"

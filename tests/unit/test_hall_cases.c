@@ -490,6 +490,10 @@ static void test_ratings(void **state)
 {
     (void)state;
     fixture *f = fx_new(TUE(8, 0));
+    /* A waiting ticket has had no service to rate. */
+    fx_ok(f, "ticket.take", KIOSK, TUE(9, 59), "{line: C}");
+    fx_err(f, "rate", KIOSK, TUE(9, 59), "{ticket_id: 20261124-C001, score: 5}", PROTO_E_CONFLICT,
+           "waiting");
     const char *no = accept_case(f, TUE(10, 0), "W01", "S01", S01_ALL); /* ticket A001 */
     fx_err(f, "rate", KIOSK, TUE(10, 1), "{ticket_id: 20261124-A001, score: 0}",
            PROTO_E_BAD_REQUEST, "args.score");
@@ -509,7 +513,11 @@ static void test_ratings(void **state)
     assert_int_equal(fx_len(f, ""), 0);
     fx_err(f, "rate", KIOSK, TUE(10, 3), "{ticket_id: 20261124-A001, score: 1}", PROTO_E_CONFLICT,
            "once");
+    /* A case is rated once decided. */
     snprintf(json, sizeof json, "{case_no: '%s', score: 3}", no);
+    fx_err(f, "rate", ADMIN, TUE(10, 4), json, PROTO_E_CONFLICT, "once it is decided");
+    claim(f, TUE(10, 4), "mkt", no);
+    decide(f, TUE(10, 4), "mkt", no, "decision: approve");
     fx_ok(f, "rate", ADMIN, TUE(10, 4), json);
     snprintf(json, sizeof json, "{case_no: '%s', score: 4}", no);
     fx_err(f, "rate", KIOSK, TUE(10, 5), json, PROTO_E_CONFLICT, "once");
