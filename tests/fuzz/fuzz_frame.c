@@ -3,8 +3,10 @@
  *
  * The input is a small program. Its first byte picks max_frame (1..64, or
  * up to 9000 so that the buffer's growth past its first allocation runs).
- * Then each control byte c is one step: c & 3 picks it, c >> 2 is a size
- * (63: the next byte times 64), and the bytes it reads follow:
+ * The bytes that go into the framer are read from the front of the rest,
+ * the steps from its back, backwards, so that a step taking fewer bytes
+ * than it asked for leaves both streams whole. A step byte c: c & 3 picks
+ * the step, c >> 2 is a size (63: the next step byte times 64):
  *   0  proto_framer_feed of `size` bytes
  *   1  proto_framer_space, then commit of up to `size` bytes (the room
  *      left over is poisoned, so a look past `end` shows)
@@ -133,23 +135,25 @@ int fuzz_frame(const uint8_t *data, size_t size)
     proto_framer_init(&f, max_frame);
     check_state(&f, &m);
 
-    while (pos < size) {
-        uint8_t c = data[pos++];
+    /* Bytes in from the front (lo), steps from the back (hi). */
+    size_t lo = pos, hi = size;
+    while (lo < hi) {
+        uint8_t c = data[--hi];
         size_t n = c >> 2;
-        if (n == 63 && pos < size && (c & 3) < 2)
-            n = (size_t)data[pos++] * 64;
-        if (n > size - pos)
-            n = size - pos;
+        if (n == 63 && lo < hi && (c & 3) < 2)
+            n = (size_t)data[--hi] * 64;
+        if (n > hi - lo)
+            n = hi - lo;
         switch (c & 3) {
         case 0: {
-            size_t k = proto_framer_feed(&f, data + pos, n);
+            size_t k = proto_framer_feed(&f, data + lo, n);
             FUZZ_CHECK(k <= n);
-            memcpy(m.bytes + m.total, data + pos, k);
+            memcpy(m.bytes + m.total, data + lo, k);
             m.total += k;
             /* It stops short only when a frame or a bad length waits. */
             if (k < n)
                 FUZZ_CHECK(model_waits(&m));
-            pos += n;
+            lo += k;
             break;
         }
         case 1: {
@@ -162,12 +166,12 @@ int fuzz_frame(const uint8_t *data, size_t size)
             }
             FUZZ_CHECK(room >= 1 && room <= f.cap - f.end);
             size_t k = n < room ? n : room;
-            memcpy(dst, data + pos, k);
+            memcpy(dst, data + lo, k);
             memset(dst + k, POISON, room - k);
             proto_framer_commit(&f, k);
-            memcpy(m.bytes + m.total, data + pos, k);
+            memcpy(m.bytes + m.total, data + lo, k);
             m.total += k;
-            pos += n;
+            lo += k;
             break;
         }
         case 2:
@@ -184,6 +188,10 @@ int fuzz_frame(const uint8_t *data, size_t size)
         check_state(&f, &m);
     }
     drain(&f, &m);
+    if (proto_framer_buffered(&f) == 0) {
+        proto_framer_shrink(&f);
+        FUZZ_CHECK(f.buf == NULL && f.cap == 0);
+    }
     proto_framer_free(&f);
     free(m.bytes);
     return 0;

@@ -109,64 +109,89 @@ def requests():
 
 
 def frame_prog(max_frame, steps):
-    """A fuzz_frame input: the max_frame selector, then the steps."""
-    v = (max_frame - 1) % 9000
-    return bytes([0xc0, v >> 8, v & 0xff]) + b"".join(steps)
+    """A fuzz_frame input: the max_frame selector, the bytes that go in,
+    then the step bytes in reverse (the harness reads them from the end).
+    Each step is (step bytes in reading order, the bytes it puts in)."""
+    if max_frame <= 64:
+        head = bytes([max_frame - 1])
+    else:
+        v = max_frame - 1
+        head = bytes([0xc0, v >> 8, v & 0xff])
+    ctrl = b"".join(c for c, _ in steps)
+    data = b"".join(d for _, d in steps)
+    return head + data + ctrl[::-1]
 
 
-def chunk(data, mode):
+def chunk(data, mode, size=62):
     """Steps that put `data` in through feed (0) or space/commit (1)."""
     steps = []
     while data:
-        n = min(len(data), 62)
-        steps.append(bytes([(n << 2) | mode]) + data[:n])
+        n = min(len(data), size)
+        steps.append((bytes([(n << 2) | mode]), data[:n]))
         data = data[n:]
     return steps
 
 
 def big(data, mode):
-    """One step of n * 64 bytes (n <= 255)."""
-    n = len(data) // 64
-    return bytes([(63 << 2) | mode, n]) + data[:n * 64]
+    """One step of up to 255 * 64 bytes."""
+    n = (len(data) + 63) // 64
+    return (bytes([(63 << 2) | mode, n]), data)
 
 
-DRAIN, SHRINK = b"\x02", b"\x03"
+DRAIN, SHRINK = (b"\x02", b""), (b"\x03", b"")
 
 
 def frames(bodies):
     return b"".join(struct.pack(">I", len(b)) + b for b in bodies)
 
 
+def drained(steps):
+    """Each step followed by a drain, as a reader that takes every frame."""
+    return sum(([st, DRAIN] for st in steps), [])
+
+
+def per_frame(bodies, mode, size=62):
+    """Each frame in pieces, then a drain. Exact: a piece is taken whole
+    when no frame completes before its end (feed), or when it is small
+    enough to fit the room offered (commit, size 1)."""
+    steps = []
+    for b in bodies:
+        steps += chunk(frames([b]), mode, size) + [DRAIN]
+    return steps
+
+
 def frame_seeds(reqs):
     bodies = list(reqs.values())[:8]
     stream = frames(bodies)
     out = {}
-    out["feed-whole"] = frame_prog(256, chunk(stream, 0) + [DRAIN])
-    out["commit-whole"] = frame_prog(256, chunk(stream, 1) + [DRAIN])
-    out["bytewise"] = frame_prog(256, [bytes([(1 << 2) | (i % 2)]) + stream[i:i + 1] + DRAIN
-                                        for i in range(len(stream))])
-    out["lazy-drain"] = frame_prog(64, sum(([s, DRAIN] for s in chunk(stream, 1)), []))
-    out["shrink-idle"] = frame_prog(256, chunk(frames(bodies[:1]), 0) + [DRAIN, SHRINK]
-                                    + chunk(frames(bodies[1:2]), 1) + [DRAIN, SHRINK])
+    out["feed-per-frame"] = frame_prog(256, per_frame(bodies, 0))
+    out["commit-bytewise"] = frame_prog(256, per_frame(bodies[:4], 1, 1))
+    out["commit-4"] = frame_prog(256, per_frame(bodies[4:], 1, 4))
+    # Bytes of several frames at once, drained now and then.
+    out["feed-lazy"] = frame_prog(256, sum(([s] + ([DRAIN] if i % 4 == 3 else [])
+                                            for i, s in enumerate(chunk(stream, 0, 17))), []))
+    out["commit-lazy"] = frame_prog(256, drained(chunk(stream, 1)))
+    out["shrink-idle"] = frame_prog(256, per_frame(bodies[:1], 0) + [SHRINK]
+                                    + per_frame(bodies[1:2], 1, 1) + [SHRINK])
     out["len-zero"] = frame_prog(64, chunk(b"\x00\x00\x00\x00abc", 0) + [DRAIN])
     out["len-zero-after-frame"] = frame_prog(
-        64, chunk(frames([b"\x80"]) + b"\x00\x00\x00\x00", 1) + [DRAIN] + chunk(b"zz", 0)
+        64, per_frame([b"\x80"], 1, 1) + chunk(b"\x00\x00\x00\x00zz", 0) + [DRAIN])
+    out["len-max"] = frame_prog(16, per_frame([b"x" * 16], 1, 1))
+    out["len-max-plus-1"] = frame_prog(16, chunk(struct.pack(">I", 17) + b"y" * 17, 0) + [DRAIN])
+    out["len-big-after-frames"] = frame_prog(
+        64, per_frame([b"a" * 10, b"b" * 64], 0) + chunk(struct.pack(">I", 65) + b"c", 0)
         + [DRAIN])
-    out["len-max"] = frame_prog(16, chunk(frames([b"x" * 16]), 1) + [DRAIN])
-    out["len-max-plus-1"] = frame_prog(16, chunk(struct.pack(">I", 17) + b"y" * 17, 1) + [DRAIN])
     out["len-huge"] = frame_prog(64, chunk(b"\xff\xff\xff\xff", 0) + [DRAIN])
-    out["split-header"] = frame_prog(64, [b"\x05\x00", DRAIN, b"\x05\x00", DRAIN,
-                                          b"\x09\x00\x03", DRAIN] + chunk(b"abc", 1) + [DRAIN])
-    # Past the first allocation (4096): growth by doubling, then a move.
-    body = b"g" * 5000
-    out["grow"] = frame_prog(6000, [big(struct.pack(">I", len(body)) + body + b"\x00" * 60, 1),
-                                    DRAIN, SHRINK])
-    out["grow-feed"] = frame_prog(8000, [big(frames([b"h" * 8000]) + b"\x00" * 60, 0), DRAIN])
-    out["compact"] = frame_prog(9000, [big(frames([b"a" * 3000, b"b" * 3000]), 1), DRAIN,
-                                       big(b"\x00\x00\x0b\xb8" + b"c" * 3004, 1), DRAIN])
+    out["split-header"] = frame_prog(64, drained(chunk(frames([b"abc"]), 1, 1)))
+    # Past the first allocation (4096): growth by doubling, and the move
+    # of an unfinished frame to the front when the buffer is full.
+    out["grow-commit"] = frame_prog(6000, chunk(frames([b"g" * 5000]), 1, 4) + [DRAIN, SHRINK])
+    out["grow-feed"] = frame_prog(8000, per_frame([b"h" * 8000], 0))
+    a, b2 = frames([b"a" * 3000]), frames([b"b" * 3000])
+    out["compact"] = frame_prog(9000, chunk(a[:-20], 0) + chunk(a[-20:] + b2[:40], 0) + [DRAIN]
+                                + chunk(b2[40:], 0) + [DRAIN])
     for mf in (1, 2, 3, 4, 5, 63, 64):
-        sel = bytes([(mf - 1) % 64])
-        out["small-max-%d" % mf] = sel + b"".join(chunk(frames([b"z" * mf, b"q"]), 1)) + DRAIN
+        out["small-max-%d" % mf] = frame_prog(mf, per_frame([b"z" * mf, b"q"], 1, 1))
     return out
 
 
