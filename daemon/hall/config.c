@@ -151,13 +151,21 @@ static int get_int(parser *p, yaml_node_t *map, const char *what, const char *ke
     return parse_int(p, n, w, lo, hi, out);
 }
 
+/* Whether s[at..at+1] are two digits and s[at+2] is ':'. sscanf's %2d
+ * alone would also take " 9", "+9" and "-1". */
+static bool two_digits_colon(const char *s, size_t at)
+{
+    return isdigit((unsigned char)s[at]) && isdigit((unsigned char)s[at + 1]) && s[at + 2] == ':';
+}
+
 static int parse_hhmm(parser *p, yaml_node_t *n, const char *what, int *out)
 {
     const char *s = scalar(n);
     int h, m;
     char tail;
-    if (!s || sscanf(s, "%2d:%2d%c", &h, &m, &tail) != 2 || strlen(s) != 5 || h > 23 || m > 59 ||
-        h < 0 || m < 0)
+    if (!s || strlen(s) != 5 || !two_digits_colon(s, 0) || !isdigit((unsigned char)s[3]) ||
+        !isdigit((unsigned char)s[4]) || sscanf(s, "%2d:%2d%c", &h, &m, &tail) != 2 || h > 23 ||
+        m > 59)
         return fail(p, n, "%s: expected a time HH:MM, got '%s'", what, s ? s : "?");
     *out = h * 60 + m;
     return 0;
@@ -360,8 +368,10 @@ static int parse_hall(parser *p, hall_config *c, yaml_node_t *h)
         const char *s = scalar(off);
         int hh, mm;
         char sign, tail;
-        if (!s || sscanf(s, "%c%2d:%2d%c", &sign, &hh, &mm, &tail) != 3 || strlen(s) != 6 ||
-            (sign != '+' && sign != '-') || hh > 14 || mm > 59)
+        if (!s || strlen(s) != 6 || !two_digits_colon(s, 1) || !isdigit((unsigned char)s[4]) ||
+            !isdigit((unsigned char)s[5]) ||
+            sscanf(s, "%c%2d:%2d%c", &sign, &hh, &mm, &tail) != 3 || (sign != '+' && sign != '-') ||
+            hh > 14 || mm > 59)
             return fail(p, off, "hall.utc_offset: expected +HH:MM or -HH:MM, got '%s'",
                         s ? s : "?");
         c->cal.utc_offset_ms = (sign == '-' ? -1 : 1) * ((int64_t)hh * 60 + mm) * 60000;

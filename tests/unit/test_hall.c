@@ -95,6 +95,11 @@ static void test_config_errors(void **state)
                  "unknown role");
     expect_error("utc_offset: \"+08:00\"", "utc_offset: \"8h\"", "utc_offset");
     expect_error("open: \"09:00\"", "open: \"9am\"", "HH:MM");
+    /* Signs and spaces where the digits go (sscanf's %2d takes them). */
+    expect_error("utc_offset: \"+08:00\"", "utc_offset: \"+-1:00\"", "utc_offset");
+    expect_error("utc_offset: \"+08:00\"", "utc_offset: \"+08:-1\"", "utc_offset");
+    expect_error("open: \"09:00\"", "open: \" 9:00\"", "HH:MM");
+    expect_error("open: \"09:00\"", "open: \"+9:00\"", "HH:MM");
     expect_error("kiosk_burst: 40", "kiosk_burst: 0", "kiosk_burst");
     expect_error("frame_timeout_s: 10", "frame_timeout_s: ten", "frame_timeout_s");
     /* The line number points at the offending line. */
