@@ -264,6 +264,17 @@ class Daemon:
     def log_text(self):
         return "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
+    def wait_log(self, needle, timeout=10.0):
+        """The log text once it holds `needle` (stderr reaches the log file
+        through a thread, a moment after the daemon wrote it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_text()
+            if needle in text:
+                return text
+            assert time.monotonic() < deadline, "no %r in the log:\n%s" % (needle, text[-2000:])
+            time.sleep(0.01)
+
     def log_tail(self, n=60):
         return "".join(self.log_text().splitlines(True)[-n:])
 

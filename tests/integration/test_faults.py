@@ -2,6 +2,7 @@
 acknowledged; the daemon refuses changes from then on (reads go on), logs
 the cause once, and a restart recovers every acknowledged request."""
 import subprocess
+import time
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_wal_failure_means_unavailable(make_daemon, spec):
     # Reads go on.
     assert k.ok("ticket.get", ticket_id=acked[1]["ticket_id"])["number"] == "A002"
     assert "now_ms" in k.ok("ping")
-    log = d.log_text()
+    log = d.wait_log("refusing changes until restart")
     assert log.count("refusing changes until restart") == 1, log
     assert ("fdatasync" if spec.startswith("fdatasync") else "write") in log
     # Restart without the fault: everything acknowledged is there, and the
@@ -74,7 +75,7 @@ def test_wal_faults_at_rollover_and_short_writes(make_daemon, spec, call):
     code, _ = k.err("ticket.take", line="C", idem="later")
     assert code == "unavailable"
     assert k.ok("ticket.get", ticket_id=acked[-1]["ticket_id"])["number"] == acked[-1]["number"]
-    log = d.log_text()
+    log = d.wait_log("refusing changes until restart")
     assert log.count("refusing changes until restart") == 1, log
     assert call in log.split("refusing changes")[0].splitlines()[-1], log
     d.stop()
@@ -98,3 +99,39 @@ def test_wal_faults_at_rollover_and_short_writes(make_daemon, spec, call):
     assert taken() == len(acked) + 1  # the retry: once, whatever happened before
     p = subprocess.run([str(HALLQ), "wal", "verify", d.data], capture_output=True, text=True)
     assert p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr
+
+
+def test_disk_full_while_idle_then_freed(make_daemon, workdir):
+    # The disk's free space comes from a file the test rewrites (the shim's
+    # statvfs): full while the hall is idle, then freed. The daemon refuses
+    # changes while it is below the reserve (reads go on), and takes them
+    # again once space is back, with no restart and nothing lost.
+    free = workdir / "free"
+    free.write_text("%d\n" % (1 << 40))
+    env = {"LD_PRELOAD": str(FAULTFS), "HALLQ_FREE_FILE": str(free),
+           "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1"}
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, env=env)
+    k = d.kiosk()
+    first = k.ok("ticket.take", line="A", idem="d0")
+    free.write_text("4096\n")  # the disk fills while nobody asks anything
+
+    def until(pred, what):
+        deadline = time.monotonic() + 10
+        while True:
+            ok, r = k.call("ticket.take", line="A", idem="d1")
+            if pred(ok, r):
+                return r
+            assert time.monotonic() < deadline, "%s: still %r" % (what, r)
+            time.sleep(0.05)  # the daemon looks at the disk once a second
+
+    r = until(lambda ok, r: not ok, "refused when full")
+    assert r["code"] == "unavailable" and "reserve" in r["message"]
+    assert k.ok("ticket.get", ticket_id=first["ticket_id"])["number"] == "A001"
+    d.wait_log("below the reserve")
+    free.write_text("%d\n" % (1 << 40))
+    r = until(lambda ok, r: ok, "taken again once freed")
+    assert r["number"] == "A002"
+    d.wait_log("space is back")
+    assert k.ok("ticket.take", line="A", idem="d1") == r  # once
+    d.restart()
+    assert d.kiosk().ok("ticket.get", ticket_id=r["ticket_id"])["number"] == "A002"

@@ -11,7 +11,7 @@ def test_world_readable_config_is_warned_about(make_daemon):
     d = make_daemon(start=False)
     d.config.chmod(0o644)
     d.start()
-    assert "readable by everyone" in d.log_text()
+    d.wait_log("readable by everyone")
     d.stop()
     d.config.chmod(0o600)
     d.start()

@@ -381,7 +381,7 @@ def test_disk_reserve_refuses_changes_keeps_reads(make_daemon):
     assert code == "unavailable" and "reserve" in msg
     assert "now_ms" in k.ok("ping")
     assert k.err("ticket.get", ticket_id=tid("A001"))[0] == "not_found"
-    assert "below the reserve" in d.log_text()
+    d.wait_log("below the reserve")
 
 
 def test_lmdb_map_grows_when_full(make_daemon):
@@ -402,7 +402,7 @@ def test_lmdb_map_grows_when_full(make_daemon):
                                                if "lmdb" in l or "error" in l))) from None
     bad = [m for m in got if not m["ok"]]
     assert not bad, "%d of %d refused, first %r; log:\n%s" % (len(bad), n, bad[0], d.log_tail(8))
-    assert "map grown" in d.log_text()
+    d.wait_log("map grown")
     nums = {}
     for m in got:
         nums.setdefault(m["result"]["line"], []).append(m["result"]["number"])
