@@ -23,7 +23,7 @@ import time
 from conftest import TUESDAY_10AM, segment_bytes
 from hallq_client import Client, Closed
 
-LINES = "ABCDF"
+LINES = "ABCD"  # F, the pickup line, takes only tickets for a ready case
 THREADS = 6
 # The checks pipeline their requests in chunks below max_inflight: this
 # test is about crashes; test_protocol_bad_input covers deep pipelines.
