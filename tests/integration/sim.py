@@ -1291,6 +1291,9 @@ class Sim:
         if (self.m.now - DAY_START) % (30 * MIN) == 0:
             self.check_stats()
             self.spot_checks()
+        if self.m.now in self.probe_at:
+            # The live digest at this moment, for replays to be held to.
+            self.probes[self.m.now] = self.net.request("admin", "digest", {}, False)["result"]
         self.advance()
 
     def run(self):
@@ -1390,15 +1393,17 @@ def diff_maps(want, got, path=""):
 
 # ---- one whole day against a daemon ----
 
-def simulate(daemon, seed, citizens, crash_rounds=0, log=None):
+def simulate(daemon, seed, citizens, crash_rounds=0, log=None, probe_at=()):
     """Runs the day on a started daemon (manual clock at DAY_START on a
-    fresh data dir). Returns (sim, figures)."""
+    fresh data dir). Returns (sim, figures). probe_at: times (on the 20 s
+    steps of the day) at which the live digest is taken, into sim.probes."""
     kill_rng = random.Random("kill/%s" % seed) if crash_rounds else None
     # Roughly citizens*6 + 1,600 mutations in a day: spread the kills over
     # most of it.
     every = max(5, (citizens * 5 + 1500) // (crash_rounds + 1)) if crash_rounds else 0
     net = Net(daemon, seed, kill_rng, every, crash_rounds)
     sim = Sim(net, seed, citizens, log)
+    sim.probe_at, sim.probes = set(probe_at), {}
     t0 = time.monotonic()
     day_s = sim.run()
     figures = sim.summary()
