@@ -60,6 +60,8 @@ static void audit_usage(FILE *f)
           "      Exit 1 when the log holds no record of that day.\n"
           "\n"
           "WAL: a log directory, or a data dir holding wal/ (default ./hallq-data).\n"
+          "Every command that reads the log takes --archive DIR: the segments moved\n"
+          "there by 'hallq wal archive' are read with the log's own.\n"
           "TIME: 'YYYY-MM-DD HH:MM[:SS]' in the hall's local time, or ms since the epoch.\n",
           f);
 }
@@ -130,6 +132,17 @@ int audit_time_parse(const hall_config *cfg, const char *s, int64_t *ms)
 }
 
 /* A log directory from a path that may be a data dir. */
+/* `--archive DIR` given to a command that does not take it itself (dump,
+ * history, report): audit_wal_dir then hands out a view of the archive and
+ * the log together, removed when hallq exits. */
+static const char *g_archive;
+static audit_view g_view;
+
+static void close_global_view(void)
+{
+    audit_view_close(&g_view);
+}
+
 void audit_wal_dir(const char *arg, char *out, size_t cap)
 {
     struct stat st;
@@ -141,6 +154,16 @@ void audit_wal_dir(const char *arg, char *out, size_t cap)
         snprintf(out, cap, "%s", sub);
     else
         snprintf(out, cap, "%s", arg);
+    if (g_archive && !g_view.dir[0]) {
+        char err[1024];
+        if (audit_view_open(&g_view, out, g_archive, err, sizeof err) != 0) {
+            fprintf(stderr, "hallq: %s\n", err);
+            exit(1);
+        }
+        atexit(close_global_view);
+    }
+    if (g_archive)
+        snprintf(out, cap, "%s", g_view.dir);
 }
 
 bool audit_segment_name(const char *name)
@@ -674,6 +697,20 @@ int audit_main(int ac, char **av)
     if (ac < 1)
         return -1;
     const char *w = av[0], *sub = ac > 1 ? av[1] : "";
+    bool own_archive = !strcmp(w, "wal") && (!strcmp(sub, "verify") || !strcmp(sub, "replay") ||
+                                             !strcmp(sub, "archive"));
+    if (!own_archive && (!strcmp(w, "wal") || !strcmp(w, "report"))) {
+        /* --archive DIR for every reader: take it out of the words. */
+        int n = 0;
+        for (int i = 0; i < ac; i++) {
+            if (!strcmp(av[i], "--archive") && i + 1 < ac) {
+                g_archive = av[++i];
+                continue;
+            }
+            av[n++] = av[i];
+        }
+        ac = n;
+    }
     if (!strcmp(w, "wal")) {
         if (!strcmp(sub, "verify"))
             return cmd_wal_verify(ac - 2, av + 2);

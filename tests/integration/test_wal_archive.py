@@ -233,3 +233,24 @@ def test_usage(workdir):
     (workdir / "w").mkdir()
     p = hallq("wal", "archive", workdir / "w", "--to", workdir / "w", rc=1)
     assert "the log itself" in p.stderr, p.stderr
+
+
+def test_dump_history_and_report_read_the_archive(make_daemon, workdir):
+    d = make(make_daemon)
+    work(d)
+    d.stop()
+    full_dump = hallq("wal", "dump", d.data, "--json").stdout.splitlines()
+    full_hist = hallq("wal", "history", "--ticket", "20261124-A001", d.data).stdout
+    full_report = hallq("report", "--day", "2026-11-24", d.data, "--format", "csv").stdout
+    arch = workdir / "archive"
+    hallq("wal", "archive", d.data, "--to", arch)
+    # Without the archive the log no longer starts with its config record.
+    hallq("wal", "dump", d.data, rc=1)
+    assert hallq("wal", "dump", d.data, "--json", "--archive", arch).stdout.splitlines() \
+        == full_dump
+    assert hallq("wal", "history", "--ticket", "20261124-A001", d.data, "--archive",
+                 arch).stdout == full_hist
+    assert hallq("report", "--day", "2026-11-24", d.data, "--format", "csv", "--archive",
+                 arch).stdout == full_report
+    p = hallq("wal", "dump", d.data, "--archive", workdir / "nowhere", rc=1)
+    assert "nowhere" in p.stderr
