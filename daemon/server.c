@@ -321,12 +321,31 @@ static void on_write(uv_write_t *wr, int status)
         maybe_finish_stop(c->srv); /* this may have been the last answer out */
 }
 
+/* Writes what the collecting buffer holds. The answers of a batch usually
+ * fit in the socket buffer, so a direct write (uv_try_write) sends them
+ * with no write request: uv_write would arm and disarm the POLLOUT watcher,
+ * one epoll_ctl per connection per batch. Only what the socket does not
+ * take goes through uv_write (and while stopping, everything does, so that
+ * on_write sees the last answer out). */
 static void conn_flush(conn *c)
 {
     if (c->write_busy || c->closed)
         return;
     int other = 1 - c->writing;
-    if (c->wbuf[other].len == 0) {
+    proto_buf *ob = &c->wbuf[other];
+    if (ob->len && !c->srv->stopping) {
+        uv_buf_t tb = uv_buf_init((char *)ob->p, (unsigned)ob->len);
+        int n = uv_try_write(&c->h.stream, &tb, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        if (n > 0) {
+            memmove(ob->p, ob->p + n, ob->len - (size_t)n);
+            ob->len -= (size_t)n;
+        }
+    }
+    if (ob->len == 0) {
         if (c->closing && !c->head)
             conn_close(c);
         return;
