@@ -116,6 +116,11 @@ int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r)
     proto_buf_reset(&h->ev);
     h->n_ev = 0;
     h->ev_lines_valid = false;
+    /* The counts left by the previous op of this batch are current unless
+     * an op in between may have changed them (any op that does not come
+     * here with touches_lines, a config among them) or failed after this. */
+    bool known = h->in_batch && h->ev_txn == txn;
+    h->ev_txn = NULL;
     if (!h->cfg || !touches_lines(r->def->op))
         return 0;
     if (h->ev_lines_cap < h->cfg->n_lines) {
@@ -124,8 +129,9 @@ int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r)
             return ENOMEM;
         h->ev_lines = p;
         h->ev_lines_cap = h->cfg->n_lines;
+        known = false;
     }
-    for (int i = 0; i < h->cfg->n_lines; i++) {
+    for (int i = 0; i < h->cfg->n_lines && !known; i++) {
         int rc = line_waiting(h, txn, h->cfg->lines[i].id, &h->ev_lines[i]);
         if (rc)
             return rc;
@@ -190,11 +196,14 @@ int hall_events_after(hall *h, MDB_txn *txn, const hall_request *r, const proto_
                 return rc;
             if (now == h->ev_lines[i])
                 continue;
+            h->ev_lines[i] = now;
             begin(h, &pk, HALL_TOPIC_LINE, NULL, 0);
             msgpack_pack_map(&pk, 2);
             proto_pack_kv_str(&pk, "line", h->cfg->lines[i].id);
             proto_pack_kv_uint(&pk, "waiting", now);
         }
+        if (!h->ev.oom)
+            h->ev_txn = txn; /* the next op of the batch starts from these */
     }
     return h->ev.oom ? ENOMEM : 0;
 }

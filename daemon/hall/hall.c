@@ -199,6 +199,8 @@ void hall_batch_begin(hall *h)
     h->saved_cfg = h->cfg;
     h->saved_clock = h->clock_ms;
     h->n_retired = 0;
+    h->in_batch = true;
+    h->ev_txn = NULL;
 }
 
 void hall_batch_commit(hall *h)
@@ -208,10 +210,14 @@ void hall_batch_commit(hall *h)
     h->n_retired = 0;
     h->saved_cfg = h->cfg;
     h->saved_clock = h->clock_ms;
+    h->in_batch = false;
+    h->ev_txn = NULL;
 }
 
 void hall_batch_abort(hall *h)
 {
+    h->in_batch = false;
+    h->ev_txn = NULL;
     /* Configs made in this batch are dropped; the one in force before it
      * is among the retired ones (or still in force). */
     for (int i = 0; i < h->n_retired; i++)

@@ -25,6 +25,11 @@ struct hall {
     uint32_t *ev_lines; /* waiting per line before the op */
     int ev_lines_cap;
     bool ev_lines_valid;
+    /* Within a batch, ev_lines after an op that touched lines are the
+     * counts the next op starts from, in the txn ev_txn (NULL: unknown).
+     * Only between hall_batch_begin and its commit or abort. */
+    bool in_batch;
+    MDB_txn *ev_txn;
 
     /* Batch bracketing: what to restore on abort, what to free on commit. */
     hall_config *saved_cfg;
