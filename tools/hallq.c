@@ -42,6 +42,8 @@ void hq_usage(FILE *f)
           "  config reload\n"
           "  clock advance MS              (hallqd --manual-clock only)\n"
           "  digest                        hash of the hall's logical state, and its LSN\n"
+          "offline, on the hall's files (no daemon needed; 'hallq wal' for details):\n"
+          "  wal verify | replay | dump | history | archive, state digest, report\n"
           "any role:\n"
           "  ping\n"
           "  watch [TOPIC ...] [--since SEQ] [--count N]   live board, one line per event;\n"
