@@ -42,6 +42,7 @@
 #define BATCH_MAX_REQS 8192
 #define DISK_CHECK_MS 1000
 #define DRAIN_TIMEOUT_MS 5000
+#define EVENT_RING 16384 /* records' events kept for subscribers coming back */
 
 typedef struct server server;
 typedef struct conn conn;
@@ -131,6 +132,17 @@ struct server {
     MDB_txn *b_txn;
     proto_buf b_events; /* the batch's events: per record, lsn(8) len(4) n(4) bytes */
     uint32_t n_subscribers;
+    /* The events of the latest EVENT_RING records that had any, so a
+     * subscriber back after a short absence is caught up from memory, not
+     * by reading the WAL on the loop thread. ring_evicted: every record
+     * with events up to this LSN is no longer (or never was) in the ring. */
+    struct ring_slot {
+        uint64_t lsn;
+        uint32_t n;
+        proto_buf ev;
+    } * ring;
+    uint32_t ring_head, ring_len; /* oldest slot, slots in use */
+    uint64_t ring_evicted;
     uv_work_t work;
     int flush_rc;
     bool flushing;
@@ -1136,14 +1148,36 @@ static void push_event(conn *c, uint64_t seq, const msgpack_object *ev)
     proto_frame_end(ob, off);
 }
 
+/* Keeps one record's events in the ring, dropping the oldest when full
+ * (its buffer is reused: no allocation once the ring is warm). */
+static void ring_put(server *s, uint64_t lsn, const uint8_t *ev, uint32_t len, uint32_t n)
+{
+    if (!s->ring)
+        return;
+    struct ring_slot *slot;
+    if (s->ring_len == EVENT_RING) {
+        slot = &s->ring[s->ring_head];
+        s->ring_evicted = slot->lsn;
+        s->ring_head = (s->ring_head + 1) % EVENT_RING;
+    } else {
+        slot = &s->ring[(s->ring_head + s->ring_len) % EVENT_RING];
+        s->ring_len++;
+    }
+    proto_buf_reset(&slot->ev);
+    slot->lsn = lsn;
+    slot->n = n;
+    if (!proto_buf_append(&slot->ev, ev, len)) {
+        /* Out of memory: forget this one and what came before it. */
+        s->ring_evicted = lsn;
+        slot->n = 0;
+    }
+}
+
 static void events_dispatch(server *s)
 {
     const uint8_t *p = s->b_events.p, *end = p + s->b_events.len;
     msgpack_zone z;
-    if (!s->n_subscribers || p == end || !msgpack_zone_init(&z, 1024)) {
-        proto_buf_reset(&s->b_events);
-        return;
-    }
+    bool zone = false;
     while (end - p >= 16) {
         uint64_t lsn = hall_be64_get(p);
         uint32_t len = 0, n = 0;
@@ -1154,6 +1188,11 @@ static void events_dispatch(server *s)
         p += 16;
         if ((size_t)(end - p) < len)
             break;
+        ring_put(s, lsn, p, len, n);
+        if (!s->n_subscribers || (!zone && !(zone = msgpack_zone_init(&z, 1024)))) {
+            p += len;
+            continue;
+        }
         size_t off = 0;
         for (uint32_t i = 0; i < n; i++) {
             msgpack_object ev;
@@ -1167,8 +1206,11 @@ static void events_dispatch(server *s)
         msgpack_zone_clear(&z);
         p += len;
     }
-    msgpack_zone_destroy(&z);
+    if (zone)
+        msgpack_zone_destroy(&z);
     proto_buf_reset(&s->b_events);
+    if (!s->n_subscribers)
+        return;
     conn *next;
     for (conn *c = s->conns; c; c = next) {
         next = c->next; /* conn_pump may close c (output cap) */
@@ -1209,6 +1251,39 @@ static int backfill_visit(void *ctx, const wal_record *rec, const wal_pos *pos)
     return 0;
 }
 
+/* Catches c up from the ring when every record it misses is there: true
+ * when it did (c->backfill_next then 0, or where to go on once its output
+ * drains). */
+static bool backfill_from_ring(server *s, conn *c, size_t budget)
+{
+    msgpack_zone z;
+    if (!msgpack_zone_init(&z, 1024))
+        return false;
+    for (uint32_t i = 0; i < s->ring_len; i++) {
+        const struct ring_slot *slot = &s->ring[(s->ring_head + i) % EVENT_RING];
+        if (slot->lsn < c->backfill_next)
+            continue;
+        if (c->wbuf[0].len + c->wbuf[1].len >= budget) {
+            c->backfill_next = slot->lsn;
+            msgpack_zone_destroy(&z);
+            return true;
+        }
+        size_t off = 0;
+        for (uint32_t k = 0; k < slot->n; k++) {
+            msgpack_object ev;
+            msgpack_unpack_return ur =
+                msgpack_unpack((const char *)slot->ev.p, slot->ev.len, &off, &z, &ev);
+            if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES)
+                break;
+            push_event(c, slot->lsn, &ev);
+        }
+        msgpack_zone_clear(&z);
+    }
+    msgpack_zone_destroy(&z);
+    c->backfill_next = 0; /* the ring holds every durable record's events */
+    return true;
+}
+
 /* Catches a subscriber up from the WAL, one chunk (until its output holds
  * half the cap); conn_pump calls it again as the output drains. */
 static void conn_backfill(conn *c)
@@ -1222,6 +1297,8 @@ static void conn_backfill(conn *c)
         c->backfill_next = 0;
         return;
     }
+    if (c->backfill_next > s->ring_evicted && backfill_from_ring(s, c, budget))
+        return;
     char wal_dir[4096];
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
     backfill_ctx b = {.c = c, .upto = upto, .next = c->backfill_next, .budget = budget};
@@ -1355,16 +1432,21 @@ static int log_record(server *s, const hall_request *hr, uint64_t *records)
     size_t ev_len;
     uint32_t n_ev;
     const uint8_t *ev = hall_events(s->h, &ev_len, &n_ev);
-    if (n_ev && s->n_subscribers) {
+    if (n_ev) {
         uint8_t hd[16];
         hall_be64_put(hd, lsn);
         for (int i = 0; i < 4; i++) {
             hd[8 + i] = (uint8_t)(ev_len >> (24 - 8 * i));
             hd[12 + i] = (uint8_t)(n_ev >> (24 - 8 * i));
         }
+        size_t mark = s->b_events.len;
         if (!proto_buf_append(&s->b_events, hd, sizeof hd) ||
-            !proto_buf_append(&s->b_events, ev, ev_len))
+            !proto_buf_append(&s->b_events, ev, ev_len)) {
+            s->b_events.len = mark; /* no half entry */
+            s->b_events.oom = false;
             hq_log(HQ_LOG_WARN, "events: out of memory; LSN %" PRIu64 " not pushed live", lsn);
+            s->ring_evicted = lsn; /* and not in the ring: catch-ups read the WAL */
+        }
     }
     return 0;
 }
@@ -1791,6 +1873,8 @@ int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
         goto out;
     if (o->read_only && hall_store_applied_lsn(st, s->rtxn, &s->ro_lsn) != 0)
         goto out;
+    s->ring = calloc(EVENT_RING, sizeof *s->ring);
+    s->ring_evicted = durable_lsn(s); /* what came before this start is in the WAL only */
     mdb_txn_reset(s->rtxn);
     uv_check_init(&s->loop, &s->kick);
     s->kick.data = s;
@@ -1844,6 +1928,10 @@ out:
     proto_buf_free(&s->payload);
     free(s->reload_text);
     proto_buf_free(&s->b_events);
+    if (s->ring)
+        for (uint32_t i = 0; i < EVENT_RING; i++)
+            proto_buf_free(&s->ring[i].ev);
+    free(s->ring);
     msgpack_zone_destroy(&s->zone);
     free(s);
     if (code == 0)

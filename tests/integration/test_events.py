@@ -155,3 +155,36 @@ def test_a_subscriber_that_does_not_read_is_cut_off(make_daemon):
     assert other.ok("ping")["now_ms"] >= TUESDAY_10AM
     st = d.admin().ok("stats")
     assert sum(st["lines"][x]["taken"] for x in "ABCD") == n
+
+
+def test_catch_up_from_memory_and_from_the_wal_agree(daemon):
+    # A short absence is caught up from the daemon's ring of recent events,
+    # a long one (past the ring, or across a restart) from the WAL: the same
+    # events either way, in order, each once.
+    k = daemon.kiosk()
+    _, seq0 = subscribe(daemon, "display-demo", ["line"])
+    k.pipeline([("ticket.take", {"line": "ABCD"[i % 4]}) for i in range(40)])
+    ring, _ = subscribe(daemon, "display-demo", ["line"], since=seq0)
+    from_ring = events(ring, 40)
+    daemon.restart()
+    wal, _ = subscribe(daemon, "display-demo", ["line"], since=seq0)
+    assert events(wal, 40) == from_ring
+    assert [e["seq"] for e in from_ring] == list(range(seq0 + 1, seq0 + 41))
+
+
+def test_catch_up_past_the_ring(daemon):
+    # More records than the ring keeps (16,384): the catch-up reads the WAL,
+    # in chunks as the client reads, and then goes live with no gap.
+    k = daemon.kiosk()
+    _, seq0 = subscribe(daemon, "display-demo", ["line"])
+    n = 17000
+    for i in range(0, n, 1000):
+        k.pipeline([("ticket.take", {"line": "ABCD"[j % 4]}) for j in range(i, i + 1000)])
+    c, seq = subscribe(daemon, "display-demo", ["line"], since=seq0)
+    assert seq == seq0 + n
+    got = events(c, n)
+    assert [e["seq"] for e in got] == list(range(seq0 + 1, seq0 + n + 1))
+    assert got[-1]["data"] == {"line": "D", "waiting": n // 4}
+    k.ok("ticket.take", line="A")
+    (live,) = events(c, 1)
+    assert live["seq"] == seq + 1 and live["data"] == {"line": "A", "waiting": n // 4 + 1}
