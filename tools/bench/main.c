@@ -119,7 +119,7 @@ static void usage(FILE *f)
             "  --line      line to take tickets from (default A); cycle: A, B, C, D in turn\n"
             "  --idem      a unique idem with each ticket.take\n"
             "  --payload   bytes per Redis or beanstalk value (default: the size of the\n"
-            "              ticket.take request hallq-bench sends, 38 bytes for line A)\n"
+            "              ticket.take request hallq-bench sends, 39 bytes for line A)\n"
             "  --backlog   --mix: tickets waiting per line before kiosks hold back (100)\n"
             "  --allow     error codes counted but not failing the run\n"
             "  --json      one JSON line of results\n"
