@@ -1609,6 +1609,17 @@ static void batch_maybe_start(server *s)
 {
     uv_check_stop(&s->kick);
     uv_idle_stop(&s->kick_idle);
+    if (s->wal_failed && !s->flushing && s->q_head) {
+        /* Queued before the failure (while the failing batch was being
+         * written): they will never be written; answer them. */
+        req *head = s->q_head;
+        s->q_head = s->q_tail = NULL;
+        batch_fail_all(head, PROTO_E_UNAVAILABLE,
+                       "the WAL cannot be written; the request did not take effect");
+        batch_release(s, head);
+        maybe_finish_stop(s);
+        return;
+    }
     if (s->flushing || (!s->q_head && !s->due_pending) || s->wal_failed)
         return;
     s->due_pending = false;

@@ -135,3 +135,20 @@ def test_disk_full_while_idle_then_freed(make_daemon, workdir):
     assert k.ok("ticket.take", line="A", idem="d1") == r  # once
     d.restart()
     assert d.kiosk().ok("ticket.get", ticket_id=r["ticket_id"])["number"] == "A002"
+
+
+def test_requests_queued_behind_a_failing_batch_are_answered(make_daemon):
+    # A pipeline: while the failing batch is being written, more requests
+    # queue for the next one. They are never written: each is answered
+    # `unavailable` (none hangs), and SIGTERM then stops the daemon (exit 0).
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, env=preload("fdatasync:3:EIO"))
+    k = d.kiosk()
+    got = k.pipeline([("ticket.take", {"line": "ABCD"[i % 4], "idem": "q%d" % i})
+                      for i in range(600)])
+    assert len(got) == 600
+    codes = ["ok" if m["ok"] else m["error"]["code"] for m in got]
+    first_bad = codes.index("unavailable")
+    assert set(codes[first_bad:]) == {"unavailable"}, codes
+    assert 0 < first_bad < 600
+    d.stop()  # exit 0, not the drain timeout or a hang
+    assert "did not read their answers" not in d.log_text()
