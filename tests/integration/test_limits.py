@@ -133,7 +133,7 @@ def test_ten_thousand_idle_connections(make_daemon):
         k = d.kiosk()
         t0 = time.monotonic()
         assert k.ok("ticket.take", line="A")["number"] == "A001"
-        assert time.monotonic() - t0 < 5
+        assert time.monotonic() - t0 < 10
         after = rss_kib(d.proc.pid)
         per_conn = (after - before) * 1024 / n
         print("\nRSS with %d idle connections: %d KiB (%.0f bytes per connection)"
