@@ -13,12 +13,12 @@ tools/deps.sh --fuzz
 work=${HALLQ_FUZZ_WORK:-/tmp/hallq-fuzz}
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DHALLQ_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_frame fuzz_request fuzz_config
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_frame fuzz_request fuzz_config fuzz_exec
 # Inputs larger than the default 4096 bytes: the demo hall is 5 KiB, and
 # frames past the framer's first allocation need more than 4 KiB.
-declare -A max_len=([frame]=12000 [request]=4096 [config]=16384)
+declare -A max_len=([frame]=12000 [request]=4096 [config]=16384 [exec]=4096)
 status=0
-for name in frame request config; do
+for name in frame request config exec; do
   mkdir -p "$work/$name"
   echo "fuzz: $name for ${secs}s"
   # malloc_limit_mb: no single allocation may be large (a declared count

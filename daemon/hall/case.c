@@ -579,6 +579,10 @@ int hall_review_claim(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
     if ((rc = case_load(h, txn, no, strlen(no), &c, mdb_rc)))
         return hall_mdb_fail(e, mdb_rc, rc, "review.claim");
     int di = dep_index(&c, r->actor.id);
+    if (di < 0) /* the review index and the case disagree */
+        return proto_fail(e, PROTO_E_INTERNAL, "case %s is in the queue of %s but not theirs", c.no,
+                          r->actor.id),
+               -1;
     c.deps[di].state = DEP_CLAIMED;
     c.deps[di].lease_until = r->now_ms + h->cfg->rules.claim_lease_ms;
     if ((rc = review_index(h, txn, &c, r->actor.id, false)) ||
@@ -643,6 +647,9 @@ int hall_review_decide(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     if (load_arg_case(h, txn, r, &c, e, mdb_rc) || check_dept_access(r, &c, e))
         return -1;
     int di = dep_index(&c, r->actor.id);
+    if (di < 0) /* not a department of the case (only a forged record gets here) */
+        return proto_fail(e, PROTO_E_FORBIDDEN, "case %s is not reviewed by %s", c.no, r->actor.id),
+               -1;
     if (c.deps[di].state != DEP_CLAIMED || c.deps[di].lease_until < r->now_ms)
         return proto_fail(e, PROTO_E_CONFLICT,
                           "case %s is not claimed by department %s (claim it first)", c.no,
@@ -738,7 +745,10 @@ int hall_review_list(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
             rc = lrc;
             break;
         }
-        int ds = c.deps[dep_index(&c, r->actor.id)].state;
+        int di = dep_index(&c, r->actor.id);
+        if (di < 0)
+            continue; /* the index and the case disagree: not this department's */
+        int ds = c.deps[di].state;
         bool open = ds == DEP_PENDING || ds == DEP_CLAIMED || ds == DEP_SUPPLEMENT;
         if (want >= 0 ? ds == want : open)
             snprintf(found[n++], CASE_NO_MAX + 1, "%s", c.no);

@@ -21,6 +21,7 @@
 int fuzz_frame(const uint8_t *data, size_t size);
 int fuzz_request(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
+int fuzz_exec(const uint8_t *data, size_t size);
 
 /* Checks an invariant of the code under test (not of the input). */
 #define FUZZ_CHECK(cond)                                                                           \

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tests/fuzz/make-corpus.py
 
-Rewrites tests/fuzz/corpus/{frame,request,config}/ from scratch: a few
+Rewrites tests/fuzz/corpus/{frame,request,config,exec}/ from scratch: a few
 dozen small files per fuzzer, named by what they hold. Needs Debian's
 python3-msgpack. The frame seeds follow the input format described atop
 tests/fuzz/fuzz_frame.c; change both together.
@@ -249,6 +249,26 @@ def config_seeds():
     return out
 
 
+def exec_seeds(reqs):
+    """fuzz_exec's inputs: an actor byte (an index into its actors table:
+    kiosk, display, admin, W01, W03, W04, W05, W02, mkt, res, hsg, system),
+    a clock byte (x 37 s), then a request body. Every request seed as
+    every actor that could send it, and some as the wrong one."""
+    out = {}
+    by_prefix = [("ticket", [0, 2]), ("appointment", [0]), ("case.get", [0, 3, 8]),
+                 ("rate", [0]), ("window", [3, 4, 5, 6, 7]), ("case.", [4, 6]),
+                 ("review", [8, 9, 10]), ("stats", [2]), ("day.close", [2, 11]),
+                 ("clock", [2]), ("config", [2, 11])]
+    for name, body in sorted(reqs.items()):
+        actors = [1, 2]
+        for prefix, who in by_prefix:
+            if name.startswith(prefix):
+                actors = who + [1]
+        for a in actors:
+            out["%s-as%d" % (name, a)] = bytes([a, 3]) + body
+    return out
+
+
 def write(name, seeds):
     d = os.path.join(ROOT, "corpus", name)
     shutil.rmtree(d, ignore_errors=True)
@@ -264,6 +284,7 @@ def main():
     write("request", reqs)
     write("frame", frame_seeds(reqs))
     write("config", config_seeds())
+    write("exec", exec_seeds(reqs))
 
 
 if __name__ == "__main__":

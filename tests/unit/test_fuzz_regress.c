@@ -83,6 +83,12 @@ static void test_regress_request(void **state)
     replay("regress", "request", fuzz_request);
 }
 
+static void test_regress_exec(void **state)
+{
+    (void)state;
+    replay("regress", "exec", fuzz_exec);
+}
+
 static void test_regress_config(void **state)
 {
     (void)state;
@@ -96,6 +102,7 @@ static void test_corpus(void **state)
     assert_true(replay("corpus", "frame", fuzz_frame) > 10);
     assert_true(replay("corpus", "request", fuzz_request) > 10);
     assert_true(replay("corpus", "config", fuzz_config) > 10);
+    assert_true(replay("corpus", "exec", fuzz_exec) > 50);
 }
 
 /* The config seeds start from a hall that parses: a seed the parser
@@ -123,9 +130,9 @@ static void test_corpus_config_parses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_regress_frame),        cmocka_unit_test(test_regress_request),
-        cmocka_unit_test(test_regress_config),       cmocka_unit_test(test_corpus),
-        cmocka_unit_test(test_corpus_config_parses),
+        cmocka_unit_test(test_regress_frame),  cmocka_unit_test(test_regress_request),
+        cmocka_unit_test(test_regress_config), cmocka_unit_test(test_regress_exec),
+        cmocka_unit_test(test_corpus),         cmocka_unit_test(test_corpus_config_parses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
