@@ -10,9 +10,10 @@
 
 struct hall {
     hall_store *st;
-    hall_config *cfg;  /* in force */
-    int64_t clock_ms;  /* latest record time (or manual clock) */
-    msgpack_zone zone; /* scratch for decoding stored values, cleared per op */
+    hall_config *cfg;         /* in force */
+    int64_t clock_ms;         /* latest record time (or manual clock) */
+    msgpack_zone zone;        /* scratch for decoding stored values, cleared per op */
+    msgpack_zone replay_zone; /* a replayed record's payload, cleared per record */
     proto_buf scratch;
     /* The args of the time-driven record hall_due hands out. */
     proto_buf due_buf;

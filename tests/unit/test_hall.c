@@ -235,7 +235,7 @@ static int fx_exec(fixture *f, const char *op, hall_role role, const char *actor
     assert_int_equal(mdb_rc, 0);
     if (rc == HALL_EXEC_RECORD) {
         f->lsn++;
-        assert_int_equal(hall_record_pack(&r, &f->result, &f->payload), 0);
+        assert_int_equal(hall_record_pack_ev(f->h, &r, &f->result, &f->payload), 0);
         assert_true(f->n < 4096);
         f->offsets[f->n] = f->log.len;
         f->types[f->n] = r.def->rec_type;
@@ -478,6 +478,29 @@ static void test_replay(void **state)
                                  &mdb_rc),
                      -1);
     assert_non_null(strstr(err, "diverged"));
+    mdb_txn_abort(txn);
+    hall_batch_abort(g->h);
+    num[3] ^= 1; /* back as it was: it replays again */
+    assert_int_equal(mdb_txn_begin(g->st.env, NULL, 0, &txn), 0);
+    hall_batch_begin(g->h);
+    assert_int_equal(hall_replay(g->h, txn, (uint64_t)f->n, f->times[f->n - 1], f->types[f->n - 1],
+                                 HALL_ROLE_KIOSK, "K1", p + 4, len, &scratch, err, sizeof err,
+                                 &mdb_rc),
+                     0);
+    mdb_txn_abort(txn);
+    hall_batch_abort(g->h);
+    /* ... and one whose recorded events were changed does not. */
+    uint8_t *w = memmem(p + 4, len, "\xa7waiting", 8);
+    assert_non_null(w);
+    assert_true(w[8] < 0x7f); /* a positive fixint */
+    w[8]++;
+    assert_int_equal(mdb_txn_begin(g->st.env, NULL, 0, &txn), 0);
+    hall_batch_begin(g->h);
+    assert_int_equal(hall_replay(g->h, txn, (uint64_t)f->n, f->times[f->n - 1], f->types[f->n - 1],
+                                 HALL_ROLE_KIOSK, "K1", p + 4, len, &scratch, err, sizeof err,
+                                 &mdb_rc),
+                     -1);
+    assert_non_null(strstr(err, "events differ"));
     mdb_txn_abort(txn);
     hall_batch_abort(g->h);
     /* An unknown record type (a newer version's) is refused clearly. */
