@@ -767,16 +767,14 @@ static bool rate_ok(server *s, conn *c)
     return true;
 }
 
-/* One frame from a connection. */
-static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
+/* A new slot at the tail of c's FIFO; on out of memory c is closed and
+ * NULL returned. */
+static req *conn_push(conn *c)
 {
-    server *s = c->srv;
-    req *r = req_new(s, c);
-    proto_error e = {0};
-    proto_request rq;
+    req *r = req_new(c->srv, c);
     if (!r) {
         conn_close(c);
-        return;
+        return NULL;
     }
     if (c->tail)
         c->tail->next = r;
@@ -784,6 +782,31 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
         c->head = r;
     c->tail = r;
     c->inflight++;
+    return r;
+}
+
+/* Ends a connection with one last error answer (after those it owes). */
+static void conn_fail(conn *c, proto_err code, const char *msg)
+{
+    conn_stop_reading(c);
+    req *r = conn_push(c);
+    if (!r)
+        return;
+    req_error(r, code, msg);
+    r->close_after = true;
+    c->closing = true;
+    conn_pump(c);
+}
+
+/* One frame from a connection. */
+static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
+{
+    server *s = c->srv;
+    proto_error e = {0};
+    proto_request rq;
+    req *r = conn_push(c);
+    if (!r)
+        return;
 
     msgpack_zone_clear(&s->zone);
     proto_err code = proto_request_decode(&s->zone, body, len, &rq, &e);
@@ -902,18 +925,11 @@ static void conn_read_frames(conn *c)
         if (rc == PROTO_FRAME_NEED)
             break;
         if (rc < 0) {
-            req *r = req_new(s, c);
+            req *r = conn_push(c);
             if (!r) {
                 c->parsing = false;
-                conn_close(c);
                 return;
             }
-            if (c->tail)
-                c->tail->next = r;
-            else
-                c->head = r;
-            c->tail = r;
-            c->inflight++;
             req_error(r, PROTO_E_BAD_FRAME,
                       rc == PROTO_FRAME_EZERO  ? "frame: length 0"
                       : rc == PROTO_FRAME_EBIG ? "frame: longer than max_frame"
@@ -973,41 +989,10 @@ static void on_connection(uv_stream_t *ls, int status)
     if (!l->is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
     if (s->n_conns > hall_config_current(s->h)->limits.max_connections) {
-        req *r = req_new(s, c);
-        if (r) {
-            c->head = c->tail = r;
-            c->inflight = 1;
-            req_error(r, PROTO_E_LIMIT, "too many connections");
-            r->close_after = true;
-            conn_pump(c);
-        } else {
-            conn_close(c);
-        }
+        conn_fail(c, PROTO_E_LIMIT, "too many connections");
         return;
     }
     conn_start_reading(c);
-}
-
-/* Ends a connection with one last error answer (after those it owes). */
-static void conn_fail(conn *c, proto_err code, const char *msg)
-{
-    server *s = c->srv;
-    req *r = req_new(s, c);
-    conn_stop_reading(c);
-    if (!r) {
-        conn_close(c);
-        return;
-    }
-    if (c->tail)
-        c->tail->next = r;
-    else
-        c->head = r;
-    c->tail = r;
-    c->inflight++;
-    req_error(r, code, msg);
-    r->close_after = true;
-    c->closing = true;
-    conn_pump(c);
 }
 
 /* Once a second: a connection that has not said hello in time, or that
@@ -1297,7 +1282,7 @@ static void conn_backfill(conn *c)
         c->backfill_next = 0;
         return;
     }
-    if (c->backfill_next > s->ring_evicted && backfill_from_ring(s, c, budget))
+    if (s->ring && c->backfill_next > s->ring_evicted && backfill_from_ring(s, c, budget))
         return;
     char wal_dir[4096];
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);

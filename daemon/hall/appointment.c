@@ -198,20 +198,30 @@ int hall_appointment_book(hall *h, MDB_txn *txn, const hall_request *r, msgpack_
     return 0;
 }
 
-int hall_appointment_get(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
-                         proto_error *e, int *mdb_rc)
+/* The appointment named by args.code: 0, or -1 with e set (not_found, or
+ * an LMDB failure in *mdb_rc). */
+static int load_arg_appt(hall *h, MDB_txn *txn, const hall_request *r, hall_appt *a, proto_error *e,
+                         int *mdb_rc)
 {
     const char *code;
     uint32_t n;
-    hall_appt a;
     if (proto_arg_str(r->args, "code", true, &code, &n, e))
         return -1;
-    int rc = appt_load(h, txn, code, n, &a, mdb_rc);
+    int rc = appt_load(h, txn, code, n, a, mdb_rc);
     if (rc == MDB_NOTFOUND)
         return proto_fail(e, PROTO_E_NOT_FOUND, "args.code: no appointment '%.*s'", (int)n, code),
                -1;
     if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "appointment.get");
+        return hall_mdb_fail(e, mdb_rc, rc, r->def->name);
+    return 0;
+}
+
+int hall_appointment_get(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
+                         proto_error *e, int *mdb_rc)
+{
+    hall_appt a;
+    if (load_arg_appt(h, txn, r, &a, e, mdb_rc))
+        return -1;
     int64_t w = h->cfg->rules.appointment_window_ms;
     bool used = a.state == APPT_USED;
     msgpack_pack_map(pk, 6 + (used ? 2 : 0));
@@ -272,23 +282,16 @@ int hall_appointment_use(hall *h, MDB_txn *txn, const char *code, size_t n, cons
 int hall_appointment_timer(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
                            proto_error *e, int *mdb_rc)
 {
-    const char *code;
-    uint32_t n;
     hall_appt a;
-    if (proto_arg_str(r->args, "code", true, &code, &n, e))
+    if (load_arg_appt(h, txn, r, &a, e, mdb_rc))
         return -1;
-    int rc = appt_load(h, txn, code, n, &a, mdb_rc);
-    if (rc == MDB_NOTFOUND)
-        return proto_fail(e, PROTO_E_NOT_FOUND, "args.code: no appointment '%.*s'", (int)n, code),
-               -1;
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "appointment.timer");
     if (a.state != APPT_BOOKED)
         return proto_fail(e, PROTO_E_INTERNAL, "appointment %s is %s: no no-show is due", a.code,
                           appt_states[a.state]),
                -1;
     a.state = APPT_NO_SHOW;
     a.no_show_ms = r->now_ms;
+    int rc;
     if ((rc = appt_due_index(h, txn, &a, false)) || (rc = appt_store(h, txn, &a)))
         return hall_mdb_fail(e, mdb_rc, rc, "appointment.timer");
     msgpack_pack_map(pk, 1);
