@@ -33,7 +33,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
-               "              [--manual-clock] [--fsync always|none] [--read-only]\n"
+               "              [--manual-clock] [--fsync always|none] [--checkpoint-ms N]\n"
+               "              [--read-only]\n"
                "\n"
                "  --config FILE   the hall's configuration (default: the demo hall,\n"
                "                  " HALLQ_DEFAULT_CONFIG ")\n"
@@ -44,6 +45,9 @@ static void usage(FILE *f)
                "  --manual-clock  tests only: time moves only by the admin op clock.advance\n"
                "  --fsync MODE    always (default): answer after the WAL is on disk;\n"
                "                  none: never fdatasync (benchmarks only)\n"
+               "  --checkpoint-ms N  how often LMDB writes out the durable batches (default\n"
+               "                  1000; 0: at every batch). A crash replays from the WAL\n"
+               "                  what came after the last checkpoint\n"
                "  --read-only     serve the state in DIR as it is (a replay made by\n"
                "                  'hallq wal replay'): reads, stats, digest; every\n"
                "                  mutation is forbidden; the config comes from the state\n"
@@ -231,7 +235,7 @@ static int run_read_only(const char *data_dir, const char *tcp, const char *unix
     hq_log(HQ_LOG_INFO, "read-only: serving the state of hall %s in %s as it was at %lld",
            cfg->hall_id, data_dir,
            (long long)(so.fixed_now_ms > hall_clock_ms(h) ? so.fixed_now_ms : hall_clock_ms(h)));
-    code = server_run(&so, h, &st, NULL);
+    code = server_run(&so, &h, &st, NULL);
 out:
     hall_close(h);
     hall_store_close(&st);
@@ -243,18 +247,16 @@ int main(int argc, char **argv)
 {
     const char *config_path = NULL, *data_dir = "./hallq-data", *tcp = NULL, *unix_path = NULL;
     const char *fsync_mode = NULL;
+    long checkpoint_ms = 1000;
     bool manual_clock = false, read_only = false;
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"data", required_argument, 0, 'd'},
-                                         {"tcp", required_argument, 0, 't'},
-                                         {"unix", required_argument, 0, 'u'},
-                                         {"manual-clock", no_argument, 0, 'm'},
-                                         {"fsync", required_argument, 0, 'f'},
-                                         {"read-only", no_argument, 0, 'r'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
+        {"tcp", required_argument, 0, 't'},    {"unix", required_argument, 0, 'u'},
+        {"manual-clock", no_argument, 0, 'm'}, {"fsync", required_argument, 0, 'f'},
+        {"read-only", no_argument, 0, 'r'},    {"checkpoint-ms", required_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:rh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:rk:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_path = optarg;
@@ -277,6 +279,17 @@ int main(int argc, char **argv)
         case 'r':
             read_only = true;
             break;
+        case 'k': {
+            char *end;
+            errno = 0;
+            checkpoint_ms = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || checkpoint_ms < 0 || checkpoint_ms > 3600000) {
+                fprintf(stderr, "hallqd: --checkpoint-ms: expected 0..3600000 ms, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -358,12 +371,13 @@ int main(int argc, char **argv)
                          .tcp_addr = tcp ? tcp : file_cfg->tcp.addr,
                          .unix_path = sock,
                          .manual_clock = manual_clock,
-                         .fsync = wo.sync};
+                         .fsync = wo.sync,
+                         .checkpoint_ms = (uint32_t)checkpoint_ms};
     if (pii_key_load(data_dir, so.pii_key, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "the key for applicants' ids: %s; not starting", err);
         goto out;
     }
-    code = server_run(&so, h, &st, w);
+    code = server_run(&so, &h, &st, w);
 out:
     if (w)
         wal_writer_close(w);

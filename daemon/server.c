@@ -3,18 +3,32 @@
  * Every request gets a slot in its connection's FIFO; responses leave in
  * FIFO order. A read (or hello, ping...) runs when it reaches the head of
  * the FIFO, so it sees every earlier mutation of its connection, and it
- * reads committed state only. A mutation joins the server's queue; a batch
+ * reads durable state only. A mutation joins the server's queue; a batch
  * takes the whole queue:
  *
- *   open an LMDB write txn -> for each request: hall_exec (check, assign
- *   server values, apply) and append its record to the WAL batch -> seal ->
- *   write + fdatasync on the libuv thread pool (the loop keeps reading and
- *   queueing meanwhile) -> commit the LMDB txn -> answer.
+ *   open a nested LMDB txn in the state txn -> for each request: hall_exec
+ *   (check, assign server values, apply) and append its record to the WAL
+ *   batch -> seal -> write + fdatasync on the libuv thread pool (the loop
+ *   keeps reading and queueing meanwhile) -> commit the nested txn into
+ *   the state txn -> answer.
+ *
+ * The WAL is what makes a batch durable; LMDB is the WAL applied. So the
+ * state txn (s->st_txn, the parent of every batch's txn) stays open across
+ * batches and is committed (written and synced by LMDB) only at a
+ * checkpoint: every --checkpoint-ms (1 s), after CHECKPOINT_RECORDS records, after
+ * a batch that changed the config, before the map grows and at stop. One
+ * fdatasync per batch (the WAL's, off the loop) instead of two, the
+ * second on the loop. Every LMDB commit is an ordinary synced one, so the
+ * file is always a whole checkpoint; a crash loses only what the WAL
+ * replays at the next start (recovery starts from the applied LSN, which
+ * every batch sets). Reads use the state txn, and wait while a batch's
+ * nested txn is open (its effects are not durable yet).
  *
  * So nothing a client sees is ever ahead of the disk. A failed write or
- * sync aborts the txn, answers the batch `unavailable` and stops all
- * mutations until a restart recovers from the log (reads go on). On
- * MDB_MAP_FULL the batch is rolled back (txn and WAL batch), the map grown
+ * sync aborts the batch's nested txn (the state txn keeps every durable
+ * batch), answers the batch `unavailable` and stops all mutations until a
+ * restart recovers from the log (reads go on). On MDB_MAP_FULL the batch
+ * is rolled back (txn and WAL batch), a checkpoint taken, the map grown
  * with no txn open, and the batch run again at the same time.
  *
  * Memory: a connection's input is bounded by its framer (4 + max_frame),
@@ -43,6 +57,7 @@
 #define DISK_CHECK_MS 1000
 #define DRAIN_TIMEOUT_MS 5000
 #define EVENT_RING 16384 /* records' events kept for subscribers coming back */
+#define CHECKPOINT_RECORDS 50000
 
 typedef struct server server;
 typedef struct conn conn;
@@ -116,6 +131,7 @@ struct server {
     uv_loop_t loop;
     const server_options *opt;
     hall *h;
+    hall **hp; /* the caller's: a restore from the WAL reopens the hall */
     hall_store *st;
     wal_writer *w;
     listener tcp, unix_;
@@ -129,8 +145,14 @@ struct server {
     /* Mutations waiting for the next batch, and the batch in flight. */
     req *q_head, *q_tail;
     req *b_head;
-    MDB_txn *b_txn;
-    proto_buf b_events; /* the batch's events: per record, lsn(8) len(4) n(4) bytes */
+    MDB_txn *st_txn;          /* the state txn: every durable batch since the checkpoint */
+    MDB_txn *b_txn;           /* the batch's txn, nested in st_txn */
+    const hall_config *b_cfg; /* the config in force when the batch began */
+    uint64_t b_records;       /* records in the batch */
+    uint64_t ckpt_records;    /* records in st_txn */
+    uv_timer_t ckpt_timer;    /* a checkpoint checkpoint_ms after the first of them */
+    bool ckpt_due;            /* the timer fired while a batch was in flight */
+    proto_buf b_events;       /* the batch's events: per record, lsn(8) len(4) n(4) bytes */
     uint32_t n_subscribers;
     /* The events of the latest EVENT_RING records that had any, so a
      * subscriber back after a short absence is caught up from memory, not
@@ -202,6 +224,92 @@ static int64_t server_now(server *s)
 static uint64_t durable_lsn(server *s)
 {
     return s->w ? wal_writer_durable_lsn(s->w) : s->ro_lsn;
+}
+
+/* ---- the state txn (see the top of the file) ---- */
+
+/* The txn reads see: the state txn (begun when none is open), or, read-only,
+ * the renewed read txn. NULL (and *rc) when LMDB cannot begin one. */
+static MDB_txn *state_read(server *s, int *rc)
+{
+    *rc = 0;
+    if (s->opt->read_only) {
+        *rc = mdb_txn_renew(s->rtxn);
+        return *rc ? NULL : s->rtxn;
+    }
+    if (!s->st_txn && (*rc = mdb_txn_begin(s->st->env, NULL, 0, &s->st_txn)) != 0)
+        return NULL;
+    return s->st_txn;
+}
+
+static void state_read_end(server *s, MDB_txn *txn)
+{
+    if (txn && txn == s->rtxn)
+        mdb_txn_reset(s->rtxn);
+}
+
+/* The state is behind the durable WAL: the state txn is lost (a failed
+ * checkpoint or batch commit) with `why` (an LMDB error). Reopens the hall
+ * from the store (its config and clock as of the checkpoint), grows the
+ * map on MDB_MAP_FULL, and replays the WAL's durable records into LMDB, as
+ * a restart would. Without that, no changes until a restart. */
+static int restore_from_wal(server *s, int why)
+{
+    char err[512] = "";
+    if (s->st_txn)
+        mdb_txn_abort(s->st_txn);
+    s->st_txn = NULL;
+    s->ckpt_records = 0;
+    uv_timer_stop(&s->ckpt_timer);
+    char wal_dir[4096];
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
+    char hall_id[sizeof hall_config_current(s->h)->hall_id];
+    snprintf(hall_id, sizeof hall_id, "%s", hall_config_current(s->h)->hall_id);
+    hall *nh = NULL;
+    if (why == MDB_MAP_FULL && hall_store_grow(s->st) != 0)
+        snprintf(err, sizeof err, "cannot grow the map past %zu MiB", s->st->map_size >> 20);
+    else if (hall_open(&nh, s->st, err, sizeof err) == 0) {
+        hall_close(s->h);
+        s->h = *s->hp = nh;
+        if (recovery_catch_up(s->h, s->st, wal_dir, hall_id, NULL, err, sizeof err) == 0)
+            err[0] = 0;
+    }
+    if (err[0]) {
+        hq_log(HQ_LOG_ERROR,
+               "lmdb: %s, and the catch-up from the WAL failed: %s; refusing changes until "
+               "restart (the WAL is intact)",
+               mdb_strerror(why), err);
+        s->wal_failed = true;
+        return -1;
+    }
+    hq_log(HQ_LOG_INFO, "lmdb: %s; %scaught up from the WAL", mdb_strerror(why),
+           why == MDB_MAP_FULL ? "map grown, " : "");
+    return 0;
+}
+
+/* Commits the state txn: LMDB writes and syncs the batches it holds. Only
+ * between batches (no nested txn open). */
+static int checkpoint(server *s)
+{
+    s->ckpt_due = false;
+    uv_timer_stop(&s->ckpt_timer);
+    if (!s->st_txn)
+        return 0;
+    int rc = mdb_txn_commit(s->st_txn);
+    s->st_txn = NULL;
+    s->ckpt_records = 0;
+    if (rc)
+        return restore_from_wal(s, rc);
+    return 0;
+}
+
+static void on_ckpt_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    if (s->b_txn)
+        s->ckpt_due = true; /* after_flush takes it */
+    else
+        checkpoint(s);
 }
 
 /* ---- requests ---- */
@@ -509,12 +617,13 @@ static void exec_direct(server *s, conn *c, req *r)
     case HALL_OP_DIGEST: {
         uint8_t d[32];
         uint64_t lsn = 0;
-        int rc = mdb_txn_renew(s->rtxn);
+        int rc;
+        MDB_txn *txn = state_read(s, &rc);
+        if (txn)
+            rc = hall_store_digest(s->st, txn, d);
         if (rc == 0)
-            rc = hall_store_digest(s->st, s->rtxn, d);
-        if (rc == 0)
-            rc = hall_store_applied_lsn(s->st, s->rtxn, &lsn);
-        mdb_txn_reset(s->rtxn);
+            rc = hall_store_applied_lsn(s->st, txn, &lsn);
+        state_read_end(s, txn);
         if (rc) {
             proto_fail(&e, PROTO_E_INTERNAL, "digest: %s", mdb_strerror(rc));
             break;
@@ -534,13 +643,14 @@ static void exec_direct(server *s, conn *c, req *r)
             break;
         hall_request hr = {
             .def = r->def, .args = rq.args, .actor = c->actor, .now_ms = server_now(s)};
-        int rc = mdb_txn_renew(s->rtxn);
-        if (rc) {
+        int rc;
+        MDB_txn *txn = state_read(s, &rc);
+        if (!txn) {
             proto_fail(&e, PROTO_E_INTERNAL, "read: %s", mdb_strerror(rc));
             break;
         }
-        hall_read(s->h, s->rtxn, &hr, &s->result, &e);
-        mdb_txn_reset(s->rtxn);
+        hall_read(s->h, txn, &hr, &s->result, &e);
+        state_read_end(s, txn);
         break;
     }
     }
@@ -550,6 +660,12 @@ static void exec_direct(server *s, conn *c, req *r)
         req_ok(r, &s->result);
 }
 
+/* Direct ops that read the state (all but hello, subscribe and ping). */
+static bool reads_state(hall_op op)
+{
+    return op != HALL_OP_HELLO && op != HALL_OP_SUBSCRIBE && op != HALL_OP_PING;
+}
+
 /* Moves answered slots from the head of the FIFO to the output, running
  * direct requests as they reach the head. */
 static void conn_pump(conn *c)
@@ -557,8 +673,11 @@ static void conn_pump(conn *c)
     server *s = c->srv;
     while (c->head && !c->closed) {
         req *r = c->head;
-        if (r->state == REQ_NEW)
+        if (r->state == REQ_NEW) {
+            if (s->b_txn && reads_state(r->def->op))
+                break; /* after the batch in flight: its effects are not durable yet */
             exec_direct(s, c, r);
+        }
         if (r->state != REQ_DONE || r->in_batch)
             break; /* a mutation is answered only once its batch is durable */
         proto_buf *ob = &c->wbuf[1 - c->writing];
@@ -1056,8 +1175,10 @@ static void batch_release(server *s, req *head)
                 conn_free(c);
         }
     }
+    /* Answered heads, and reads that waited for the batch. */
     for (conn *c = s->conns; c; c = c->next)
-        if (c->head && c->head->state == REQ_DONE && !c->head->in_batch)
+        if (c->head &&
+            (c->head->state == REQ_NEW || (c->head->state == REQ_DONE && !c->head->in_batch)))
             conn_pump(c);
 }
 
@@ -1072,12 +1193,14 @@ static void on_due(uv_timer_t *t)
  * the manual clock clock.advance brings them). */
 static void arm_due_timer(server *s)
 {
-    if (s->opt->manual_clock || s->opt->read_only || s->stopping)
-        return;
+    if (s->opt->manual_clock || s->opt->read_only || s->stopping || s->b_txn)
+        return; /* (with a batch in flight: armed again after it) */
     int64_t due = INT64_MAX;
-    if (mdb_txn_renew(s->rtxn) == 0) {
-        due = hall_next_due_ms(s->h, s->rtxn);
-        mdb_txn_reset(s->rtxn);
+    int rc;
+    MDB_txn *txn = state_read(s, &rc);
+    if (txn) {
+        due = hall_next_due_ms(s->h, txn);
+        state_read_end(s, txn);
     }
     if (due == INT64_MAX) {
         uv_timer_stop(&s->due_timer);
@@ -1311,38 +1434,6 @@ static void conn_backfill(conn *c)
     c->backfill_next = 0; /* every durable record read: live from here */
 }
 
-/* After a failed LMDB commit of a durable batch: on MDB_MAP_FULL, grow the
- * map and replay the batch's records from the WAL (as a restart would), so
- * the answers already packed become true. Anything else, or a catch-up that
- * fails, leaves the state behind the log: no changes until a restart. */
-static int catch_up(server *s, int commit_rc)
-{
-    char err[512];
-    if (commit_rc != MDB_MAP_FULL) {
-        hq_log(HQ_LOG_ERROR,
-               "lmdb: commit failed: %s; refusing changes until restart (the WAL is intact)",
-               mdb_strerror(commit_rc));
-        return -1;
-    }
-    char wal_dir[4096];
-    snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
-    if (hall_store_grow(s->st) != 0)
-        snprintf(err, sizeof err, "cannot grow the map past %zu MiB", s->st->map_size >> 20);
-    else if (recovery_catch_up(s->h, s->st, wal_dir, hall_config_current(s->h)->hall_id, NULL, err,
-                               sizeof err) == 0)
-        err[0] = 0;
-    if (err[0]) {
-        hq_log(HQ_LOG_ERROR,
-               "lmdb: commit failed (map full) and the catch-up from the WAL failed: %s; "
-               "refusing changes until restart (the WAL is intact)",
-               err);
-        return -1;
-    }
-    hq_log(HQ_LOG_INFO, "lmdb: map full at commit; grown to %zu MiB and caught up from the WAL",
-           s->st->map_size >> 20);
-    return 0;
-}
-
 static void on_flush(uv_work_t *w)
 {
     server *s = w->data;
@@ -1357,23 +1448,31 @@ static void after_flush(uv_work_t *w, int status)
     s->flushing = false;
     int rc = wal_writer_complete(s->w, status == 0 ? s->flush_rc : -ECANCELED);
     if (rc == 0) {
+        /* Into the state txn: no I/O; LMDB writes it at the checkpoint. */
         rc = mdb_txn_commit(s->b_txn);
         s->b_txn = NULL;
+        bool cfg_changed = hall_config_current(s->h) != s->b_cfg;
         if (rc == 0) {
             hall_batch_commit(s->h);
-            arm_due_timer(s);
-            events_dispatch(s);
+            s->ckpt_records += s->b_records;
+            /* A config change is checkpointed at once, so that the hall a
+             * restore reopens has the config of the records it replays. */
+            if (cfg_changed || s->ckpt_due || s->stopping || !s->opt->checkpoint_ms ||
+                s->ckpt_records >= CHECKPOINT_RECORDS)
+                rc = checkpoint(s);
+            else if (!uv_is_active((uv_handle_t *)&s->ckpt_timer))
+                uv_timer_start(&s->ckpt_timer, on_ckpt_timer, s->opt->checkpoint_ms, 0);
         } else {
             /* The WAL has the batch but the state does not. */
             hall_batch_abort(s->h);
-            if (catch_up(s, rc) == 0) {
-                arm_due_timer(s);
-                events_dispatch(s);
-            } else {
-                s->wal_failed = true;
-                batch_fail_all(head, PROTO_E_UNAVAILABLE,
-                               "the state store failed; retry with the same idem after restart");
-            }
+            rc = restore_from_wal(s, rc);
+        }
+        if (rc == 0) {
+            arm_due_timer(s);
+            events_dispatch(s);
+        } else {
+            batch_fail_all(head, PROTO_E_UNAVAILABLE,
+                           "the state store failed; retry with the same idem after restart");
         }
     } else {
         mdb_txn_abort(s->b_txn);
@@ -1529,9 +1628,12 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
 {
     proto_request rq;
     proto_error e;
-    int rc = mdb_txn_begin(s->st->env, NULL, 0, &s->b_txn);
-    if (rc)
+    int rc = 0;
+    if (!s->st_txn)
+        rc = mdb_txn_begin(s->st->env, NULL, 0, &s->st_txn);
+    if (rc || (rc = mdb_txn_begin(s->st->env, s->st_txn, 0, &s->b_txn)) != 0)
         return rc;
+    s->b_cfg = hall_config_current(s->h);
     hall_batch_begin(s->h);
     *records = 0;
     proto_buf_reset(&s->b_events);
@@ -1623,15 +1725,26 @@ static void batch_maybe_start(server *s)
 
     int64_t now = server_now(s);
     uint64_t records = 0;
-    int rc;
-    if (hall_store_nearly_full(s->st) && hall_store_grow(s->st) == 0)
+    int rc = 0;
+    /* The map grows with no write txn open: after a checkpoint. */
+    if (hall_store_nearly_full(s->st) && (rc = checkpoint(s)) == 0 && hall_store_grow(s->st) == 0)
         hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
-    while ((rc = batch_apply(s, head, now, &records)) == MDB_MAP_FULL) {
-        if (hall_store_grow(s->st) != 0) {
-            rc = MDB_MAP_FULL;
+    for (int tries = 0; rc == 0; tries++) {
+        rc = batch_apply(s, head, now, &records);
+        if ((rc != MDB_MAP_FULL && rc != MDB_TXN_FULL) || tries == 8)
             break;
+        /* A full map grows, a full state txn is written out: both after a
+         * checkpoint (which fails only when the state is lost for good). */
+        int full = rc;
+        if ((rc = checkpoint(s)) != 0)
+            break;
+        if (full == MDB_MAP_FULL) {
+            if (hall_store_grow(s->st) != 0) {
+                rc = MDB_MAP_FULL;
+                break;
+            }
+            hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
         }
-        hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
     }
     if (rc != 0) {
         hq_log(HQ_LOG_ERROR, "batch failed: %s", rc > 0 ? mdb_strerror(rc) : "WAL append");
@@ -1654,6 +1767,7 @@ static void batch_maybe_start(server *s)
         return;
     }
     wal_writer_seal(s->w);
+    s->b_records = records;
     s->b_head = head;
     s->flushing = true;
     s->work.data = s;
@@ -1678,6 +1792,7 @@ static void maybe_finish_stop(server *s)
         if (c->head || c->wbuf[0].len || c->wbuf[1].len)
             return;
     /* Everything answered and written: close what is left and stop. */
+    checkpoint(s);
     conn *next;
     for (conn *c = s->conns; c; c = next) {
         next = c->next;
@@ -1846,13 +1961,15 @@ static void close_walk(uv_handle_t *hd, void *arg)
         uv_close(hd, NULL);
 }
 
-int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
+int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w)
 {
     server *s = calloc(1, sizeof *s);
     if (!s)
         return 1;
+    hall *h = *hp;
     s->opt = o;
     s->h = h;
+    s->hp = hp;
     s->st = st;
     s->w = w;
     const hall_config *cfg = hall_config_current(h);
@@ -1878,6 +1995,8 @@ int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w)
     s->kick_idle.data = s;
     uv_timer_init(&s->loop, &s->due_timer);
     s->due_timer.data = s;
+    uv_timer_init(&s->loop, &s->ckpt_timer);
+    s->ckpt_timer.data = s;
     uv_timer_init(&s->loop, &s->sweep_timer);
     s->sweep_timer.data = s;
     uv_timer_start(&s->sweep_timer, on_sweep, 1000, 1000);
@@ -1911,6 +2030,14 @@ out:
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop) != 0)
         hq_log(HQ_LOG_WARN, "event loop closed with handles open");
+    if (s->b_txn) /* stopped with a batch in flight: not durable */
+        mdb_txn_abort(s->b_txn);
+    int ckrc = s->st_txn ? mdb_txn_commit(s->st_txn) : 0;
+    if (ckrc) {
+        hq_log(HQ_LOG_ERROR, "lmdb: the last checkpoint failed: %s (the WAL has it)",
+               mdb_strerror(ckrc));
+        code = 1;
+    }
     if (s->rtxn)
         mdb_txn_abort(s->rtxn);
     while (s->free_reqs) {

@@ -15,14 +15,16 @@ typedef struct server_options {
     const char *unix_path; /* socket path */
     bool manual_clock;
     bool fsync;
-    bool read_only;       /* serve the state as it is: no WAL, mutations forbidden */
-    int64_t fixed_now_ms; /* read-only: the moment served (0: the state's clock) */
-    uint8_t pii_key[32];  /* the hall's key for applicants' ids (daemon/pii.h) */
+    uint32_t checkpoint_ms; /* LMDB writes out the durable batches this often (0: every batch) */
+    bool read_only;         /* serve the state as it is: no WAL, mutations forbidden */
+    int64_t fixed_now_ms;   /* read-only: the moment served (0: the state's clock) */
+    uint8_t pii_key[32];    /* the hall's key for applicants' ids (daemon/pii.h) */
 } server_options;
 
 /* Runs the daemon until SIGTERM/SIGINT. The hall, store and writer are
- * ready (recovered); w is NULL with read_only. Returns the process exit
+ * ready (recovered); w is NULL with read_only. *h may be replaced by a new
+ * hall (when the state is restored from the WAL). Returns the process exit
  * code. */
-int server_run(const server_options *o, hall *h, hall_store *st, wal_writer *w);
+int server_run(const server_options *o, hall **h, hall_store *st, wal_writer *w);
 
 #endif

@@ -18,6 +18,7 @@
 #   BENCH_FSYNC      "always" (default); "always none" adds a peer run with
 #                    --fsync none to show what fsync costs on this disk
 #   BENCH_LINE       line to take tickets from (default A; "cycle": A..D)
+#   BENCH_HALLQD_ARGS more hallqd options (e.g. "--checkpoint-ms 0")
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,7 +68,8 @@ trap 'exit 130' INT TERM
 start_daemon() {
   rm -rf "$tmp/data" && mkdir "$tmp/data"
   "$hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/data" \
-    --tcp 127.0.0.1:0 --unix "$tmp/hallq.sock" --fsync "$1" 2>"$tmp/hallqd.log" &
+    --tcp 127.0.0.1:0 --unix "$tmp/hallq.sock" --fsync "$1" ${BENCH_HALLQD_ARGS:-} \
+    2>"$tmp/hallqd.log" &
   pid=$!
   for _ in $(seq 100); do
     addr=$(sed -n 's/^hallqd ready tcp=\([^ ]*\) unix=.*/\1/p' "$tmp/hallqd.log")

@@ -10,6 +10,10 @@
  *   ERR    EIO, ENOSPC, or (pwrite only) short: half the bytes are written
  *          and the call returns that count, as a full disk may do
  *
+ *   HALLQ_FAULT_HOLD=PATH      while PATH exists, a WAL fdatasync waits (at
+ *                              most 60 s) before it runs, after creating
+ *                              PATH.held: a test holds a batch in flight
+ *
  *   HALLQ_FREE_FILE=PATH       statvfs reports the number in PATH as the
  *                              free bytes (a test "fills" and "frees" the
  *                              disk by rewriting it; no file: the truth)
@@ -64,12 +68,30 @@ static int should_fail(const char *kind, int on_wal)
     return strcmp(e, "ENOSPC") == 0 ? ENOSPC : EIO;
 }
 
+/* HALLQ_FAULT_HOLD: waits while the file exists, having said so. */
+static void hold(void)
+{
+    const char *path = getenv("HALLQ_FAULT_HOLD");
+    if (!path || access(path, F_OK) != 0)
+        return;
+    char held[PATH_MAX];
+    snprintf(held, sizeof held, "%s.held", path);
+    FILE *f = fopen(held, "w");
+    if (f)
+        fclose(f);
+    for (int i = 0; i < 60000 && access(path, F_OK) == 0; i++)
+        usleep(1000);
+}
+
 int fdatasync(int fd)
 {
     static int (*real)(int);
     if (!real)
         real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    int f = should_fail("fdatasync", is_wal(fd));
+    int wal = is_wal(fd);
+    if (wal)
+        hold();
+    int f = should_fail("fdatasync", wal);
     if (f)
         return errno = f > 0 ? f : EIO, -1;
     return real(fd);

@@ -152,3 +152,40 @@ def test_requests_queued_behind_a_failing_batch_are_answered(make_daemon):
     assert 0 < first_bad < 600
     d.stop()  # exit 0, not the drain timeout or a hang
     assert "did not read their answers" not in d.log_text()
+
+
+def wait_for(path, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, "no %s within %.0f s" % (what, timeout)
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_read_waits_for_the_batch_in_flight(make_daemon, workdir, fails):
+    # The state a read sees holds only durable batches. A batch is held in
+    # its WAL fdatasync while another connection reads what it changes: the
+    # read is answered after the batch, with the ticket if the batch became
+    # durable, without it if its sync failed (fdatasync 1 is the config
+    # record, 2 the first ticket, 3 the held one).
+    hold = workdir / "hold"
+    env = preload("fdatasync:3:EIO" if fails else "none:1:EIO")
+    env["HALLQ_FAULT_HOLD"] = str(hold)
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, env=env)
+    k = d.kiosk()
+    assert k.ok("ticket.take", line="A")["number"] == "A001"
+    hold.write_text("")
+    taker, reader, pinger = d.kiosk(), d.kiosk(), d.kiosk()
+    taker.send("ticket.take", {"line": "A"})
+    wait_for(workdir / "hold.held", "held fdatasync")
+    reader.send("ticket.get", {"ticket_id": "20261124-A002"})
+    # The loop has read the reader's request once it answers a later one.
+    assert "now_ms" in pinger.ok("ping")
+    hold.unlink()
+    took, read = taker.read_response(), reader.read_response()
+    if fails:
+        assert took["error"]["code"] == "unavailable", took
+        assert read["error"]["code"] == "not_found", read
+    else:
+        assert took["ok"] and took["result"]["number"] == "A002", took
+        assert read["ok"] and read["result"]["number"] == "A002", read
