@@ -237,11 +237,14 @@ int wal_writer_seal(wal_writer *w);
 
 /* Worker thread: writes the sealed batch with as few writes as the segment
  * boundaries allow (one, unless it rolls over), then one fdatasync per
- * segment touched. Rolling over: the new segment is created as
- * "<name>.tmp", preallocated, its header written, fsync'd, renamed, and
- * the directory fsync'd. A segment is fdatasync'd before it is left even
- * with sync off, so only the last segment can end torn. Returns 0 or the
- * error (after one, it returns that error without touching any file). */
+ * segment touched. With sync on, now and then one or two more writes put
+ * zeros ahead of the records before that fdatasync (see writer.c: it makes
+ * the later syncs cheaper on ext4); they fail the writer like any write.
+ * Rolling over: the new segment is created as "<name>.tmp", preallocated,
+ * its header written, fsync'd, renamed, and the directory fsync'd. A
+ * segment is fdatasync'd before it is left even with sync off, so only
+ * the last segment can end torn. Returns 0 or the error (after one, it
+ * returns that error without touching any file). */
 int wal_writer_flush(wal_writer *w);
 
 /* Owner thread, after flush: records the outcome. Returns 0 when the batch

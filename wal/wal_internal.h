@@ -96,6 +96,23 @@ int wal_dir_fsync(const wal_io_ops *io, const char *dir, const char **call);
 int wal_segment_create(const wal_io_ops *io, const char *dir, const wal_seg_header *h, int *fd,
                        const char **call);
 
+/* ---- writer.c ---- */
+
+/* Zeroing ahead (writer.c explains why): once the records come within
+ * WAL_ZERO_AHEAD bytes of the zeroed frontier, a flush with sync on also
+ * writes WAL_ZERO_CHUNK bytes of zeros past it, in pwrites of at most
+ * WAL_ZERO_WRITE bytes, before its fdatasync; not before the segment's
+ * records reach WAL_ZERO_FROM. */
+#define WAL_ZERO_AHEAD (1u << 20)
+#define WAL_ZERO_CHUNK (2u << 20)
+#define WAL_ZERO_WRITE (1u << 20)
+#define WAL_ZERO_FROM (64u << 10)
+
+/* For tests, with no batch in flight (it reads the flush side): the end
+ * of what has been written to the current segment (header, records and
+ * zeros ahead of them). */
+uint64_t wal_writer_zeroed_to(const wal_writer *w);
+
 /* ---- record.c ---- */
 
 /* Encodes a record into out (WAL_RECORD_OVERHEAD + len bytes), chaining

@@ -24,6 +24,26 @@
  *   failed for good: the fd is never synced again (a second fsync could
  *   report success for pages the kernel already dropped), and every later
  *   append and seal returns WAL_E_FAILED. A restart recovers from disk.
+ *   A failed write of zeros ahead (below) counts as a failed write.
+ *
+ * Zeroing ahead (sync on only). posix_fallocate's blocks are "unwritten
+ * extents" on ext4: the first write into one converts it, a metadata
+ * change, so the fdatasync after it must commit the journal too; over
+ * blocks already written (with zeros) and synced, an fdatasync is just the
+ * data flush. Measured on the project VM's ext4 (virtio disk), a 4 KiB or
+ * 32 KiB pwrite + fdatasync took 20-50 % less on the mean over written
+ * zeros than over fallocate'd blocks (128 B: no difference, as most such
+ * writes land in a block that an earlier one converted). So the flush
+ * keeps a frontier (seg_zeroed): once the end of a batch comes within
+ * WAL_ZERO_AHEAD of it, the flush also writes WAL_ZERO_CHUNK of zeros past
+ * it, in writes of at most WAL_ZERO_WRITE, before the batch's fdatasync,
+ * which covers both: the conversion is paid by one batch per chunk
+ * instead of by every batch. Zeros go only past the records written so
+ * far, over bytes that read as zeros already, so the log's bytes (and
+ * recovery) are the same with or without them. A segment starts with only
+ * its header written; zeroing starts once its records reach WAL_ZERO_FROM,
+ * so a segment that gets only a few records (a short run) costs no extra
+ * write.
  *
  * Never: retry a write or an fsync, write a record the reader would
  * refuse (time going back, an over-long actor id), or block the owner
@@ -71,9 +91,10 @@ struct wal_writer {
     batch inflight;
     int fd;
     char seg_name[64];
-    uint64_t seg_off;   /* where the next record goes */
-    uint64_t seg_bytes; /* size of the current segment */
-    int io_err;         /* sticky: the first I/O error */
+    uint64_t seg_off;    /* where the next record goes */
+    uint64_t seg_bytes;  /* size of the current segment */
+    uint64_t seg_zeroed; /* [0, seg_zeroed) of the segment has been written */
+    int io_err;          /* sticky: the first I/O error */
     char io_where[224];
 };
 
@@ -117,6 +138,7 @@ static int open_existing(wal_writer *w, const wal_scan_result *end)
     memcpy(w->seg_name, end->last_segment, sizeof w->seg_name);
     w->seg_off = end->end_offset;
     w->seg_bytes = end->segment_bytes;
+    w->seg_zeroed = end->end_offset; /* what lies beyond may never have been written */
     /* A segment cut short (a crash while it was extended, a copy) gets
      * its full size back, so appends never extend the file. */
     if ((uint64_t)st.st_size < w->seg_bytes) {
@@ -183,7 +205,7 @@ int wal_writer_open(wal_writer **out, const wal_writer_options *opt, const wal_s
         segment_header(w, &h, 1, w->chain);
         rc = wal_segment_create(w->io, w->dir, &h, &w->fd, &call);
         wal_segment_name(w->seg_name, 1);
-        w->seg_off = WAL_SEGMENT_HEADER_LEN;
+        w->seg_off = w->seg_zeroed = WAL_SEGMENT_HEADER_LEN;
         w->seg_bytes = seg;
     }
     if (rc) {
@@ -292,22 +314,55 @@ int wal_writer_seal(wal_writer *w)
 
 /* ---- flush side (worker thread) ---- */
 
+/* One pwrite of len bytes at off; a short write is an error like any
+ * other, never retried. `what` is appended to the error's place. */
+static int write_at(wal_writer *w, const uint8_t *p, size_t len, uint64_t off, const char *what)
+{
+    errno = 0;
+    ssize_t n = w->io->pwrite(w->fd, p, len, (off_t)off);
+    if (n == (ssize_t)len)
+        return 0;
+    char extra[128];
+    if (n >= 0) {
+        snprintf(extra, sizeof extra, " (short write: %zd of %zu bytes)%s", n, len, what);
+        return io_fail(w, -EIO, "pwrite", w->seg_name, extra);
+    }
+    return io_fail(w, errno ? -errno : -EIO, "pwrite", w->seg_name, what);
+}
+
 static int write_run(wal_writer *w, const uint8_t *p, size_t len)
 {
     if (len == 0)
         return 0;
-    errno = 0;
-    ssize_t n = w->io->pwrite(w->fd, p, len, (off_t)w->seg_off);
-    if (n != (ssize_t)len) {
-        /* A short write is an error like any other, never retried. */
-        if (n >= 0) {
-            char extra[64];
-            snprintf(extra, sizeof extra, " (short write: %zd of %zu bytes)", n, len);
-            return io_fail(w, -EIO, "pwrite", w->seg_name, extra);
-        }
-        return io_fail(w, errno ? -errno : -EIO, "pwrite", w->seg_name, NULL);
-    }
+    int rc = write_at(w, p, len, w->seg_off, "");
+    if (rc)
+        return rc;
     w->seg_off += len;
+    return 0;
+}
+
+/* Writes zeros ahead of the records when they come near the frontier
+ * (see the top of the file). Never before seg_off, never past the
+ * segment's size. */
+static int zero_ahead(wal_writer *w)
+{
+    /* Never written to; not const, so that it lives in .bss rather than
+     * as 1 MiB of zeros in the binary's .rodata. */
+    static uint8_t zeros[WAL_ZERO_WRITE];
+    uint64_t from = w->seg_zeroed > w->seg_off ? w->seg_zeroed : w->seg_off;
+    if (w->seg_off < WAL_ZERO_FROM || from >= w->seg_bytes || from - w->seg_off >= WAL_ZERO_AHEAD)
+        return 0;
+    uint64_t to = w->seg_bytes - from > WAL_ZERO_CHUNK ? from + WAL_ZERO_CHUNK : w->seg_bytes;
+    char what[64];
+    snprintf(what, sizeof what, " (zeroing ahead at offset %llu)", (unsigned long long)from);
+    for (uint64_t off = from; off < to;) {
+        size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
+        int rc = write_at(w, zeros, n, off, what);
+        if (rc)
+            return rc;
+        off += n;
+        w->seg_zeroed = off;
+    }
     return 0;
 }
 
@@ -334,7 +389,7 @@ static int roll_over(wal_writer *w, uint64_t first_lsn, const uint8_t prev[WAL_H
     w->io->close(w->fd);
     w->fd = fd;
     memcpy(w->seg_name, name, sizeof w->seg_name);
-    w->seg_off = WAL_SEGMENT_HEADER_LEN;
+    w->seg_off = w->seg_zeroed = WAL_SEGMENT_HEADER_LEN;
     w->seg_bytes = h.segment_bytes;
     return 0;
 }
@@ -363,8 +418,11 @@ int wal_writer_flush(wal_writer *w)
         off += total;
     }
     int rc = write_run(w, b->buf + run, b->len - run);
-    if (!rc && w->sync && b->len > run)
-        rc = sync_segment(w);
+    if (!rc && w->sync && b->len > run) {
+        rc = zero_ahead(w); /* the same fdatasync covers records and zeros */
+        if (!rc)
+            rc = sync_segment(w);
+    }
     return rc;
 }
 
@@ -420,4 +478,9 @@ int wal_writer_failed(const wal_writer *w)
 const char *wal_writer_failed_where(const wal_writer *w)
 {
     return w->failed ? w->where : "";
+}
+
+uint64_t wal_writer_zeroed_to(const wal_writer *w)
+{
+    return w->seg_zeroed > w->seg_off ? w->seg_zeroed : w->seg_off;
 }
