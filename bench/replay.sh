@@ -8,7 +8,12 @@
 #             record into a fresh state (one pass), records/s;
 #   recovery  `hallqd --data DIR2` on a copy of the WAL with an empty state:
 #             seconds from exec to the ready line (verify the whole log,
-#             replay every record, open the listeners).
+#             replay every record, open the listeners);
+#   restart   `hallqd` again on that data dir after its clean stop: the
+#             start-up of a hall whose state is up to date (verify the
+#             whole log, replay nothing). After a crash it also replays what
+#             came after the last checkpoint: at most --checkpoint-ms (1 s)
+#             or 50,000 records, whichever is less.
 # Targets (issue 6): replay >= 1,000,000 records/s; recovery of 10 M < 15 s.
 # The page cache is warm (the WAL was just written): this measures the
 # CPU path, not the disk. About 250 bytes of WAL per record: 10 M records
@@ -38,12 +43,32 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
+
+# hallqd on $tmp/data-$1 until its ready line; sets $pid.
+start_until_ready() {
+  : >"$tmp/hallqd.log"
+  "$build/daemon/hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/data-$1" \
+    --tcp 127.0.0.1:0 --unix "$tmp/hallq.sock" 2>"$tmp/hallqd.log" &
+  pid=$!
+  while ! grep -q '^hallqd ready' "$tmp/hallqd.log"; do
+    kill -0 "$pid" 2>/dev/null || { echo "replay.sh: hallqd exited:" >&2; cat "$tmp/hallqd.log" >&2; exit 1; }
+    sleep 0.02
+  done
+}
+
+stop_clean() {
+  kill -TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  pid=""
+  [ "$rc" -eq 0 ] || { echo "replay.sh: hallqd exited $rc after SIGTERM" >&2; tail "$tmp/hallqd.log" >&2; exit 1; }
+}
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 echo "replay.sh: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr)," \
      "$(date -u '+%F %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '| records | WAL MB (64 MiB segments) | walgen s | replay s | replay records/s | recovery s | recovery records/s |\n'
-printf '|---|---|---|---|---|---|---|\n'
+printf '| records | WAL MB (64 MiB segments) | walgen s | replay s | replay records/s | recovery s | recovery records/s | restart s |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 for n in $counts; do
   gen=$tmp/gen-$n
   t0=$(now)
@@ -62,27 +87,24 @@ for n in $counts; do
   mkdir "$tmp/data-$n"
   mv "$gen/wal" "$tmp/data-$n/wal"
   rm -rf "$gen"
-  : >"$tmp/hallqd.log"
   t4=$(now)
-  "$build/daemon/hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/data-$n" \
-    --tcp 127.0.0.1:0 --unix "$tmp/hallq.sock" 2>"$tmp/hallqd.log" &
-  pid=$!
-  while ! grep -q '^hallqd ready' "$tmp/hallqd.log"; do
-    kill -0 "$pid" 2>/dev/null || { echo "replay.sh: hallqd exited:" >&2; cat "$tmp/hallqd.log" >&2; exit 1; }
-    sleep 0.02
-  done
+  start_until_ready "$n"
   t5=$(now)
-  kill -TERM "$pid"
-  rc=0
-  wait "$pid" || rc=$?
-  pid=""
-  [ "$rc" -eq 0 ] || { echo "replay.sh: hallqd exited $rc after SIGTERM" >&2; tail "$tmp/hallqd.log" >&2; exit 1; }
+  stop_clean
   grep -q "replayed WAL records 1\.\.$n" "$tmp/hallqd.log" ||
     { echo "replay.sh: hallqd did not replay records 1..$n:" >&2; cat "$tmp/hallqd.log" >&2; exit 1; }
+  # Restart: the state is up to date.
+  t6=$(now)
+  start_until_ready "$n"
+  t7=$(now)
+  stop_clean
+  if grep -q "replayed WAL records" "$tmp/hallqd.log"; then
+    echo "replay.sh: the restart replayed records:" >&2; cat "$tmp/hallqd.log" >&2; exit 1
+  fi
   rm -rf "$tmp/data-$n"
 
   rs=$(secs "$t2" "$t3") vs=$(secs "$t4" "$t5")
-  printf '| %d | %d | %s | %s | %.0f | %s | %.0f |\n' "$n" "$mb" "$(secs "$t0" "$t1")" \
+  printf '| %d | %d | %s | %s | %.0f | %s | %.0f | %s |\n' "$n" "$mb" "$(secs "$t0" "$t1")" \
     "$rs" "$(awk -v n="$n" -v s="$rs" 'BEGIN { print n / s }')" "$vs" \
-    "$(awk -v n="$n" -v s="$vs" 'BEGIN { print n / s }')"
+    "$(awk -v n="$n" -v s="$vs" 'BEGIN { print n / s }')" "$(secs "$t6" "$t7")"
 done

@@ -4,32 +4,37 @@
  * FIFO order. A read (or hello, ping...) runs when it reaches the head of
  * the FIFO, so it sees every earlier mutation of its connection, and it
  * reads durable state only. A mutation joins the server's queue; a batch
- * takes the whole queue:
+ * takes the queue (docs/DESIGN.md, "The durable request path"):
  *
- *   open a nested LMDB txn in the state txn -> for each request: hall_exec
- *   (check, assign server values, apply) and append its record to the WAL
- *   batch -> seal -> write + fdatasync on the libuv thread pool (the loop
- *   keeps reading and queueing meanwhile) -> commit the nested txn into
- *   the state txn -> answer.
+ *   a txn nested in the state txn -> for each request: hall_exec (check,
+ *   assign server values, apply) and append its record to the WAL batch ->
+ *   commit the nested txn into the state txn -> seal -> write + fdatasync
+ *   on the libuv thread pool -> answer.
+ *
+ * While a batch is written the loop reads on, and the next requests are
+ * applied as the pending batch, sealed the moment the one before is
+ * durable: applying overlaps syncing. Its answers wait for its own sync.
  *
  * The WAL is what makes a batch durable; LMDB is the WAL applied. So the
- * state txn (s->st_txn, the parent of every batch's txn) stays open across
- * batches and is committed (written and synced by LMDB) only at a
- * checkpoint: every --checkpoint-ms (1 s), after CHECKPOINT_RECORDS records, after
- * a batch that changed the config, before the map grows and at stop. One
- * fdatasync per batch (the WAL's, off the loop) instead of two, the
- * second on the loop. Every LMDB commit is an ordinary synced one, so the
- * file is always a whole checkpoint; a crash loses only what the WAL
+ * state txn (s->st_txn) stays open across batches and is committed
+ * (written and synced by LMDB) only at a checkpoint: every --checkpoint-ms
+ * (1 s), after CHECKPOINT_RECORDS records, after a batch that changed the
+ * config, before the map grows and at stop; always at a quiet point, when
+ * nothing in it is waiting for the WAL. One fdatasync per batch (the
+ * WAL's, off the loop). Every LMDB commit is an ordinary synced one, so
+ * the file is always a whole checkpoint; a crash loses only what the WAL
  * replays at the next start (recovery starts from the applied LSN, which
- * every batch sets). Reads use the state txn, and wait while a batch's
- * nested txn is open (its effects are not durable yet).
+ * every batch sets). Reads use the state txn, and wait for a quiet point
+ * while it holds effects not yet durable.
  *
  * So nothing a client sees is ever ahead of the disk. A failed write or
- * sync aborts the batch's nested txn (the state txn keeps every durable
- * batch), answers the batch `unavailable` and stops all mutations until a
- * restart recovers from the log (reads go on). On MDB_MAP_FULL the batch
- * is rolled back (txn and WAL batch), a checkpoint taken, the map grown
- * with no txn open, and the batch run again at the same time.
+ * sync answers the batch in flight and the pending one `unavailable`,
+ * drops the state txn and replays the durable WAL into the last
+ * checkpoint (restore_from_wal), and stops all mutations until a restart
+ * recovers from the log (reads go on). On MDB_MAP_FULL the batch is
+ * rolled back (txn and WAL batch), and at a quiet point a checkpoint is
+ * taken, the map grown with no txn open, and the batch run again at the
+ * same time.
  *
  * Memory: a connection's input is bounded by its framer (4 + max_frame),
  * its slots by max_inflight (reading stops at the limit), and its output by
@@ -58,6 +63,7 @@
 #define DRAIN_TIMEOUT_MS 5000
 #define EVENT_RING 16384 /* records' events kept for subscribers coming back */
 #define CHECKPOINT_RECORDS 50000
+#define CHECKPOINT_SLOW_MS 250 /* a checkpoint this slow is logged */
 
 typedef struct server server;
 typedef struct conn conn;
@@ -145,14 +151,25 @@ struct server {
     /* Mutations waiting for the next batch, and the batch in flight. */
     req *q_head, *q_tail;
     req *b_head;
-    MDB_txn *st_txn;          /* the state txn: every durable batch since the checkpoint */
-    MDB_txn *b_txn;           /* the batch's txn, nested in st_txn */
+    MDB_txn *st_txn;          /* the state txn: every batch since the checkpoint */
+    MDB_txn *b_txn;           /* a batch's txn while it is applied, nested in st_txn */
     const hall_config *b_cfg; /* the config in force when the batch began */
-    uint64_t b_records;       /* records in the batch */
-    uint64_t ckpt_records;    /* records in st_txn */
-    uv_timer_t ckpt_timer;    /* a checkpoint checkpoint_ms after the first of them */
-    bool ckpt_due;            /* the timer fired while a batch was in flight */
-    proto_buf b_events;       /* the batch's events: per record, lsn(8) len(4) n(4) bytes */
+    uint64_t b_records;       /* records in the batch in flight */
+    bool b_reload;            /* ... and it holds the SIGHUP config */
+    /* The batch applied while the one in flight is written (pending): its
+     * records wait in the WAL writer, its answers with its requests. */
+    bool p_open, p_reload;
+    req *p_head;
+    uint64_t p_records;
+    uint64_t ckpt_records; /* durable records in st_txn */
+    uv_timer_t ckpt_timer; /* a checkpoint checkpoint_ms after the first of them */
+    /* Reasons to stop applying until everything applied is durable. */
+    bool ckpt_due;        /* the timer fired with batches in flight */
+    bool cfg_dirty;       /* a config change not yet checkpointed */
+    bool reads_waiting;   /* a read waits for the state to be durable */
+    int need_room;        /* MDB_MAP_FULL or MDB_TXN_FULL met while a batch flew */
+    proto_buf b_events;   /* events not yet sent: per record, lsn(8) len(4) n(4) bytes */
+    size_t b_events_mark; /* where the batch being applied began in b_events */
     uint32_t n_subscribers;
     /* The events of the latest EVENT_RING records that had any, so a
      * subscriber back after a short absence is caught up from memory, not
@@ -248,66 +265,116 @@ static void state_read_end(server *s, MDB_txn *txn)
         mdb_txn_reset(s->rtxn);
 }
 
-/* The state is behind the durable WAL: the state txn is lost (a failed
- * checkpoint or batch commit) with `why` (an LMDB error). Reopens the hall
- * from the store (its config and clock as of the checkpoint), grows the
- * map on MDB_MAP_FULL, and replays the WAL's durable records into LMDB, as
- * a restart would. Without that, no changes until a restart. */
-static int restore_from_wal(server *s, int why)
+/* Whether the state txn holds effects not yet durable: a batch in flight,
+ * or one applied while it flies (pending). */
+static bool nondurable(const server *s)
+{
+    return s->flushing || s->p_open;
+}
+
+/* The state txn is lost (a failed checkpoint, a failed WAL batch whose
+ * effects it held): `why` says how. Reopens the hall from the LMDB file
+ * (the config and clock of the last checkpoint), grows the map on
+ * MDB_MAP_FULL, and replays the WAL's durable records into LMDB, as a
+ * restart would. When that fails, no changes until a restart. */
+static int restore_from_wal(server *s, int mdb_rc, const char *why)
 {
     char err[512] = "";
     if (s->st_txn)
         mdb_txn_abort(s->st_txn);
     s->st_txn = NULL;
     s->ckpt_records = 0;
+    s->cfg_dirty = false;
     uv_timer_stop(&s->ckpt_timer);
     char wal_dir[4096];
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
     char hall_id[sizeof hall_config_current(s->h)->hall_id];
     snprintf(hall_id, sizeof hall_id, "%s", hall_config_current(s->h)->hall_id);
+    /* Never past what is durable: a failed batch's bytes may be in the file. */
+    recovery_bounds b = {.upto_lsn = wal_writer_durable_lsn(s->w), .skip_verified = true};
     hall *nh = NULL;
-    if (why == MDB_MAP_FULL && hall_store_grow(s->st) != 0)
+    if (mdb_rc == MDB_MAP_FULL && hall_store_grow(s->st) != 0)
         snprintf(err, sizeof err, "cannot grow the map past %zu MiB", s->st->map_size >> 20);
     else if (hall_open(&nh, s->st, err, sizeof err) == 0) {
         hall_close(s->h);
         s->h = *s->hp = nh;
-        if (recovery_catch_up(s->h, s->st, wal_dir, hall_id, NULL, err, sizeof err) == 0)
+        if (recovery_replay(s->h, s->st, wal_dir, hall_id, NULL, b.upto_lsn ? &b : NULL, err,
+                            sizeof err) == 0)
             err[0] = 0;
     }
     if (err[0]) {
         hq_log(HQ_LOG_ERROR,
-               "lmdb: %s, and the catch-up from the WAL failed: %s; refusing changes until "
-               "restart (the WAL is intact)",
-               mdb_strerror(why), err);
+               "%s, and the catch-up from the WAL failed: %s; refusing changes until restart "
+               "(the WAL is intact)",
+               why, err);
         s->wal_failed = true;
         return -1;
     }
-    hq_log(HQ_LOG_INFO, "lmdb: %s; %scaught up from the WAL", mdb_strerror(why),
-           why == MDB_MAP_FULL ? "map grown, " : "");
+    hq_log(HQ_LOG_INFO, "%s; %sthe state caught up from the WAL to LSN %" PRIu64, why,
+           mdb_rc == MDB_MAP_FULL ? "map grown, " : "", b.upto_lsn);
     return 0;
 }
 
 /* Commits the state txn: LMDB writes and syncs the batches it holds. Only
- * between batches (no nested txn open). */
+ * when all of them are durable. */
 static int checkpoint(server *s)
 {
     s->ckpt_due = false;
+    s->cfg_dirty = false;
     uv_timer_stop(&s->ckpt_timer);
     if (!s->st_txn)
         return 0;
+    uint64_t t0 = uv_hrtime();
     int rc = mdb_txn_commit(s->st_txn);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    if (ms >= CHECKPOINT_SLOW_MS)
+        hq_log(HQ_LOG_WARN, "lmdb: a checkpoint of %" PRIu64 " records took %" PRIu64 " ms",
+               s->ckpt_records, ms);
     s->st_txn = NULL;
     s->ckpt_records = 0;
-    if (rc)
-        return restore_from_wal(s, rc);
+    if (rc) {
+        char why[200];
+        snprintf(why, sizeof why, "lmdb: checkpoint: %s", mdb_strerror(rc));
+        return restore_from_wal(s, rc, why);
+    }
     return 0;
+}
+
+/* Whether to let the batch in flight finish before applying more: what
+ * waits for a moment when everything in the state txn is durable. */
+static bool want_quiet(const server *s)
+{
+    return s->reads_waiting || s->ckpt_due || s->need_room || s->cfg_dirty || s->stopping ||
+           !s->opt->checkpoint_ms || s->ckpt_records >= CHECKPOINT_RECORDS;
+}
+
+static void arm_due_timer(server *s);
+
+/* Everything in the state txn is durable: take a checkpoint when one is
+ * owed, make room in the map, re-arm the due timer. Reads that waited run
+ * next (the caller pumps them). */
+static void quiet_point(server *s)
+{
+    bool full = hall_store_nearly_full(s->st);
+    if ((s->ckpt_due || s->cfg_dirty || s->stopping || !s->opt->checkpoint_ms || s->need_room ||
+         full || s->ckpt_records >= CHECKPOINT_RECORDS) &&
+        checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full)) {
+        /* The map grows with no write txn open. */
+        if (hall_store_grow(s->st) == 0)
+            hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
+        else
+            hq_log(HQ_LOG_WARN, "lmdb: cannot grow the map past %zu MiB", s->st->map_size >> 20);
+    }
+    s->need_room = 0;
+    s->reads_waiting = false;
+    arm_due_timer(s);
 }
 
 static void on_ckpt_timer(uv_timer_t *t)
 {
     server *s = t->data;
-    if (s->b_txn)
-        s->ckpt_due = true; /* after_flush takes it */
+    if (nondurable(s))
+        s->ckpt_due = true; /* at the next quiet point */
     else
         checkpoint(s);
 }
@@ -674,8 +741,10 @@ static void conn_pump(conn *c)
     while (c->head && !c->closed) {
         req *r = c->head;
         if (r->state == REQ_NEW) {
-            if (s->b_txn && reads_state(r->def->op))
-                break; /* after the batch in flight: its effects are not durable yet */
+            if (nondurable(s) && reads_state(r->def->op)) {
+                s->reads_waiting = true; /* at the next quiet point */
+                break;
+            }
             exec_direct(s, c, r);
         }
         if (r->state != REQ_DONE || r->in_batch)
@@ -1281,7 +1350,7 @@ static void ring_put(server *s, uint64_t lsn, const uint8_t *ev, uint32_t len, u
     }
 }
 
-static void events_dispatch(server *s)
+static void events_dispatch(server *s, uint64_t upto)
 {
     const uint8_t *p = s->b_events.p, *end = p + s->b_events.len;
     msgpack_zone z;
@@ -1293,6 +1362,8 @@ static void events_dispatch(server *s)
             len = len << 8 | p[8 + i];
             n = n << 8 | p[12 + i];
         }
+        if (lsn > upto)
+            break; /* the pending batch's: not durable yet */
         p += 16;
         if ((size_t)(end - p) < len)
             break;
@@ -1316,7 +1387,10 @@ static void events_dispatch(server *s)
     }
     if (zone)
         msgpack_zone_destroy(&z);
-    proto_buf_reset(&s->b_events);
+    size_t rest = (size_t)(end - p);
+    if (rest)
+        memmove(s->b_events.p, p, rest);
+    s->b_events.len = rest;
     if (!s->n_subscribers)
         return;
     conn *next;
@@ -1440,6 +1514,22 @@ static void on_flush(uv_work_t *w)
     s->flush_rc = wal_writer_flush(s->w);
 }
 
+static void after_flush(uv_work_t *w, int status);
+
+static void start_flush(server *s, req *head, uint64_t records, bool reload)
+{
+    wal_writer_seal(s->w);
+    s->b_records = records;
+    s->b_reload = reload;
+    s->b_head = head;
+    s->flushing = true;
+    s->work.data = s;
+    if (uv_queue_work(&s->loop, &s->work, on_flush, after_flush) != 0) {
+        s->flush_rc = -EIO;
+        after_flush(&s->work, 0);
+    }
+}
+
 static void after_flush(uv_work_t *w, int status)
 {
     server *s = w->data;
@@ -1447,52 +1537,47 @@ static void after_flush(uv_work_t *w, int status)
     s->b_head = NULL;
     s->flushing = false;
     int rc = wal_writer_complete(s->w, status == 0 ? s->flush_rc : -ECANCELED);
+    req *pend = NULL;
     if (rc == 0) {
-        /* Into the state txn: no I/O; LMDB writes it at the checkpoint. */
-        rc = mdb_txn_commit(s->b_txn);
-        s->b_txn = NULL;
-        bool cfg_changed = hall_config_current(s->h) != s->b_cfg;
-        if (rc == 0) {
-            hall_batch_commit(s->h);
-            s->ckpt_records += s->b_records;
-            /* A config change is checkpointed at once, so that the hall a
-             * restore reopens has the config of the records it replays. */
-            if (cfg_changed || s->ckpt_due || s->stopping || !s->opt->checkpoint_ms ||
-                s->ckpt_records >= CHECKPOINT_RECORDS)
-                rc = checkpoint(s);
-            else if (!uv_is_active((uv_handle_t *)&s->ckpt_timer))
-                uv_timer_start(&s->ckpt_timer, on_ckpt_timer, s->opt->checkpoint_ms, 0);
-        } else {
-            /* The WAL has the batch but the state does not. */
-            hall_batch_abort(s->h);
-            rc = restore_from_wal(s, rc);
+        s->ckpt_records += s->b_records;
+        if (s->b_reload)
+            hq_log(HQ_LOG_INFO, "config reload (SIGHUP): the new config is in force");
+        /* Keep the disk busy: the pending batch goes out first. */
+        if (s->p_open) {
+            s->p_open = false;
+            if (s->p_records)
+                start_flush(s, s->p_head, s->p_records, s->p_reload);
+            else
+                pend = s->p_head; /* errors and repeats only: answered now */
+            s->p_head = NULL;
         }
-        if (rc == 0) {
-            arm_due_timer(s);
-            events_dispatch(s);
-        } else {
-            batch_fail_all(head, PROTO_E_UNAVAILABLE,
-                           "the state store failed; retry with the same idem after restart");
-        }
+        events_dispatch(s, wal_writer_durable_lsn(s->w));
+        if (s->st_txn && s->opt->checkpoint_ms && !uv_is_active((uv_handle_t *)&s->ckpt_timer))
+            uv_timer_start(&s->ckpt_timer, on_ckpt_timer, s->opt->checkpoint_ms, 0);
     } else {
-        mdb_txn_abort(s->b_txn);
-        s->b_txn = NULL;
-        hall_batch_abort(s->h);
         if (!s->wal_failed)
             hq_log(HQ_LOG_ERROR, "wal: %s; refusing changes until restart",
                    wal_writer_failed_where(s->w));
         s->wal_failed = true;
         batch_fail_all(head, PROTO_E_UNAVAILABLE,
                        "the WAL cannot be written; the request did not take effect");
+        if (s->p_open) {
+            batch_fail_all(s->p_head, PROTO_E_UNAVAILABLE,
+                           "the WAL cannot be written; the request did not take effect");
+            pend = s->p_head;
+            s->p_head = NULL;
+            s->p_open = false;
+        }
+        proto_buf_reset(&s->b_events);
+        /* The state txn held the failed batch: back to what is durable, so
+         * that reads go on. */
+        restore_from_wal(s, 0, "wal: a batch failed");
     }
-    if (s->reload_in_batch) {
-        if (!s->wal_failed)
-            hq_log(HQ_LOG_INFO, "config reload (SIGHUP): the new config is in force");
-        free(s->reload_text);
-        s->reload_text = NULL;
-        s->reload_in_batch = false;
-    }
+    if (!nondurable(s) && !s->wal_failed)
+        quiet_point(s);
     batch_release(s, head);
+    if (pend)
+        batch_release(s, pend);
     batch_maybe_start(s);
     maybe_finish_stop(s);
 }
@@ -1620,10 +1705,13 @@ static void batch_abort(server *s)
     s->b_txn = NULL;
     hall_batch_abort(s->h);
     wal_writer_rollback(s->w);
+    s->b_events.len = s->b_events_mark;
 }
 
-/* Runs the requests of one batch in one write txn. Returns the LMDB error
- * that aborted it (MDB_MAP_FULL: grow and run again), or 0. */
+/* Runs the requests of one batch in a txn nested in the state txn, and
+ * commits it there (the WAL batch is not written yet). Returns the LMDB
+ * error that aborted it (MDB_MAP_FULL: grow and run again), or -1/-2 for
+ * the WAL, or 0. */
 static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
 {
     proto_request rq;
@@ -1636,7 +1724,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
     s->b_cfg = hall_config_current(s->h);
     hall_batch_begin(s->h);
     *records = 0;
-    proto_buf_reset(&s->b_events);
+    s->b_events_mark = s->b_events.len;
     if ((rc = run_due(s, now, records)) != 0 || (rc = run_reload(s, now, records)) != 0) {
         batch_abort(s);
         return rc;
@@ -1682,21 +1770,34 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
         }
         req_ok(r, &s->result);
     }
-    if (*records) {
-        rc = hall_store_set_applied_lsn(s->st, s->b_txn, wal_writer_last_lsn(s->w));
-        if (rc) {
-            batch_abort(s);
-            return rc;
-        }
+    if (*records &&
+        (rc = hall_store_set_applied_lsn(s->st, s->b_txn, wal_writer_last_lsn(s->w))) != 0) {
+        batch_abort(s);
+        return rc;
     }
+    /* Checked while the config it replaced is still allocated. */
+    if (hall_config_current(s->h) != s->b_cfg)
+        s->cfg_dirty = true;
+    rc = mdb_txn_commit(s->b_txn); /* into the state txn: memory only */
+    s->b_txn = NULL;
+    if (rc) {
+        hall_batch_abort(s->h);
+        wal_writer_rollback(s->w);
+        s->b_events.len = s->b_events_mark;
+        return rc;
+    }
+    hall_batch_commit(s->h);
     return 0;
 }
 
+/* Takes the queue (and what time has brought due) as a batch: applied at
+ * once, written now when the disk is idle, else pending until the batch in
+ * flight is durable. Applying waits instead when want_quiet(). */
 static void batch_maybe_start(server *s)
 {
     uv_check_stop(&s->kick);
     uv_idle_stop(&s->kick_idle);
-    if (s->wal_failed && !s->flushing && s->q_head) {
+    if (s->wal_failed && !nondurable(s) && s->q_head) {
         /* Queued before the failure (while the failing batch was being
          * written): they will never be written; answer them. */
         req *head = s->q_head;
@@ -1707,8 +1808,10 @@ static void batch_maybe_start(server *s)
         maybe_finish_stop(s);
         return;
     }
-    if (s->flushing || (!s->q_head && !s->due_pending) || s->wal_failed)
+    if (s->wal_failed || s->p_open || (!s->q_head && !s->due_pending))
         return;
+    if (s->flushing && want_quiet(s))
+        return; /* after_flush comes back here at the quiet point */
     s->due_pending = false;
     /* Take up to BATCH_MAX_REQS requests off the queue. */
     req *head = s->q_head, *last = head;
@@ -1725,25 +1828,30 @@ static void batch_maybe_start(server *s)
 
     int64_t now = server_now(s);
     uint64_t records = 0;
-    int rc = 0;
-    /* The map grows with no write txn open: after a checkpoint. */
-    if (hall_store_nearly_full(s->st) && (rc = checkpoint(s)) == 0 && hall_store_grow(s->st) == 0)
-        hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
-    for (int tries = 0; rc == 0; tries++) {
+    int rc;
+    for (int tries = 0;; tries++) {
         rc = batch_apply(s, head, now, &records);
         if ((rc != MDB_MAP_FULL && rc != MDB_TXN_FULL) || tries == 8)
             break;
-        /* A full map grows, a full state txn is written out: both after a
-         * checkpoint (which fails only when the state is lost for good). */
-        int full = rc;
-        if ((rc = checkpoint(s)) != 0)
-            break;
-        if (full == MDB_MAP_FULL) {
-            if (hall_store_grow(s->st) != 0) {
-                rc = MDB_MAP_FULL;
-                break;
+        s->need_room = rc;
+        if (s->flushing) {
+            /* Room is made at a checkpoint, which waits for the batch in
+             * flight: back to the queue's head until then. */
+            hq_log(HQ_LOG_INFO, "lmdb: %s; the batch waits for a checkpoint", mdb_strerror(rc));
+            if (last) {
+                last->bnext = s->q_head;
+                s->q_head = head;
+                if (!s->q_tail)
+                    s->q_tail = last;
+            } else {
+                s->due_pending = true;
             }
-            hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
+            return;
+        }
+        quiet_point(s); /* checkpoint, and the map grows on MDB_MAP_FULL */
+        if (s->wal_failed) {
+            rc = -1;
+            break;
         }
     }
     if (rc != 0) {
@@ -1755,26 +1863,28 @@ static void batch_maybe_start(server *s)
         batch_release(s, head);
         return;
     }
+    bool reload = s->reload_in_batch;
+    if (reload) {
+        /* The record holds it now. */
+        free(s->reload_text);
+        s->reload_text = NULL;
+        s->reload_in_batch = false;
+    }
+    if (s->flushing) {
+        s->p_open = true;
+        s->p_head = head;
+        s->p_records = records;
+        s->p_reload = reload;
+        return;
+    }
     if (records == 0) {
-        /* Only errors and idem repeats: their answers rest on durable
-         * state already. */
-        mdb_txn_abort(s->b_txn);
-        s->b_txn = NULL;
-        hall_batch_abort(s->h);
+        /* Only errors and idem repeats, on durable state. */
         batch_release(s, head);
         if (s->q_head)
             kick_batch(s);
         return;
     }
-    wal_writer_seal(s->w);
-    s->b_records = records;
-    s->b_head = head;
-    s->flushing = true;
-    s->work.data = s;
-    if (uv_queue_work(&s->loop, &s->work, on_flush, after_flush) != 0) {
-        s->flush_rc = -EIO;
-        after_flush(&s->work, 0);
-    }
+    start_flush(s, head, records, reload);
 }
 
 /* ---- start, signals, stop ---- */
@@ -1786,7 +1896,7 @@ static void on_listener_closed(uv_handle_t *hd)
 
 static void maybe_finish_stop(server *s)
 {
-    if (!s->stopping || s->flushing || s->q_head)
+    if (!s->stopping || nondurable(s) || s->q_head)
         return;
     for (conn *c = s->conns; c; c = c->next)
         if (c->head || c->wbuf[0].len || c->wbuf[1].len)

@@ -189,3 +189,47 @@ def test_a_read_waits_for_the_batch_in_flight(make_daemon, workdir, fails):
     else:
         assert took["ok"] and took["result"]["number"] == "A002", took
         assert read["ok"] and read["result"]["number"] == "A002", read
+
+
+@pytest.mark.parametrize("other", [False, True])
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_batch_applied_while_one_is_written_shares_its_fate(make_daemon, workdir, fails, other):
+    # While batch N is in its fdatasync, the next requests are applied as a
+    # pending batch: a new ticket, and an idem repeat of N's request (which
+    # writes no record but is answered from N's effect). They are answered
+    # only after N: with N when it is durable, `unavailable` when its sync
+    # failed, and then nothing of either is visible. Without the new ticket
+    # the pending batch has no record of its own.
+    hold = workdir / "hold"
+    env = preload("fdatasync:3:EIO" if fails else "none:1:EIO")
+    env["HALLQ_FAULT_HOLD"] = str(hold)
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, env=env)
+    k = d.kiosk()
+    assert k.ok("ticket.take", line="A")["number"] == "A001"
+    hold.write_text("")
+    first, again, other, pinger = d.kiosk(), d.kiosk(), d.kiosk(), d.kiosk()
+    first.send("ticket.take", {"line": "A", "idem": "n1"})
+    wait_for(workdir / "hold.held", "held fdatasync")
+    again.send("ticket.take", {"line": "A", "idem": "n1"})
+    if other:
+        other.send("ticket.take", {"line": "B"})
+    assert "now_ms" in pinger.ok("ping")  # read (and applied) by now
+    hold.unlink()
+    a, b = first.read_response(), again.read_response()
+    got = [a, b] + ([other.read_response()] if other else [])
+    if fails:
+        for m in got:
+            assert m["error"]["code"] == "unavailable", m
+        assert k.err("ticket.get", ticket_id="20261124-A002")[0] == "not_found"
+        assert k.err("ticket.get", ticket_id="20261124-B001")[0] == "not_found"
+        d.stop()
+        d.env = None
+        d.start()
+        k = d.kiosk()
+        assert k.ok("ticket.take", line="A", idem="n1")["number"] == "A002"
+    else:
+        assert a["ok"] and a["result"]["number"] == "A002", a
+        assert b == {**a, "id": b["id"]}, (a, b)
+        if other:
+            assert got[2]["ok"] and got[2]["result"]["number"] == "B001", got[2]
+            assert k.ok("ticket.get", ticket_id="20261124-B001")["number"] == "B001"
