@@ -113,6 +113,14 @@ int wal_segment_create(const wal_io_ops *io, const char *dir, const wal_seg_head
  * zeros ahead of them). */
 uint64_t wal_writer_zeroed_to(const wal_writer *w);
 
+/* ---- crc32c.c ---- */
+
+/* The two ways wal_crc32c computes: tables, and the SSE4.2 instruction
+ * (only where wal_crc32c_has_hw(); elsewhere it falls back to the tables). */
+uint32_t wal_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+uint32_t wal_crc32c_hw(uint32_t crc, const void *buf, size_t len);
+bool wal_crc32c_has_hw(void);
+
 /* ---- record.c ---- */
 
 /* Encodes a record into out (WAL_RECORD_OVERHEAD + len bytes), chaining

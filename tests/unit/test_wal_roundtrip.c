@@ -335,6 +335,19 @@ static void test_crc32c(void **state)
     uint32_t whole = wal_crc32c(0, big, sizeof big);
     for (size_t cut = 0; cut <= sizeof big; cut++)
         assert_int_equal(wal_crc32c(wal_crc32c(0, big, cut), big + cut, sizeof big - cut), whole);
+    /* Both ways of computing it (the instruction, where the CPU has it, and
+     * the tables) agree with the reference on every length and alignment. */
+    for (size_t start = 0; start < 9; start++)
+        for (size_t len = 0; len + start <= sizeof big; len += 13) {
+            uint32_t want = crc_ref(big + start, len);
+            assert_int_equal(wal_crc32c_sw(0, big + start, len), want);
+            assert_int_equal(wal_crc32c_hw(0, big + start, len), want);
+            assert_int_equal(wal_crc32c_hw(wal_crc32c_sw(0, big, start), big + start, len),
+                             wal_crc32c_sw(0, big, start + len));
+        }
+#if defined(__x86_64__)
+    print_message("crc32c: %s\n", wal_crc32c_has_hw() ? "SSE4.2 instruction" : "tables");
+#endif
 }
 
 static void test_strerror(void **state)
