@@ -141,20 +141,28 @@ void hall_queue_key(const hall_ticket *t, uint8_t key[HALL_QUEUE_KEY_LEN])
     hall_be64_put(key + 13, t->seq);
 }
 
-int hall_queue_put(hall *h, MDB_txn *txn, hall_ticket *t)
+/* hall_queue_put with t's line state already loaded into ls: counts t in
+ * it and stores it (one store for the line however the caller changed it). */
+static int queue_put_line(hall *h, MDB_txn *txn, hall_ticket *t, hall_line_state *ls)
 {
-    hall_line_state ls;
-    int mdb_rc = 0, rc;
-    if (hall_line_load(h, txn, t->line, &ls, &mdb_rc))
-        return mdb_rc;
+    int rc;
     t->cls = t->qkey[4];
-    ls.waiting[t->cls]++;
+    ls->waiting[t->cls]++;
     t->state = HALL_T_WAITING;
     MDB_val k = {t->qkey_len, t->qkey}, v = {strlen(t->id), t->id};
     if ((rc = mdb_put(txn, h->st->queue, &k, &v, MDB_NOOVERWRITE)) ||
-        (rc = hall_line_store(h, txn, t->line, &ls)) || (rc = hall_ticket_store(h, txn, t)))
+        (rc = hall_line_store(h, txn, t->line, ls)) || (rc = hall_ticket_store(h, txn, t)))
         return rc;
     return 0;
+}
+
+int hall_queue_put(hall *h, MDB_txn *txn, hall_ticket *t)
+{
+    hall_line_state ls;
+    int mdb_rc = 0;
+    if (hall_line_load(h, txn, t->line, &ls, &mdb_rc))
+        return mdb_rc;
+    return queue_put_line(h, txn, t, &ls);
 }
 
 int hall_queue_del(hall *h, MDB_txn *txn, hall_ticket *t)
@@ -297,8 +305,8 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
 
     hall_queue_key(&t, t.qkey);
     t.qkey_len = HALL_QUEUE_KEY_LEN;
-    /* The line's number first, then the queue (which counts it waiting). */
-    if ((rc = hall_line_store(h, txn, lid, &ls)) || (rc = hall_queue_put(h, txn, &t)) ||
+    /* The line's new number and its waiting count, in one store. */
+    if ((rc = queue_put_line(h, txn, &t, &ls)) ||
         (rc = hall_stats_line(h, txn, t.day, t.line, STAT_TAKEN, 1)) ||
         (rc = hall_meta_put_u64(h->st, txn, "ticket_seq", t.seq)) ||
         (appt && (rc = hall_appointment_use(h, txn, appt, appt_len, t.id, r->now_ms, in_slot))))
