@@ -124,13 +124,21 @@ int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r)
     if (!h->cfg || !touches_lines(r->def->op))
         return 0;
     if (h->ev_lines_cap < h->cfg->n_lines) {
-        uint32_t *p = realloc(h->ev_lines, sizeof *p * (size_t)h->cfg->n_lines);
-        if (!p)
+        size_t n = (size_t)h->cfg->n_lines;
+        uint32_t *p = realloc(h->ev_lines, sizeof *p * n);
+        if (p)
+            h->ev_lines = p;
+        uint32_t *q = p ? realloc(h->ev_lines_now, sizeof *q * n) : NULL;
+        if (q)
+            h->ev_lines_now = q;
+        bool *b = q ? realloc(h->ev_stored, sizeof *b * n) : NULL;
+        if (!b)
             return ENOMEM;
-        h->ev_lines = p;
+        h->ev_stored = b;
         h->ev_lines_cap = h->cfg->n_lines;
         known = false;
     }
+    memset(h->ev_stored, 0, sizeof *h->ev_stored * (size_t)h->cfg->n_lines);
     for (int i = 0; i < h->cfg->n_lines && !known; i++) {
         int rc = line_waiting(h, txn, h->cfg->lines[i].id, &h->ev_lines[i]);
         if (rc)
@@ -189,12 +197,10 @@ int hall_events_after(hall *h, MDB_txn *txn, const hall_request *r, const proto_
         break;
     }
     if (h->ev_lines_valid) {
+        /* A line the op did not store still has the count it had before. */
         for (int i = 0; i < h->cfg->n_lines; i++) {
-            uint32_t now;
-            int rc = line_waiting(h, txn, h->cfg->lines[i].id, &now);
-            if (rc)
-                return rc;
-            if (now == h->ev_lines[i])
+            uint32_t now = h->ev_lines_now[i];
+            if (!h->ev_stored[i] || now == h->ev_lines[i])
                 continue;
             h->ev_lines[i] = now;
             begin(h, &pk, HALL_TOPIC_LINE, NULL, 0);
@@ -208,11 +214,27 @@ int hall_events_after(hall *h, MDB_txn *txn, const hall_request *r, const proto_
     return h->ev.oom ? ENOMEM : 0;
 }
 
+void hall_events_line_stored(hall *h, const char *line, uint32_t waiting)
+{
+    if (!h->ev_lines_valid)
+        return;
+    for (int i = 0; i < h->cfg->n_lines; i++)
+        if (strcmp(h->cfg->lines[i].id, line) == 0) {
+            h->ev_lines_now[i] = waiting;
+            h->ev_stored[i] = true;
+            return;
+        }
+}
+
 void hall_events_free(hall *h)
 {
     proto_buf_free(&h->ev);
     free(h->ev_lines);
+    free(h->ev_lines_now);
+    free(h->ev_stored);
     h->ev_lines = NULL;
+    h->ev_lines_now = NULL;
+    h->ev_stored = NULL;
     h->ev_lines_cap = 0;
 }
 

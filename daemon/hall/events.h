@@ -36,6 +36,8 @@ const uint8_t *hall_events(const hall *h, size_t *len, uint32_t *n);
 int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r);
 int hall_events_after(hall *h, MDB_txn *txn, const hall_request *r, const proto_buf *result);
 void hall_events_free(hall *h);
+/* From hall_line_store: a line's waiting count as stored by the op. */
+void hall_events_line_stored(hall *h, const char *line, uint32_t waiting);
 
 /* A case's events, from case.c when it stores a case. */
 void hall_emit_case(hall *h, const char *case_no, const char *state, const char *const *deps,

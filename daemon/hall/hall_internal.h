@@ -24,6 +24,10 @@ struct hall {
     proto_buf ev;
     uint32_t n_ev;
     uint32_t *ev_lines; /* waiting per line before the op */
+    /* Waiting per line as the op stored it, where ev_stored[i] (every
+     * change of a line goes through hall_line_store, which notes it). */
+    uint32_t *ev_lines_now;
+    bool *ev_stored;
     int ev_lines_cap;
     bool ev_lines_valid;
     /* Within a batch, ev_lines after an op that touched lines are the

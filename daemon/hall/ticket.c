@@ -6,6 +6,7 @@
  * and stable across transfers. `ahead` comes from per-line, per-class
  * waiting counts kept with the line, so taking a ticket costs O(1). */
 #include "daemon/hall/ticket.h"
+#include "daemon/hall/events.h"
 #include "daemon/hall/stats.h"
 
 #include <errno.h>
@@ -129,7 +130,13 @@ int hall_line_store(hall *h, MDB_txn *txn, const char *line, const hall_line_sta
     if (h->scratch.oom)
         return ENOMEM;
     MDB_val k = {strlen(line), (void *)line}, v = {h->scratch.len, h->scratch.p};
-    return mdb_put(txn, h->st->lines, &k, &v, 0);
+    int rc = mdb_put(txn, h->st->lines, &k, &v, 0);
+    uint32_t waiting = 0;
+    for (int c = 0; c < HALL_CLASSES; c++)
+        waiting += ls->waiting[c];
+    if (rc == 0)
+        hall_events_line_stored(h, line, waiting);
+    return rc;
 }
 
 void hall_queue_key(const hall_ticket *t, uint8_t key[HALL_QUEUE_KEY_LEN])
