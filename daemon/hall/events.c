@@ -117,12 +117,16 @@ int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r)
     h->n_ev = 0;
     h->ev_lines_valid = false;
     /* The counts left by the previous op of this batch are current unless
-     * an op in between may have changed them (any op that does not come
-     * here with touches_lines, a config among them) or failed after this. */
+     * an op in between may have changed them (one that stored a line or
+     * changed the config) or failed after this. */
     bool known = h->in_batch && h->ev_txn == txn;
     h->ev_txn = NULL;
-    if (!h->cfg || !touches_lines(r->def->op))
+    h->ev_keep = false;
+    if (!h->cfg || !touches_lines(r->def->op)) {
+        h->ev_keep = known;
+        h->ev_cfg = h->cfg;
         return 0;
+    }
     if (h->ev_lines_cap < h->cfg->n_lines) {
         size_t n = (size_t)h->cfg->n_lines;
         uint32_t *p = realloc(h->ev_lines, sizeof *p * n);
@@ -210,12 +214,15 @@ int hall_events_after(hall *h, MDB_txn *txn, const hall_request *r, const proto_
         }
         if (!h->ev.oom)
             h->ev_txn = txn; /* the next op of the batch starts from these */
+    } else if (h->ev_keep && h->cfg == h->ev_cfg) {
+        h->ev_txn = txn; /* this op left every line as it was */
     }
     return h->ev.oom ? ENOMEM : 0;
 }
 
 void hall_events_line_stored(hall *h, const char *line, uint32_t waiting)
 {
+    h->ev_keep = false;
     if (!h->ev_lines_valid)
         return;
     for (int i = 0; i < h->cfg->n_lines; i++)

@@ -35,6 +35,11 @@ struct hall {
      * Only between hall_batch_begin and its commit or abort. */
     bool in_batch;
     MDB_txn *ev_txn;
+    /* The counts were known when an op that does not touch lines began:
+     * they still are after it unless it stored a line or changed the
+     * config (ev_cfg: the one in force when it began). */
+    bool ev_keep;
+    const hall_config *ev_cfg;
 
     /* Batch bracketing: what to restore on abort, what to free on commit. */
     hall_config *saved_cfg;
