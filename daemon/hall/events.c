@@ -158,13 +158,8 @@ int hall_events_after(hall *h, MDB_txn *txn, const hall_request *r, const proto_
     switch (r->def->op) {
     case HALL_OP_WINDOW_CALL:
     case HALL_OP_WINDOW_RECALL: {
-        msgpack_zone z;
         msgpack_object o;
-        size_t off = 0;
-        if (!msgpack_zone_init(&z, 256))
-            return ENOMEM;
-        if (msgpack_unpack((const char *)result->p, result->len, &off, &z, &o) ==
-            MSGPACK_UNPACK_SUCCESS) {
+        if (hall_unpack_in(&h->zone, result->p, result->len, &o) == 0) {
             const msgpack_object *t = proto_map_get(&o, "ticket");
             const msgpack_object *num = t ? proto_map_get(t, "number") : NULL;
             const msgpack_object *line = t ? proto_map_get(t, "line") : NULL;
@@ -179,7 +174,6 @@ int hall_events_after(hall *h, MDB_txn *txn, const hall_request *r, const proto_
                 proto_pack_strn(&pk, line->via.str.ptr, line->via.str.size);
             }
         }
-        msgpack_zone_destroy(&z);
         break;
     }
     case HALL_OP_WINDOW_STATE: {

@@ -114,6 +114,9 @@ int hall_mdb_fail(proto_error *e, int *mdb_rc, int rc, const char *where);
 
 /* Unpacks a stored MessagePack value into the hall's scratch zone. */
 int hall_unpack(hall *h, const MDB_val *v, msgpack_object *o);
+/* Unpacks data[0..len) into z exactly as msgpack_unpack does (strings
+ * point into data), 0; or -1 unless it is one whole object. */
+int hall_unpack_in(msgpack_zone *z, const void *data, size_t len, msgpack_object *o);
 
 /* Positional field i of an array object, or NULL. */
 const msgpack_object *hall_field(const msgpack_object *arr, uint32_t i);
