@@ -347,7 +347,7 @@ static int read_codes(const msgpack_object *args, const char *field, bool requir
         if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 || o->via.str.size > HALL_ID_MAX)
             return proto_fail(e, PROTO_E_BAD_REQUEST, "args.%s: expected material codes", field),
                    -1;
-        snprintf(codes[(*n)++], HALL_ID_MAX + 1, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+        hall_copy(codes[(*n)++], HALL_ID_MAX + 1, o->via.str.ptr, o->via.str.size);
     }
     return 0;
 }
@@ -366,7 +366,7 @@ static bool has_code(char codes[][HALL_ID_MAX + 1], int n, const char *code)
 static void mask_id(const char *id, size_t n, char *out, size_t cap)
 {
     if (n <= 7)
-        snprintf(out, cap, "%.*s", (int)(n > 1 ? 1 : n), id);
+        hall_copy(out, cap, id, n > 1 ? 1 : n);
     else
         snprintf(out, cap, "%.3s%.*s%.4s", id, (int)(n - 7 > 16 ? 16 : n - 7), "****************",
                  id + n - 4);
@@ -443,7 +443,7 @@ int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     for (int i = 0; i < s->n_checklist; i++) {
         const char *code = h->cfg->materials[s->checklist[i]].code;
         if (!has_code(mats, n_mats, code))
-            snprintf(missing[n_missing++], HALL_ID_MAX + 1, "%s", code);
+            hall_copy(missing[n_missing++], HALL_ID_MAX + 1, code, SIZE_MAX);
     }
     if ((oc == 0 || oc == 3) && n_missing)
         return proto_fail(e, PROTO_E_CHECKLIST, "%s of %s with materials missing: %s%s%s",
@@ -495,23 +495,26 @@ int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     seq++;
     char compact[9];
     hall_day_compact(today, compact);
-    snprintf(c.no, sizeof c.no, "%s-%04llu", compact, (unsigned long long)seq);
-    snprintf(c.service, sizeof c.service, "%s", s->code);
-    snprintf(c.kind, sizeof c.kind, "%.*s", (int)kn, kind);
+    char no[64];
+    memcpy(no, compact, 8);
+    no[8] = '-';
+    hall_copy(c.no, sizeof c.no, no, 9 + hall_put_uint(no + 9, seq, 4)); /* "%s-%04llu" */
+    hall_copy(c.service, sizeof c.service, s->code, SIZE_MAX);
+    hall_copy(c.kind, sizeof c.kind, kind, kn);
     if (amasked) {
-        snprintf(c.applicant, sizeof c.applicant, "%.*s", (int)amn, amasked);
-        snprintf(c.applicant_hash, sizeof c.applicant_hash, "%.*s", (int)ahn, ahash);
+        hall_copy(c.applicant, sizeof c.applicant, amasked, amn);
+        hall_copy(c.applicant_hash, sizeof c.applicant_hash, ahash, ahn);
     } else {
         mask_id(aid, an, c.applicant, sizeof c.applicant);
     }
-    snprintf(c.ticket, sizeof c.ticket, "%s", current);
+    hall_copy(c.ticket, sizeof c.ticket, current, SIZE_MAX);
     c.accepted_ms = r->now_ms;
     int32_t dday = hall_deadline_day(&h->cfg->cal, r->now_ms, s->days);
     c.deadline_ms = hall_local_ms(&h->cfg->cal, dday, h->cfg->cal.close_min);
     c.n_deps = s->n_departments;
     for (int i = 0; i < s->n_departments; i++)
-        snprintf(c.deps[i].id, sizeof c.deps[i].id, "%s",
-                 h->cfg->departments[s->departments[i]].id);
+        hall_copy(c.deps[i].id, sizeof c.deps[i].id, h->cfg->departments[s->departments[i]].id,
+                  SIZE_MAX);
     if (oc == 3) {
         c.instant = true;
         c.state = CASE_APPROVED;
@@ -564,8 +567,7 @@ int hall_review_claim(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
     char no[CASE_NO_MAX + 1] = "";
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     if (rc == 0 && k.mv_size > DEPT_KEY + 8 && memcmp(k.mv_data, prefix, DEPT_KEY) == 0)
-        snprintf(no, sizeof no, "%.*s", (int)(k.mv_size - DEPT_KEY - 8),
-                 (char *)k.mv_data + DEPT_KEY + 8);
+        hall_copy(no, sizeof no, (char *)k.mv_data + DEPT_KEY + 8, k.mv_size - DEPT_KEY - 8);
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
         return hall_mdb_fail(e, mdb_rc, rc, "review.claim");
@@ -751,7 +753,7 @@ int hall_review_list(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
         int ds = c.deps[di].state;
         bool open = ds == DEP_PENDING || ds == DEP_CLAIMED || ds == DEP_SUPPLEMENT;
         if (want >= 0 ? ds == want : open)
-            snprintf(found[n++], CASE_NO_MAX + 1, "%s", c.no);
+            hall_copy(found[n++], CASE_NO_MAX + 1, c.no, SIZE_MAX);
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
@@ -833,9 +835,9 @@ int hall_case_deliver(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
                -1;
     c.state = CASE_DELIVERED;
     c.delivered_ms = r->now_ms;
-    snprintf(c.method, sizeof c.method, "%s", mail ? "mail" : "counter");
+    hall_copy(c.method, sizeof c.method, mail ? "mail" : "counter", SIZE_MAX);
     if (mail)
-        snprintf(c.tracking, sizeof c.tracking, "%.*s", (int)tn, tracking);
+        hall_copy(c.tracking, sizeof c.tracking, tracking, tn);
     int rc = case_store(h, txn, &c);
     if (!rc)
         rc = hall_stats_case(h, txn, r->now_ms, STAT_DELIVERED);
@@ -952,7 +954,7 @@ int hall_case_timer(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer
     int rc = 0, k = kn == 5 ? TIMER_LEASE : kn == 8 ? TIMER_DUE_SOON : TIMER_OVERDUE;
     if (k == TIMER_LEASE) {
         char d[HALL_ID_MAX + 1];
-        snprintf(d, sizeof d, "%.*s", (int)dn, dept ? dept : "");
+        hall_copy(d, sizeof d, dept ? dept : "", dn);
         int di = dep_index(&c, d);
         if (di < 0 || c.deps[di].state != DEP_CLAIMED)
             return proto_fail(e, PROTO_E_INTERNAL, "lease of %s/%s is not running", c.no, d), -1;

@@ -292,6 +292,21 @@ void hall_field_str(const msgpack_object *arr, uint32_t i, char *out, size_t cap
     out[n] = 0;
 }
 
+size_t hall_put_uint(char *out, uint64_t v, int min_digits)
+{
+    char d[20];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < min_digits && n < (int)sizeof d)
+        d[n++] = '0';
+    for (int i = 0; i < n; i++)
+        out[i] = d[n - 1 - i];
+    return (size_t)n;
+}
+
 static int load_config(hall *h, MDB_txn *txn, char *err, size_t errlen)
 {
     MDB_val k = {6, "config"}, v;
@@ -657,7 +672,7 @@ int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t typ
     const msgpack_object *res = proto_map_get(&o, "result");
     hall_request r = {.def = def, .args = args, .now_ms = at_ms, .lsn = lsn};
     r.actor.role = (hall_role)role;
-    snprintf(r.actor.id, sizeof r.actor.id, "%s", actor_id);
+    hall_copy(r.actor.id, sizeof r.actor.id, actor_id, SIZE_MAX);
     proto_error e = {0};
     int rc = hall_exec(h, txn, &r, scratch, &e, mdb_rc);
     if (rc != HALL_EXEC_RECORD) {

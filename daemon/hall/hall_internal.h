@@ -6,6 +6,9 @@
 #include "daemon/hall/calendar.h"
 #include "daemon/hall/hall.h"
 
+#include <stdint.h>
+#include <string.h>
+
 #define HALL_MAX_PENDING_CONFIGS 8
 
 struct hall {
@@ -123,5 +126,19 @@ const msgpack_object *hall_field(const msgpack_object *arr, uint32_t i);
 int64_t hall_field_i64(const msgpack_object *arr, uint32_t i);
 /* Copies a str field into out (NUL-terminated, truncated to cap). */
 void hall_field_str(const msgpack_object *arr, uint32_t i, char *out, size_t cap);
+
+/* snprintf(out, cap, "%.*s", (int)n, s) without the formatting (n =
+ * SIZE_MAX: "%s"): at most n bytes of s, up to its first NUL, cut to
+ * cap - 1 bytes, NUL-terminated. cap > 0. */
+static inline void hall_copy(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t l = strnlen(s, n < cap - 1 ? n : cap - 1);
+    memcpy(out, s, l);
+    out[l] = 0;
+}
+
+/* v in decimal, zero-padded to min_digits ("%0*llu"), into out without a
+ * NUL (20 bytes at most for min_digits <= 20); returns the length. */
+size_t hall_put_uint(char *out, uint64_t v, int min_digits);
 
 #endif

@@ -296,18 +296,26 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     for (int c = 0; c <= t.cls; c++)
         ahead += ls.waiting[c];
     ls.last_no++;
-    snprintf(t.number, sizeof t.number, "%s%03u", lid, ls.last_no);
+    /* "%s%03u" and "%s-%s", cut where snprintf would cut them. */
+    char buf[HALL_ID_MAX + 32];
+    size_t n = strlen(lid);
+    memcpy(buf, lid, n);
+    hall_copy(t.number, sizeof t.number, buf, n + hall_put_uint(buf + n, ls.last_no, 3));
     hall_day_compact(day, compact);
-    snprintf(t.id, sizeof t.id, "%s-%s", compact, t.number);
-    snprintf(t.line, sizeof t.line, "%s", lid);
+    memcpy(buf, compact, 8);
+    buf[8] = '-';
+    n = strlen(t.number);
+    memcpy(buf + 9, t.number, n);
+    hall_copy(t.id, sizeof t.id, buf, 9 + n);
+    hall_copy(t.line, sizeof t.line, lid, SIZE_MAX);
     t.day = day;
     t.state = HALL_T_WAITING;
     t.priority = priority;
     t.taken_ms = t.order_ms = r->now_ms;
     if (case_no)
-        snprintf(t.case_no, sizeof t.case_no, "%.*s", (int)case_len, case_no);
+        hall_copy(t.case_no, sizeof t.case_no, case_no, case_len);
     if (appt)
-        snprintf(t.appointment, sizeof t.appointment, "%.*s", (int)appt_len, appt);
+        hall_copy(t.appointment, sizeof t.appointment, appt, appt_len);
     t.seq = seq + 1;
 
     hall_queue_key(&t, t.qkey);

@@ -175,7 +175,7 @@ int hall_window_call(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
             if (!best_id[0] || memcmp((uint8_t *)k.mv_data + 5, best_key + 5, 16) < 0) {
                 memcpy(best_key, k.mv_data, kl);
                 best_len = kl;
-                snprintf(best_id, sizeof best_id, "%.*s", (int)v.mv_size, (char *)v.mv_data);
+                hall_copy(best_id, sizeof best_id, (char *)v.mv_data, v.mv_size);
             }
         }
         if (rc && rc != MDB_NOTFOUND)
@@ -197,14 +197,14 @@ int hall_window_call(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
         (rc = hall_queue_del(h, txn, &t)))
         return hall_mdb_fail(e, mdb_rc, rc, "window.call");
     t.state = HALL_T_CALLED;
-    snprintf(t.window, sizeof t.window, "%s", r->actor.id);
+    hall_copy(t.window, sizeof t.window, r->actor.id, SIZE_MAX);
     t.called_ms = r->now_ms;
     if (!t.first_call_ms) {
         t.first_call_ms = r->now_ms;
         if ((rc = hall_stats_wait(h, txn, t.day, t.line, r->now_ms - t.taken_ms)))
             return hall_mdb_fail(e, mdb_rc, rc, "window.call");
     }
-    snprintf(w.current, sizeof w.current, "%s", t.id);
+    hall_copy(w.current, sizeof w.current, t.id, SIZE_MAX);
     if ((rc = hall_ticket_store(h, txn, &t)) || (rc = window_store(h, txn, r->actor.id, &w)))
         return hall_mdb_fail(e, mdb_rc, rc, "window.call");
     msgpack_pack_map(pk, 1);
@@ -283,7 +283,7 @@ int hall_window_transfer(hall *h, MDB_txn *txn, const hall_request *r, msgpack_p
     if (my_window(h, txn, r, &wi, &w, e, mdb_rc) || current_ticket(h, txn, r, &w, &t, e, mdb_rc))
         return -1;
     /* Same class, same time, new line: it keeps its place in time. */
-    snprintf(t.line, sizeof t.line, "%s", h->cfg->lines[li].id);
+    hall_copy(t.line, sizeof t.line, h->cfg->lines[li].id, SIZE_MAX);
     t.window[0] = 0;
     t.called_ms = 0;
     hall_queue_key(&t, t.qkey);
@@ -416,7 +416,7 @@ int hall_day_close(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer 
     while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
         hall_ticket t;
         char id[HALL_TICKET_ID_MAX + 1];
-        snprintf(id, sizeof id, "%.*s", (int)v.mv_size, (char *)v.mv_data);
+        hall_copy(id, sizeof id, (char *)v.mv_data, v.mv_size);
         if ((rc = hall_ticket_load(h, txn, id, strlen(id), &t, mdb_rc)) ||
             (rc = mdb_cursor_del(c, 0)))
             break;

@@ -3,7 +3,8 @@
  * same objects, strings pointing at the same bytes) or refuses the same
  * values: integers at every width boundary, strings and bins of every
  * header size, nested arrays and maps, and values it leaves to msgpack-c
- * (floats, ext, deep nesting, damage, trailing bytes). */
+ * (floats, ext, deep nesting, damage, trailing bytes). And hall_copy and
+ * hall_put_uint, which stand for snprintf where the hall formats ids. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -276,13 +277,39 @@ static void test_damage(void **state)
     }
 }
 
+/* The hall's formatting by hand says what snprintf says. */
+static void test_copy_and_digits(void **state)
+{
+    (void)state;
+    static const char *const src[] = {"", "A", "W01", "exactly-eight", "with\0nul"};
+    for (size_t i = 0; i < sizeof src / sizeof src[0]; i++)
+        for (size_t cap = 1; cap < 16; cap++)
+            for (size_t n = 0; n < 16; n++) {
+                char a[16], b[16];
+                snprintf(a, cap, "%.*s", (int)n, src[i]);
+                hall_copy(b, cap, src[i], n);
+                assert_string_equal(a, b);
+                snprintf(a, cap, "%s", src[i]);
+                hall_copy(b, cap, src[i], SIZE_MAX);
+                assert_string_equal(a, b);
+            }
+    static const uint64_t vals[] = {0, 7, 42, 999, 1000, 9999, 10000, 4294967295u, UINT64_MAX};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+        for (int w = 0; w <= 5; w++) {
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%0*llu", w, (unsigned long long)vals[i]);
+            b[hall_put_uint(b, vals[i], w)] = 0;
+            assert_string_equal(a, b);
+        }
+}
+
 int main(void)
 {
     msgpack_sbuffer_init(&sb);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_integers), cmocka_unit_test(test_strings_bins),
         cmocka_unit_test(test_nested),   cmocka_unit_test(test_left_to_msgpack),
-        cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_damage),   cmocka_unit_test(test_copy_and_digits),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     msgpack_sbuffer_destroy(&sb);
