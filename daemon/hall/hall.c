@@ -89,6 +89,10 @@ int hall_mdb_fail(proto_error *e, int *mdb_rc, int rc, const char *where)
  * UNPACK_DEPTH and anything damaged are left to msgpack_unpack, which stays
  * the reference (tests/unit/test_hall_unpack.c holds the two together). */
 #define UNPACK_DEPTH 8
+/* Besides 0 and -1 (ask msgpack_unpack): the bytes end before the value
+ * does, or declare more objects than bytes, so no decoder can make one
+ * whole value of them (and msgpack-c would first allocate the count). */
+#define SHORT (-2)
 
 typedef struct unpack_in {
     msgpack_zone *z;
@@ -102,7 +106,7 @@ typedef struct unpack_in {
 static int take_be(unpack_in *u, size_t n, uint64_t *v)
 {
     if ((size_t)(u->end - u->p) < n)
-        return -1;
+        return SHORT;
     u->trail = u->p;
     *v = 0;
     for (size_t i = 0; i < n; i++)
@@ -129,7 +133,9 @@ static int fast_items(unpack_in *u, int depth, uint64_t n, bool map, msgpack_obj
 {
     /* Every object takes a byte at least: a count beyond the bytes left is
      * damage (msgpack_unpack answers it), never an allocation. */
-    if (depth == 0 || n > (uint64_t)(u->end - u->p) / (map ? 2 : 1))
+    if (n > (uint64_t)(u->end - u->p) / (map ? 2 : 1))
+        return SHORT;
+    if (depth == 0)
         return -1;
     size_t each = map ? sizeof(msgpack_object_kv) : sizeof(msgpack_object);
     void *mem = msgpack_zone_malloc(u->z, (size_t)n * each);
@@ -137,17 +143,21 @@ static int fast_items(unpack_in *u, int depth, uint64_t n, bool map, msgpack_obj
         return -1;
     if (map) {
         msgpack_object_kv *kv = mem;
-        for (uint64_t i = 0; i < n; i++)
-            if (fast_obj(u, depth - 1, &kv[i].key) || fast_obj(u, depth - 1, &kv[i].val))
-                return -1;
+        for (uint64_t i = 0; i < n; i++) {
+            int rc = fast_obj(u, depth - 1, &kv[i].key);
+            if (rc || (rc = fast_obj(u, depth - 1, &kv[i].val)))
+                return rc;
+        }
         o->type = MSGPACK_OBJECT_MAP;
         o->via.map.size = (uint32_t)n;
         o->via.map.ptr = kv;
     } else {
         msgpack_object *a = mem;
-        for (uint64_t i = 0; i < n; i++)
-            if (fast_obj(u, depth - 1, &a[i]))
-                return -1;
+        for (uint64_t i = 0; i < n; i++) {
+            int rc = fast_obj(u, depth - 1, &a[i]);
+            if (rc)
+                return rc;
+        }
         o->type = MSGPACK_OBJECT_ARRAY;
         o->via.array.size = (uint32_t)n;
         o->via.array.ptr = a;
@@ -159,7 +169,7 @@ static int fast_items(unpack_in *u, int depth, uint64_t n, bool map, msgpack_obj
 static int fast_raw(unpack_in *u, uint64_t n, bool bin, msgpack_object *o)
 {
     if (n > (uint64_t)(u->end - u->p))
-        return -1;
+        return SHORT;
     if (n)
         u->trail = u->p;
     if (bin) {
@@ -179,7 +189,7 @@ static int fast_obj(unpack_in *u, int depth, msgpack_object *o)
 {
     uint64_t n;
     if (u->p >= u->end)
-        return -1;
+        return SHORT;
     uint8_t b = *u->p++;
     if (b <= 0x7f) {
         o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
@@ -210,7 +220,7 @@ static int fast_obj(unpack_in *u, int depth, msgpack_object *o)
     case 0xce:
     case 0xcf:
         if (take_be(u, (size_t)1 << (b - 0xcc), &n))
-            return -1;
+            return SHORT;
         o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
         o->via.u64 = n;
         return 0;
@@ -219,7 +229,7 @@ static int fast_obj(unpack_in *u, int depth, msgpack_object *o)
     case 0xd2:
     case 0xd3:
         if (take_be(u, (size_t)1 << (b - 0xd0), &n))
-            return -1;
+            return SHORT;
         set_int(o, b == 0xd0   ? (int8_t)n
                    : b == 0xd1 ? (int16_t)n
                    : b == 0xd2 ? (int32_t)n
@@ -228,17 +238,17 @@ static int fast_obj(unpack_in *u, int depth, msgpack_object *o)
     case 0xc4: /* bin 8, 16, 32 */
     case 0xc5:
     case 0xc6:
-        return take_be(u, (size_t)1 << (b - 0xc4), &n) ? -1 : fast_raw(u, n, true, o);
+        return take_be(u, (size_t)1 << (b - 0xc4), &n) ? SHORT : fast_raw(u, n, true, o);
     case 0xd9: /* str 8, 16, 32 */
     case 0xda:
     case 0xdb:
-        return take_be(u, (size_t)1 << (b - 0xd9), &n) ? -1 : fast_raw(u, n, false, o);
+        return take_be(u, (size_t)1 << (b - 0xd9), &n) ? SHORT : fast_raw(u, n, false, o);
     case 0xdc: /* array 16, 32 */
     case 0xdd:
-        return take_be(u, b == 0xdc ? 2 : 4, &n) ? -1 : fast_items(u, depth, n, false, o);
+        return take_be(u, b == 0xdc ? 2 : 4, &n) ? SHORT : fast_items(u, depth, n, false, o);
     case 0xde: /* map 16, 32 */
     case 0xdf:
-        return take_be(u, b == 0xde ? 2 : 4, &n) ? -1 : fast_items(u, depth, n, true, o);
+        return take_be(u, b == 0xde ? 2 : 4, &n) ? SHORT : fast_items(u, depth, n, true, o);
     default: /* floats, ext, 0xc1 */
         return -1;
     }
@@ -247,8 +257,11 @@ static int fast_obj(unpack_in *u, int depth, msgpack_object *o)
 int hall_unpack_in(msgpack_zone *z, const void *data, size_t len, msgpack_object *o)
 {
     unpack_in u = {z, data, (const uint8_t *)data + len, NULL};
-    if (fast_obj(&u, UNPACK_DEPTH, o) == 0 && u.p == u.end)
-        return 0;
+    int rc = fast_obj(&u, UNPACK_DEPTH, o);
+    if (rc == 0) /* msgpack-c would decode the same: bytes after it are extra */
+        return u.p == u.end ? 0 : -1;
+    if (rc == SHORT)
+        return -1;
     size_t off = 0;
     msgpack_unpack_return r = msgpack_unpack(data, len, &off, z, o);
     return r == MSGPACK_UNPACK_SUCCESS && off == len ? 0 : -1;
