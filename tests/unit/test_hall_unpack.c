@@ -279,6 +279,10 @@ static void test_damage(void **state)
         for (size_t i = 0; i < n; i++) {
             x = x * 1103515245u + 12345u;
             buf[i] = (uint8_t)(x >> 16);
+            /* No array32 or map32: msgpack-c would try to allocate its
+             * count (up to 96 GiB; the cases above have one each). */
+            if (buf[i] == 0xdd || buf[i] == 0xdf)
+                buf[i] ^= 0x01;
         }
         if (round % 3 == 0)
             buf[0] = (uint8_t)(0x90 | (buf[0] & 0x0f));
