@@ -151,11 +151,10 @@ struct server {
     /* Mutations waiting for the next batch, and the batch in flight. */
     req *q_head, *q_tail;
     req *b_head;
-    MDB_txn *st_txn;          /* the state txn: every batch since the checkpoint */
-    MDB_txn *b_txn;           /* a batch's txn while it is applied, nested in st_txn */
-    const hall_config *b_cfg; /* the config in force when the batch began */
-    uint64_t b_records;       /* records in the batch in flight */
-    bool b_reload;            /* ... and it holds the SIGHUP config */
+    MDB_txn *st_txn;    /* the state txn: every batch since the checkpoint */
+    MDB_txn *b_txn;     /* a batch's txn while it is applied, nested in st_txn */
+    uint64_t b_records; /* records in the batch in flight */
+    bool b_reload;      /* ... and it holds the SIGHUP config */
     /* The batch applied while the one in flight is written (pending): its
      * records wait in the WAL writer, its answers with its requests. */
     bool p_open, p_reload;
@@ -342,10 +341,16 @@ static int checkpoint(server *s)
 
 /* Whether to let the batch in flight finish before applying more: what
  * waits for a moment when everything in the state txn is durable. */
+/* Whether a checkpoint is owed at the next quiet point. */
+static bool ckpt_owed(const server *s)
+{
+    return s->ckpt_due || s->need_room || s->cfg_dirty || s->stopping || !s->opt->checkpoint_ms ||
+           s->ckpt_records >= CHECKPOINT_RECORDS;
+}
+
 static bool want_quiet(const server *s)
 {
-    return s->reads_waiting || s->ckpt_due || s->need_room || s->cfg_dirty || s->stopping ||
-           !s->opt->checkpoint_ms || s->ckpt_records >= CHECKPOINT_RECORDS;
+    return s->reads_waiting || ckpt_owed(s);
 }
 
 static void arm_due_timer(server *s);
@@ -356,9 +361,7 @@ static void arm_due_timer(server *s);
 static void quiet_point(server *s)
 {
     bool full = hall_store_nearly_full(s->st);
-    if ((s->ckpt_due || s->cfg_dirty || s->stopping || !s->opt->checkpoint_ms || s->need_room ||
-         full || s->ckpt_records >= CHECKPOINT_RECORDS) &&
-        checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full)) {
+    if ((ckpt_owed(s) || full) && checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full)) {
         /* The map grows with no write txn open. */
         if (hall_store_grow(s->st) == 0)
             hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
@@ -890,6 +893,8 @@ static void reload_request(server *s, req *r, const proto_request *rq)
     if (same) {
         uint64_t version = 0;
         hall_config_free(c);
+        /* From the last checkpoint: it holds every durable config change,
+         * as a config change is checkpointed at once. */
         if (mdb_txn_renew(s->rtxn) == 0) {
             hall_meta_get_u64(s->st, s->rtxn, "config_version", &version);
             mdb_txn_reset(s->rtxn);
@@ -1262,8 +1267,8 @@ static void on_due(uv_timer_t *t)
  * the manual clock clock.advance brings them). */
 static void arm_due_timer(server *s)
 {
-    if (s->opt->manual_clock || s->opt->read_only || s->stopping || s->b_txn)
-        return; /* (with a batch in flight: armed again after it) */
+    if (s->opt->manual_clock || s->opt->read_only || s->stopping)
+        return;
     int64_t due = INT64_MAX;
     int rc;
     MDB_txn *txn = state_read(s, &rc);
@@ -1721,7 +1726,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
         rc = mdb_txn_begin(s->st->env, NULL, 0, &s->st_txn);
     if (rc || (rc = mdb_txn_begin(s->st->env, s->st_txn, 0, &s->b_txn)) != 0)
         return rc;
-    s->b_cfg = hall_config_current(s->h);
+    const hall_config *cfg_before = hall_config_current(s->h);
     hall_batch_begin(s->h);
     *records = 0;
     s->b_events_mark = s->b_events.len;
@@ -1776,7 +1781,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
         return rc;
     }
     /* Checked while the config it replaced is still allocated. */
-    if (hall_config_current(s->h) != s->b_cfg)
+    if (hall_config_current(s->h) != cfg_before)
         s->cfg_dirty = true;
     rc = mdb_txn_commit(s->b_txn); /* into the state txn: memory only */
     s->b_txn = NULL;
@@ -2140,8 +2145,6 @@ out:
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop) != 0)
         hq_log(HQ_LOG_WARN, "event loop closed with handles open");
-    if (s->b_txn) /* stopped with a batch in flight: not durable */
-        mdb_txn_abort(s->b_txn);
     int ckrc = s->st_txn ? mdb_txn_commit(s->st_txn) : 0;
     if (ckrc) {
         hq_log(HQ_LOG_ERROR, "lmdb: the last checkpoint failed: %s (the WAL has it)",
