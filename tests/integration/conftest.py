@@ -108,6 +108,14 @@ def write_config(dirpath, start_ms=None, extra=None, name="hall.yaml"):
     return p
 
 
+def wait_until(pred, what, timeout=20.0, every=0.02):
+    """Polls pred() until it is true; fails naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "no %s within %.0f s" % (what, timeout)
+        time.sleep(every)
+
+
 def segment_bytes(n):
     """An `extra` for write_config: WAL segments of n bytes."""
     return {"segment_bytes: 67108864": "segment_bytes: %d" % n}

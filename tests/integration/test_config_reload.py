@@ -4,7 +4,6 @@ becomes a WAL record, so a restart and a replay into a fresh data dir put
 the same config in force."""
 import shutil
 import signal
-import time
 
 from conftest import TUESDAY_10AM
 
@@ -32,15 +31,6 @@ def rewrite(d, old, new):
     text = d.config.read_text()
     assert old in text, old
     d.config.write_text(text.replace(old, new, 1))
-
-
-def wait_for_log(d, needle, timeout=10.0):
-    """Waits until the daemon's log holds `needle` (the daemon writes it
-    when it has handled the signal); fails after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while needle not in d.log_text():
-        assert time.monotonic() < deadline, "no %r in the log:\n%s" % (needle, d.log_tail(10))
-        time.sleep(0.02)
 
 
 def test_reload_puts_the_new_config_in_force(make_daemon, workdir):
@@ -96,12 +86,12 @@ def test_sighup_reloads_and_refuses_a_bad_file(daemon):
     good = daemon.config.read_text()
     daemon.config.write_text(good.replace("{id: W06,", "{id: W05,"))
     daemon.send_signal(signal.SIGHUP)
-    wait_for_log(daemon, "SIGHUP: config reload refused")
+    daemon.wait_log("SIGHUP: config reload refused")
     assert "W05" in daemon.log_text()
 
     daemon.config.write_text(good.replace(LEASE_300, "claim_lease_s: 90"))
     daemon.send_signal(signal.SIGHUP)
-    wait_for_log(daemon, "config reload (SIGHUP): the new config is in force")
+    daemon.wait_log("config reload (SIGHUP): the new config is in force")
     assert lease_of_a_claim(daemon) == 90
     assert daemon.admin().ok("config.reload") == {"version": 2, "changed": False}
 

@@ -6,7 +6,19 @@ import time
 
 import pytest
 
-from conftest import FAULTFS, HALLQ, TUESDAY_10AM, segment_bytes
+from conftest import FAULTFS, HALLQ, TUESDAY_10AM, segment_bytes, wait_until
+
+
+def restart_without_fault(d, acked=()):
+    """A clean stop, then a start with the disk healthy again; every
+    acknowledged ticket must be there with its number. Returns a kiosk."""
+    d.stop()
+    d.env = None
+    d.start()
+    k = d.kiosk()
+    for t in acked:
+        assert k.ok("ticket.get", ticket_id=t["ticket_id"])["number"] == t["number"]
+    return k
 
 
 def preload(spec):
@@ -37,12 +49,7 @@ def test_wal_failure_means_unavailable(make_daemon, spec):
     assert ("fdatasync" if spec.startswith("fdatasync") else "write") in log
     # Restart without the fault: everything acknowledged is there, and the
     # retried request takes effect exactly once.
-    d.stop()
-    d.env = None
-    d.start()
-    k = d.kiosk()
-    for t in acked:
-        assert k.ok("ticket.get", ticket_id=t["ticket_id"])["number"] == t["number"]
+    k = restart_without_fault(d, acked)
     r = k.ok("ticket.take", line="A", idem="t2")
     assert k.ok("ticket.take", line="A", idem="t2") == r
     assert r["number"] in ("A003",)
@@ -78,15 +85,10 @@ def test_wal_faults_at_rollover_and_short_writes(make_daemon, spec, call):
     log = d.wait_log("refusing changes until restart")
     assert log.count("refusing changes until restart") == 1, log
     assert call in log.split("refusing changes")[0].splitlines()[-1], log
-    d.stop()
     # Restart with the fault gone: every acknowledged ticket is there with
     # its number, nothing unacknowledged is half there, and the retry of the
     # failed request takes effect once.
-    d.env = None
-    d.start()
-    k = d.kiosk()
-    for t in acked:
-        assert k.ok("ticket.get", ticket_id=t["ticket_id"])["number"] == t["number"]
+    k = restart_without_fault(d, acked)
     # The failed request was "not known to have taken effect": its record
     # may have reached the disk whole (a failed fdatasync), never in part.
     def taken():
@@ -154,13 +156,6 @@ def test_requests_queued_behind_a_failing_batch_are_answered(make_daemon):
     assert "did not read their answers" not in d.log_text()
 
 
-def wait_for(path, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, "no %s within %.0f s" % (what, timeout)
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("fails", [False, True])
 def test_a_read_waits_for_the_batch_in_flight(make_daemon, workdir, fails):
     # The state a read sees holds only durable batches. A batch is held in
@@ -177,7 +172,7 @@ def test_a_read_waits_for_the_batch_in_flight(make_daemon, workdir, fails):
     hold.write_text("")
     taker, reader, pinger = d.kiosk(), d.kiosk(), d.kiosk()
     taker.send("ticket.take", {"line": "A"})
-    wait_for(workdir / "hold.held", "held fdatasync")
+    wait_until((workdir / "hold.held").exists, "held fdatasync")
     reader.send("ticket.get", {"ticket_id": "20261124-A002"})
     # The loop has read the reader's request once it answers a later one.
     assert "now_ms" in pinger.ok("ping")
@@ -209,7 +204,7 @@ def test_a_batch_applied_while_one_is_written_shares_its_fate(make_daemon, workd
     hold.write_text("")
     first, again, other, pinger = d.kiosk(), d.kiosk(), d.kiosk(), d.kiosk()
     first.send("ticket.take", {"line": "A", "idem": "n1"})
-    wait_for(workdir / "hold.held", "held fdatasync")
+    wait_until((workdir / "hold.held").exists, "held fdatasync")
     again.send("ticket.take", {"line": "A", "idem": "n1"})
     if other:
         other.send("ticket.take", {"line": "B"})
@@ -222,10 +217,7 @@ def test_a_batch_applied_while_one_is_written_shares_its_fate(make_daemon, workd
             assert m["error"]["code"] == "unavailable", m
         assert k.err("ticket.get", ticket_id="20261124-A002")[0] == "not_found"
         assert k.err("ticket.get", ticket_id="20261124-B001")[0] == "not_found"
-        d.stop()
-        d.env = None
-        d.start()
-        k = d.kiosk()
+        k = restart_without_fault(d)
         assert k.ok("ticket.take", line="A", idem="n1")["number"] == "A002"
     else:
         assert a["ok"] and a["result"]["number"] == "A002", a

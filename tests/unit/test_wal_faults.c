@@ -105,36 +105,14 @@ static void fault_case(int kind, int at, int err, const char *where)
     wal_writer *w = open_writer(&faulty, SEG);
     append_batch(w, 3, 1000); /* durable before the fault */
     arm(kind, at, err);
-    int frc = 0, crc = 0;
-    uint64_t durable = 0, appended = 0;
-    for (int b = 0; b < 200 && frc == 0; b++) {
-        durable = wal_writer_durable_lsn(w);
-        for (int i = 0; i < 12; i++)
-            append_one(w, 2000 + (uint64_t)b);
-        appended = wal_writer_last_lsn(w);
-        assert_int_equal(wal_writer_seal(w), 0);
-        frc = wal_writer_flush(w);
-        crc = wal_writer_complete(w, frc);
-        if (frc == 0)
-            assert_int_equal(crc, 0);
-    }
+    fault_run f = run_until_fault(w, 200, 12, 2000);
     assert_true(faulted);
     int want = kind == F_SHORT ? -EIO : -err;
-    assert_int_equal(frc, want);
-    assert_int_equal(crc, WAL_E_FAILED);
-    assert_int_equal(wal_writer_failed(w), want);
-    assert_int_equal(wal_writer_durable_lsn(w), durable); /* the batch is not durable */
+    check_failed_for_good(w, &f, want);
     if (strstr(wal_writer_failed_where(w), where) != wal_writer_failed_where(w))
         fail_msg("failed_where \"%s\", want it to start with \"%s\"", wal_writer_failed_where(w),
                  where);
     assert_non_null(strstr(wal_writer_failed_where(w), strerror(-want)));
-    /* Sticky: nothing is accepted, nothing is touched again. */
-    uint64_t lsn;
-    assert_int_equal(wal_writer_append(w, 1, 9999, 1, "K1", "x", 1, &lsn), WAL_E_FAILED);
-    assert_int_equal(wal_writer_seal(w), WAL_E_FAILED);
-    assert_int_equal(wal_writer_flush(w), want);               /* misuse: still nothing */
-    assert_int_equal(wal_writer_complete(w, 0), WAL_E_FAILED); /* nothing in flight */
-    assert_int_equal(wal_writer_failed(w), want);              /* the first error stays */
     wal_writer_close(w);
     assert_int_equal(fdatasyncs_after_fault, 0);
     assert_int_equal(calls_after_fault, 0);
@@ -144,8 +122,8 @@ static void fault_case(int kind, int at, int err, const char *where)
     arm(F_NONE, 0, 0);
     wal_scan_result r;
     assert_int_equal(recover_plain(&r), 0);
-    assert_true(r.last_lsn >= durable);
-    assert_true(r.last_lsn <= appended);
+    assert_true(r.last_lsn >= f.durable);
+    assert_true(r.last_lsn <= f.appended);
     seen s;
     assert_int_equal(scan_check(&r, &s), 0);
     assert_int_equal(s.bad, 0);

@@ -139,6 +139,48 @@ TU void append_batch(wal_writer *w, int n, uint64_t at)
     assert_int_equal(wal_writer_durable_lsn(w), wal_writer_last_lsn(w));
 }
 
+/* What run_until_fault saw: the failing flush and complete, the durable
+ * LSN before the failing batch, the last LSN appended. */
+typedef struct fault_run {
+    int frc, crc;
+    uint64_t durable, appended;
+} fault_run;
+
+/* Writes batches of per_batch records (batch b at time at + b) until a
+ * flush fails or max_batches were durable; an armed fault must strike. */
+TU fault_run run_until_fault(wal_writer *w, int max_batches, int per_batch, uint64_t at)
+{
+    fault_run f = {0};
+    for (int b = 0; b < max_batches && f.frc == 0; b++) {
+        f.durable = wal_writer_durable_lsn(w);
+        for (int i = 0; i < per_batch; i++)
+            append_one(w, at + (uint64_t)b);
+        f.appended = wal_writer_last_lsn(w);
+        assert_int_equal(wal_writer_seal(w), 0);
+        f.frc = wal_writer_flush(w);
+        f.crc = wal_writer_complete(w, f.frc);
+        if (f.frc == 0)
+            assert_int_equal(f.crc, 0);
+    }
+    return f;
+}
+
+/* After a failed flush (error `want`): the batch is not durable, and the
+ * writer is failed for good: nothing is accepted, the first error stays. */
+TU void check_failed_for_good(wal_writer *w, const fault_run *f, int want)
+{
+    assert_int_equal(f->frc, want);
+    assert_int_equal(f->crc, WAL_E_FAILED);
+    assert_int_equal(wal_writer_failed(w), want);
+    assert_int_equal(wal_writer_durable_lsn(w), f->durable);
+    uint64_t lsn;
+    assert_int_equal(wal_writer_append(w, 1, 99999, 1, "K1", "x", 1, &lsn), WAL_E_FAILED);
+    assert_int_equal(wal_writer_seal(w), WAL_E_FAILED);
+    assert_int_equal(wal_writer_flush(w), want);               /* misuse: still nothing */
+    assert_int_equal(wal_writer_complete(w, 0), WAL_E_FAILED); /* nothing in flight */
+    assert_int_equal(wal_writer_failed(w), want);
+}
+
 typedef struct seen {
     uint64_t n, first, last, last_at;
     int bad;

@@ -377,36 +377,16 @@ static void zero_fault_case(int at, int err, bool short_write)
     fault_zero_at = at;
     fault_errno = err;
     fault_short = short_write;
-    int frc = 0, crc = 0;
-    uint64_t durable = 0, appended = 0;
-    for (int b = 0; b < 2000 && frc == 0; b++) {
-        durable = wal_writer_durable_lsn(w);
-        for (int i = 0; i < 250; i++)
-            append_one(w, 1000 + (uint64_t)b);
-        appended = wal_writer_last_lsn(w);
-        assert_int_equal(wal_writer_seal(w), 0);
-        frc = wal_writer_flush(w);
-        crc = wal_writer_complete(w, frc);
-        if (frc == 0)
-            assert_int_equal(crc, 0);
-    }
+    fault_run f = run_until_fault(w, 2000, 250, 1000);
     assert_true(faulted);
     int want = short_write ? -EIO : -err;
-    assert_int_equal(frc, want);
-    assert_int_equal(crc, WAL_E_FAILED);
-    assert_int_equal(wal_writer_failed(w), want);
-    assert_int_equal(wal_writer_durable_lsn(w), durable);
     const char *where = wal_writer_failed_where(w);
     char head[128];
     snprintf(head, sizeof head, "pwrite 00000000000000000001.wal: %s", strerror(-want));
     if (strstr(where, head) != where || !strstr(where, "(zeroing ahead at offset ") ||
         (short_write && !strstr(where, "(short write: ")))
         fail_msg("failed_where \"%s\"", where);
-    uint64_t lsn;
-    assert_int_equal(wal_writer_append(w, 1, 99999, 1, "K1", "x", 1, &lsn), WAL_E_FAILED);
-    assert_int_equal(wal_writer_seal(w), WAL_E_FAILED);
-    assert_int_equal(wal_writer_flush(w), want);
-    assert_int_equal(wal_writer_complete(w, 0), WAL_E_FAILED);
+    check_failed_for_good(w, &f, want);
     wal_writer_close(w);
     assert_int_equal(syncs_after_fault, 0); /* the batch's fdatasync never ran */
     assert_int_equal(calls_after_fault, 0);
@@ -415,7 +395,7 @@ static void zero_fault_case(int at, int err, bool short_write)
     wal_scan_result r;
     assert_int_equal(recover_plain(&r), 0);
     assert_false(r.torn);
-    assert_true(r.last_lsn >= durable && r.last_lsn <= appended);
+    assert_true(r.last_lsn >= f.durable && r.last_lsn <= f.appended);
     seen s;
     assert_int_equal(scan_check(&r, &s), 0);
     assert_int_equal(s.bad, 0);
