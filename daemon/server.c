@@ -45,6 +45,7 @@
 #include "daemon/log.h"
 #include "daemon/pii.h"
 #include "daemon/recovery.h"
+#include "daemon/safe_lsn.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -323,6 +324,8 @@ static int checkpoint(server *s)
     uv_timer_stop(&s->ckpt_timer);
     if (!s->st_txn)
         return 0;
+    safe_lsn_mark safe; /* publishes the commit before this one: docs/DESIGN.md, "Archiving" */
+    safe_lsn_before_commit(&safe, s->st, s->st_txn);
     uint64_t t0 = uv_hrtime();
     int rc = mdb_txn_commit(s->st_txn);
     uint64_t ms = (uv_hrtime() - t0) / 1000000;
@@ -336,6 +339,7 @@ static int checkpoint(server *s)
         snprintf(why, sizeof why, "lmdb: checkpoint: %s", mdb_strerror(rc));
         return restore_from_wal(s, rc, why);
     }
+    safe_lsn_after_commit(&safe, s->opt->data_dir);
     return 0;
 }
 
