@@ -14,16 +14,27 @@
  * places, byte-equal (the next run removes the log's copy). A second run
  * with nothing newly closed does nothing.
  *
+ * What may move: a closed segment whose records all lie at or below the
+ * safe LSN, up to which the state on disk (DATA/state.mdb) is durable, so
+ * that recovery never needs them. With a hallqd running (it holds
+ * DATA/LOCK) that is the LSN it publishes after its checkpoints
+ * (daemon/safe_lsn.h); without, this run takes the lock itself (no hallqd
+ * starts while it runs), fsyncs the state file and reads its applied LSN.
+ * No state, or a daemon that has published nothing: nothing moves.
+ *
  * Never: touch the last segment of the log (not even read past its
- * header: hallqd may be appending to it), write into a segment, or remove
- * one that is not byte-equal in the archive. */
+ * header: hallqd may be appending to it), write into a segment, remove
+ * one that is not byte-equal in the archive, or one holding a record
+ * after the safe LSN. */
 #include "tools/audit.h"
+#include "daemon/safe_lsn.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,10 +44,11 @@ enum { A_OK = 0, A_FAIL = 1, A_USAGE = 2 };
 static void usage(void)
 {
     fputs("usage: hallq wal archive [WAL] --to DIR\n"
-          "  moves every closed segment of the log (all but the last, which hallqd\n"
-          "  writes) to DIR, after checking the archive and the log as one chain.\n"
-          "  Safe beside a running hallqd, and to run again (it then does nothing).\n"
-          "WAL: a log directory, or a data dir holding wal/ (default ./hallq-data).\n",
+          "  moves the closed segments of the log (all but the last, which hallqd\n"
+          "  writes) whose records the state has made durable to DIR, after checking\n"
+          "  the archive and the log as one chain. Safe beside a running hallqd, and\n"
+          "  to run again (it then does nothing).\n"
+          "WAL: a data dir holding wal/ (default ./hallq-data), or its wal/.\n",
           stderr);
 }
 
@@ -223,6 +235,113 @@ static int move_segment(const char *dir, const char *archive, const char *name, 
     return 0;
 }
 
+/* The LSN up to which the state is durable (see the top of the file). */
+typedef struct safe_point {
+    uint64_t lsn;  /* 0: nothing is safe to move */
+    int lock_fd;   /* DATA/LOCK, held by this run (no hallqd runs); or -1 */
+    char why[512]; /* where lsn comes from, or why nothing may move */
+} safe_point;
+
+/* The applied LSN of DATA/state.mdb, made durable first: a hallqd killed
+ * after a commit may have left its meta page in the page cache only. */
+static int durable_state_lsn(const char *data, uint64_t *lsn, char *err, size_t errlen)
+{
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/" HALL_STORE_FILE, data);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        snprintf(err, errlen, "%s: %s", p, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    int rc = fsync_dir(data);
+    if (rc != 0) {
+        snprintf(err, errlen, "fsync %s: %s", data, strerror(-rc));
+        return -1;
+    }
+    hall_store st;
+    if (hall_store_open(&st, data, true, 0, err, errlen) != 0)
+        return -1;
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn)) == 0) {
+        rc = hall_store_applied_lsn(&st, txn, lsn);
+        mdb_txn_abort(txn);
+    }
+    hall_store_close(&st);
+    if (rc != 0)
+        snprintf(err, errlen, "%s: %s", p, mdb_strerror(rc));
+    return rc ? -1 : 0;
+}
+
+/* Finds the safe LSN of the data dir holding the log dir `dir`. */
+static int find_safe_lsn(const char *dir, safe_point *sp, char *err, size_t errlen)
+{
+    char data[PATH_MAX], p[PATH_MAX + 32];
+    struct stat st;
+    sp->lsn = 0;
+    sp->lock_fd = -1;
+    const char *slash = strrchr(dir, '/');
+    if (!slash || strcmp(slash, "/wal") != 0) {
+        snprintf(sp->why, sizeof sp->why,
+                 "%s is no data dir's wal/: no state is known to hold its records", dir);
+        return 0;
+    }
+    snprintf(data, sizeof data, "%.*s", (int)(slash - dir), dir);
+    snprintf(p, sizeof p, "%s/" HALL_STORE_FILE, data);
+    bool have_state = stat(p, &st) == 0;
+    snprintf(p, sizeof p, "%s/LOCK", data);
+    if (!have_state && stat(p, &st) != 0) {
+        snprintf(sp->why, sizeof sp->why,
+                 "%s holds no state (" HALL_STORE_FILE "): no record is known to be applied", data);
+        return 0;
+    }
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640); /* as hallqd opens it */
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", p, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) {
+            snprintf(err, errlen, "lock %s: %s", p, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        /* A hallqd runs: its pid is in the file (written once it locked). */
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        close(fd);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        long v = strtol(pid, NULL, 10);
+        int rc = v > 0 ? safe_lsn_read(data, (pid_t)v, &sp->lsn) : -ESTALE;
+        if (rc == 0)
+            snprintf(sp->why, sizeof sp->why, "published by the running hallqd (pid %ld)", v);
+        else
+            snprintf(sp->why, sizeof sp->why,
+                     "the running hallqd%s%.20s%s has published no safe LSN yet (%s: %s; it "
+                     "does at each checkpoint after its first)",
+                     v > 0 ? " (pid " : "", v > 0 ? pid : "", v > 0 ? ")" : "", SAFE_LSN_FILE,
+                     rc == -ENOENT   ? "none"
+                     : rc == -ESTALE ? "left by another process"
+                                     : strerror(-rc));
+        return 0;
+    }
+    /* No hallqd runs, and none starts while this run holds the lock. */
+    sp->lock_fd = fd;
+    if (!have_state) {
+        snprintf(sp->why, sizeof sp->why,
+                 "%s holds no state (" HALL_STORE_FILE "): no record is known to be applied", data);
+        return 0;
+    }
+    if (durable_state_lsn(data, &sp->lsn, err, errlen) != 0)
+        return -1;
+    snprintf(sp->why, sizeof sp->why,
+             "applied by the state (no hallqd running; " HALL_STORE_FILE " synced)");
+    return 0;
+}
+
 /* The view of archive and log as one chain, cut to what this run may rely
  * on: the segments up to the log's last one as listed, and of that one
  * only its header (which carries the chain on from the closed ones). */
@@ -316,10 +435,18 @@ int audit_wal_archive(int ac, char **av)
         return A_FAIL;
     }
     const char *last = names[n - 1];
+    safe_point sp;
+    if (find_safe_lsn(rd, &sp, err, sizeof err) != 0) {
+        fprintf(stderr, "hallq: %s\n", err);
+        free_names(names, n);
+        return A_FAIL;
+    }
     audit_view v;
     if (open_checked_view(&v, dir, to, last, err, sizeof err) != 0) {
         fprintf(stderr, "hallq: %s\n", err);
         free_names(names, n);
+        if (sp.lock_fd >= 0)
+            close(sp.lock_fd);
         return A_FAIL;
     }
     wal_scan_options o = {.dir = v.dir, .must_exist = true};
@@ -332,13 +459,29 @@ int audit_wal_archive(int ac, char **av)
                res.bad_at.segment[0] ? res.bad_at.segment : "-", res.bad_at.offset, res.bad_at.lsn,
                res.message[0] ? res.message : wal_strerror(rc));
         free_names(names, n);
+        if (sp.lock_fd >= 0)
+            close(sp.lock_fd);
         return A_FAIL;
     }
     printf("verified  LSN %" PRIu64 "..%" PRIu64 " (%d segments, hall %s), chained into %s\n",
            res.first_lsn, res.last_lsn, res.segments, res.hall_id, last);
+    if (sp.lsn)
+        printf("safe      LSN %" PRIu64 ": %s\n", sp.lsn, sp.why);
+    else
+        printf("safe      none: %s\n", sp.why);
+    /* Segment i holds LSN names[i]..names[i + 1] - 1: it may move when
+     * that is at or below the safe LSN. */
+    size_t closed = n - 1, movable = 0;
+    while (movable < closed && strtoull(names[movable + 1], NULL, 10) <= sp.lsn + 1)
+        movable++;
+    if (movable < closed)
+        printf("kept      %zu closed segment%s from LSN %s on: the state may not hold %s "
+               "durably yet\n",
+               closed - movable, closed - movable == 1 ? "" : "s", names[movable],
+               closed - movable == 1 ? "it" : "them");
     int code = A_OK;
     size_t moved = 0;
-    for (size_t i = 0; i + 1 < n; i++) {
+    for (size_t i = 0; i < movable; i++) {
         if (move_segment(dir, to, names[i], err, sizeof err) != 0) {
             printf("FAILED    %s\n", err);
             code = A_FAIL;
@@ -350,8 +493,12 @@ int audit_wal_archive(int ac, char **av)
         printf("archived  %zu segment%s, LSN %" PRIu64 "..%" PRIu64 " (%s .. %s)\n", moved,
                moved == 1 ? "" : "s", (uint64_t)strtoull(names[0], NULL, 10),
                (uint64_t)strtoull(names[moved], NULL, 10) - 1, names[0], names[moved - 1]);
-    else if (code == A_OK)
+    else if (code == A_OK && closed == 0)
         printf("archived  nothing: %s is the open segment, the only one left\n", last);
+    else if (code == A_OK)
+        printf("archived  nothing: no closed segment lies wholly at or below the safe LSN\n");
     free_names(names, n);
+    if (sp.lock_fd >= 0)
+        close(sp.lock_fd);
     return code;
 }

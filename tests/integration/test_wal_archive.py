@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import walfile
-from conftest import HALLQ, TUESDAY_10AM, segment_bytes
+from conftest import HALLQ, TUESDAY_10AM, segment_bytes, wait_until
 
 MIN = 60 * 1000
 HEAD_RE = re.compile(r"^head\s+([0-9a-f]{64})@(\d+)$", re.M)
@@ -44,8 +44,29 @@ def head(p):
     return m.group(1), int(m.group(2))
 
 
-def make(make_daemon):
-    return make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, extra=segment_bytes(65536))
+def make(make_daemon, args=()):
+    return make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, extra=segment_bytes(65536),
+                       args=args)
+
+
+# A checkpoint at every quiet point: the safe LSN follows the batches.
+EVERY_BATCH = ("--checkpoint-ms", "0")
+
+
+def safe_lsn(d):
+    """The LSN the running daemon published as durable in its state (0:
+    none yet, or not this process's)."""
+    try:
+        f = dict(l.split(" ", 1) for l in (d.data / "safe-lsn").read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+    return int(f["lsn"]) if int(f["pid"]) == d.proc.pid else 0
+
+
+def wait_safe(d):
+    """Waits until the daemon's safe LSN covers every closed segment."""
+    need = int(names(d.data / "wal")[-1][:20]) - 1
+    wait_until(lambda: safe_lsn(d) >= need, "safe LSN %d" % need)
 
 
 def test_archive_verify_replay_restart_and_again(make_daemon, workdir):
@@ -60,6 +81,7 @@ def test_archive_verify_replay_restart_and_again(make_daemon, workdir):
 
     arch = workdir / "archive"
     p = hallq("wal", "archive", d.data, "--to", arch)
+    assert "safe      LSN %d: applied by the state" % live["lsn"] in p.stdout, p.stdout
     assert "archived  %d segments, LSN 1..%d" % (len(before) - 1,
                                                  int(before[-1][:20]) - 1) in p.stdout, p.stdout
     assert names(wal) == before[-1:]
@@ -107,13 +129,20 @@ def test_archive_verify_replay_restart_and_again(make_daemon, workdir):
 
 
 def test_archive_beside_a_running_daemon(make_daemon, workdir):
-    d = make(make_daemon)
+    """Once the daemon has published a safe LSN past the closed segments,
+    they move while it runs, and a crash then still recovers."""
+    d = make(make_daemon, args=EVERY_BATCH)
     work(d)
+    wait_safe(d)
     arch = workdir / "archive"
-    hallq("wal", "archive", d.data, "--to", arch)
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert "published by the running hallqd (pid %d)" % d.proc.pid in p.stdout, p.stdout
     assert len(names(d.data / "wal")) == 1
     last = work(d, rounds=2)
-    d.restart()
+    wait_safe(d)
+    hallq("wal", "archive", d.data, "--to", arch)
+    assert len(names(d.data / "wal")) == 1
+    d.crash_restart()
     assert d.admin().ok("digest") == last
     d.stop()
     p = hallq("wal", "replay", d.data, "--archive", arch, "--into", workdir / "r")
@@ -168,8 +197,9 @@ def test_a_differing_copy_moves_nothing(make_daemon, workdir):
 
 
 def test_a_damaged_archive_moves_nothing(make_daemon, workdir):
-    d = make(make_daemon)
+    d = make(make_daemon, args=EVERY_BATCH)
     work(d)
+    wait_safe(d)
     arch = workdir / "archive"
     hallq("wal", "archive", d.data, "--to", arch)
     work(d, rounds=4)
@@ -254,3 +284,76 @@ def test_dump_history_and_report_read_the_archive(make_daemon, workdir):
                  arch).stdout == full_report
     p = hallq("wal", "dump", d.data, "--archive", workdir / "nowhere", rc=1)
     assert "nowhere" in p.stderr
+
+
+def test_archive_beside_a_daemon_then_sigkill(make_daemon, workdir):
+    """Issue 12, defect 4: 600 takes, archive beside the running daemon,
+    SIGKILL. The state on disk has applied only what its checkpoints made
+    durable; the archive must leave every segment the restart replays."""
+    d = make(make_daemon)
+    live = work(d)
+    segs = names(d.data / "wal")
+    assert len(segs) >= 3, segs
+    arch = workdir / "archive"
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    kept = names(d.data / "wal")
+    d.kill()
+    d.start()  # today: "the WAL starts at LSN 564 but the state has applied only up to LSN 1"
+    assert d.admin().ok("digest") == live
+    d.stop()
+    # What moved lies at or below the safe LSN; what did not is kept.
+    safe = re.search(r"^safe\s+(?:LSN (\d+)|none)", p.stdout, re.M)
+    assert safe, p.stdout
+    safe = int(safe.group(1) or 0)
+    assert names(arch) + kept == segs and int(kept[0][:20]) <= safe + 1, p.stdout
+    if len(kept) > 1:
+        assert "kept      %d closed segment" % (len(kept) - 1) in p.stdout, p.stdout
+    p = hallq("wal", "replay", d.data, "--archive", arch, "--into", workdir / "r")
+    assert "digest    %s" % live["digest"] in p.stdout, p.stdout
+
+
+def test_a_leftover_safe_lsn_is_not_trusted(make_daemon, workdir):
+    """The safe LSN a stopped daemon published says nothing of the state the
+    next one starts from (here: none, it rebuilds it from the WAL)."""
+    d = make(make_daemon, args=EVERY_BATCH)
+    work(d)
+    wait_safe(d)
+    d.stop()
+    old = (d.data / "safe-lsn").read_text()
+    (d.data / "state.mdb").unlink()
+    d.start()
+    segs = names(d.data / "wal")
+    arch = workdir / "archive"
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert "safe      none: the running hallqd (pid %d) has published no safe LSN yet " \
+        "(safe-lsn: left by another process" % d.proc.pid in p.stdout, p.stdout
+    assert "archived  nothing: no closed segment" in p.stdout
+    assert names(d.data / "wal") == segs and names(arch) == []
+    assert (d.data / "safe-lsn").read_text() == old
+
+
+def test_offline_archive_needs_a_state(make_daemon, workdir):
+    """With no hallqd running the state's own applied LSN rules: none, no
+    move; a state killed before its meta page reached the disk is synced
+    first, and then everything it applied moves."""
+    d = make(make_daemon)
+    live = work(d)
+    d.kill()
+    segs = names(d.data / "wal")
+    state = d.data / "state.mdb"
+    state.rename(d.data / "state.away")
+    arch = workdir / "archive"
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert "safe      none: %s holds no state (state.mdb)" % d.data.resolve() in p.stdout, \
+        p.stdout
+    assert names(d.data / "wal") == segs
+    (d.data / "state.away").rename(state)
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert re.search(r"^safe\s+LSN \d+: applied by the state \(no hallqd running", p.stdout,
+                     re.M), p.stdout
+    d.start()  # replays what the killed daemon had not checkpointed
+    assert d.admin().ok("digest") == live
+    d.stop()
+    p = hallq("wal", "archive", d.data, "--to", arch)
+    assert "safe      LSN %d: applied by the state" % live["lsn"] in p.stdout, p.stdout
+    assert names(d.data / "wal") == segs[-1:] and names(arch) == segs[:-1]
