@@ -4,7 +4,8 @@
  * idem) with a hash of its op and args and its packed result. A repeat
  * within 24 h with the same hash returns that result and changes nothing
  * (no record); with another hash it is `conflict`. The entry is written by
- * hall_exec itself, so the replay rebuilds it. */
+ * hall_exec itself, so the replay rebuilds it; every record deletes entries
+ * past the window at its own time (idem.c). */
 #include "daemon/hall/events.h"
 #include "daemon/hall/hall_internal.h"
 #include "daemon/hall/stats.h"
@@ -15,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IDEM_MAX 64
-#define IDEM_TTL_MS (24LL * 3600 * 1000)
+#define IDEM_MAX HALL_IDEM_MAX
+#define IDEM_TTL_MS HALL_IDEM_TTL_MS
 
 static const hall_op_def op_defs[HALL_OP__COUNT] = {
 #define HALL_OP_DEF(e, nm, rec, roles, kind) {HALL_OP_##e, nm, rec, roles, kind},
@@ -518,6 +519,8 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
     if ((rc = hall_events_after(h, txn, r, result)) != 0)
         return hall_mdb_fail(e, mdb_rc, rc, "events");
 
+    if ((rc = hall_idem_expire(h, txn, r->now_ms)) != 0)
+        return hall_mdb_fail(e, mdb_rc, rc, "idem expiry");
     if (idem) {
         msgpack_packer ipk;
         proto_buf_reset(&h->scratch);
@@ -529,7 +532,8 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
         msgpack_pack_bin(&ipk, result->len);
         msgpack_pack_bin_body(&ipk, result->p, result->len);
         MDB_val k = {klen, key}, v = {h->scratch.len, h->scratch.p};
-        if ((rc = mdb_put(txn, h->st->idem, &k, &v, 0)) != 0)
+        if ((rc = mdb_put(txn, h->st->idem, &k, &v, 0)) != 0 ||
+            (rc = hall_idem_index(h, txn, key, klen, r->now_ms)) != 0)
             return hall_mdb_fail(e, mdb_rc, rc, "idem store");
     }
     if (r->now_ms > h->clock_ms)

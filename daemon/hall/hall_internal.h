@@ -112,6 +112,17 @@ int64_t hall_appointment_next_due(hall *h, MDB_txn *txn, proto_buf *out);
 int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
                       proto_error *e, int *mdb_rc);
 
+/* idem entries (idem.c): a repeat within HALL_IDEM_TTL_MS of the first
+ * request's time gets its answer. hall_idem_index notes an entry stored at
+ * `at` in the time index; hall_idem_expire, run by every record at its
+ * time `now`, deletes a bounded number of entries past the window. Both
+ * return 0 or an LMDB error. */
+#define HALL_IDEM_MAX 64
+#define HALL_IDEM_KEY_MAX (1 + HALL_ID_MAX + 1 + HALL_IDEM_MAX)
+#define HALL_IDEM_TTL_MS (24LL * 3600 * 1000)
+int hall_idem_index(hall *h, MDB_txn *txn, const uint8_t *key, size_t klen, int64_t at);
+int hall_idem_expire(hall *h, MDB_txn *txn, int64_t now);
+
 /* An LMDB failure inside a handler: sets e and *mdb_rc, returns -1. */
 int hall_mdb_fail(proto_error *e, int *mdb_rc, int rc, const char *where);
 

@@ -65,6 +65,7 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
         (rc = mdb_dbi_open(txn, "tickets", dflags, &s->tickets)) ||
         (rc = mdb_dbi_open(txn, "queue", dflags, &s->queue)) ||
         (rc = mdb_dbi_open(txn, "idem", dflags, &s->idem)) ||
+        (rc = mdb_dbi_open(txn, "idem_at", dflags, &s->idem_at)) ||
         (rc = mdb_dbi_open(txn, "windows", dflags, &s->windows)) ||
         (rc = mdb_dbi_open(txn, "cases", dflags, &s->cases)) ||
         (rc = mdb_dbi_open(txn, "review", dflags, &s->review)) ||

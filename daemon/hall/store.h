@@ -14,6 +14,8 @@
  *   tickets  ticket id -> MessagePack ticket
  *   queue    line(4) class(1) order_ms(8 BE) seq(8 BE) -> ticket id
  *   idem     role(1) actor id NUL idem -> MessagePack {h, at, r}
+ *   idem_at  at(8 BE) idem's key -> empty: the idem entries by time, for
+ *            their expiry (daemon/hall/idem.c)
  *   windows  window id -> MessagePack window state
  *   cases, review, deptcases, timers, ratings: see daemon/hall/case.c
  *   appointments, appt_due: see daemon/hall/appointment.c
@@ -30,8 +32,8 @@
 
 typedef struct hall_store {
     MDB_env *env;
-    MDB_dbi meta, lines, tickets, queue, idem, windows, cases, review, deptcases, timers, ratings,
-        stats, appointments, appt_due;
+    MDB_dbi meta, lines, tickets, queue, idem, idem_at, windows, cases, review, deptcases, timers,
+        ratings, stats, appointments, appt_due;
     size_t map_size;
     bool read_only;
 } hall_store;

@@ -1,0 +1,135 @@
+/* tests/unit/test_hall_idem.c: how long an idem entry answers repeats
+ * (docs/PROTOCOL.md: 24 h), and that it then leaves the store, deleted by
+ * later records at their times (daemon/hall/idem.c), so that a replay of
+ * the log rebuilds the same state (fx_free checks the digest). The clock is
+ * the test's. */
+#include "hall_fixture.h"
+
+#define DAY_MS (24 * HOUR_MS)
+/* Tuesday 2026-11-24, a working day. */
+#define TUE(hh, mm) fx_at(2026, 11, 24, hh, mm)
+
+/* Entries in the idem database and in its time index. */
+static void idem_counts(fixture *f, size_t *entries, size_t *indexed)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    assert_int_equal(mdb_txn_begin(f->st.env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_stat(txn, f->st.idem, &st), 0);
+    *entries = st.ms_entries;
+    assert_int_equal(mdb_stat(txn, f->st.idem_at, &st), 0);
+    *indexed = st.ms_entries;
+    mdb_txn_abort(txn);
+}
+
+static bool idem_held(fixture *f, fx_actor who, const char *idem)
+{
+    uint8_t key[HALL_ID_MAX + 80];
+    size_t n = strlen(who.id), m = strlen(idem);
+    key[0] = (uint8_t)who.role;
+    memcpy(key + 1, who.id, n + 1);
+    memcpy(key + 2 + n, idem, m);
+    MDB_val k = {2 + n + m, key}, v;
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(f->st.env, NULL, MDB_RDONLY, &txn), 0);
+    int rc = mdb_get(txn, f->st.idem, &k, &v);
+    mdb_txn_abort(txn);
+    assert_true(rc == 0 || rc == MDB_NOTFOUND);
+    return rc == 0;
+}
+
+static void take_idem(fixture *f, int64_t now, const char *idem, char *id, int want_rc)
+{
+    char json[96];
+    snprintf(json, sizeof json, "{line: A, idem: %s}", idem);
+    int rc = fx_do(f, "ticket.take", KIOSK, now, json);
+    if (rc != want_rc)
+        fail_msg("ticket.take %s at %lld: %d (%s), want %d", json, (long long)now, rc, f->e.msg,
+                 want_rc);
+    snprintf(id, 40, "%s", fx_str(f, "ticket_id"));
+}
+
+/* A repeat within 24 h gets the first answer; from 24 h on the entry is
+ * gone from the store, and the same idem is a new request. */
+static void test_a_repeat_within_24h_then_gone(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(TUE(8, 0));
+    int64_t t0 = TUE(10, 0);
+    char first[40], again[40], later[40];
+    size_t entries, indexed;
+    take_idem(f, t0, "k1", first, 0);
+    assert_true(idem_held(f, KIOSK, "k1"));
+    take_idem(f, t0 + HOUR_MS, "k1", again, HALL_EXEC_REPLAY);
+    assert_string_equal(again, first);
+    /* Records in between (another take, the day's close at its time) keep it. */
+    fx_take(f, t0 + 2 * HOUR_MS, "B", NULL);
+    take_idem(f, t0 + DAY_MS - 1, "k1", again, HALL_EXEC_REPLAY);
+    assert_string_equal(again, first);
+    assert_true(idem_held(f, KIOSK, "k1"));
+    /* 24 h after it: the next record, whatever it is, deletes it. */
+    fx_take(f, t0 + DAY_MS, "B", NULL);
+    assert_false(idem_held(f, KIOSK, "k1"));
+    idem_counts(f, &entries, &indexed);
+    assert_int_equal(entries, 0);
+    assert_int_equal(indexed, 0);
+    take_idem(f, t0 + DAY_MS, "k1", later, 0);
+    assert_string_not_equal(later, first);
+    assert_true(idem_held(f, KIOSK, "k1"));
+    fx_free(f); /* the replay deletes the same entries: same digest */
+}
+
+/* Many entries expire at once: each record deletes a bounded number, the
+ * oldest first, until none is left; a key used again after it expired but
+ * before its old entry was deleted keeps its new entry. */
+static void test_expiry_is_bounded_per_record_and_drains(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(TUE(8, 0));
+    int64_t t0 = TUE(10, 0);
+    enum { N = 40 };
+    char id[40], ids[N][40], key[16];
+    size_t entries, indexed;
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%02d", i);
+        take_idem(f, t0 + i, key, ids[i], 0);
+    }
+    idem_counts(f, &entries, &indexed);
+    assert_int_equal(entries, N);
+    assert_int_equal(indexed, N);
+    /* Past 24 h the newest key is used again: a new ticket, a new entry;
+     * the record deletes some old ones, not all. */
+    int64_t t1 = t0 + DAY_MS + N;
+    take_idem(f, t1, "k39", id, 0);
+    assert_string_not_equal(id, ids[N - 1]);
+    idem_counts(f, &entries, &indexed);
+    assert_true(entries > 1 && entries < N);
+    assert_true(idem_held(f, KIOSK, "k39"));
+    assert_false(idem_held(f, KIOSK, "k00"));
+    /* Records without idem go on deleting, until only the new one is left
+     * (its old index entry removed without touching it). */
+    int records = 0;
+    while (indexed > 1) {
+        size_t before = indexed;
+        fx_take(f, t1 + 1 + records, "B", NULL);
+        records++;
+        idem_counts(f, &entries, &indexed);
+        assert_true(indexed < before);
+    }
+    assert_true(records < N);
+    assert_int_equal(entries, 1);
+    assert_true(idem_held(f, KIOSK, "k39"));
+    char again[40];
+    take_idem(f, t1 + DAY_MS - 1, "k39", again, HALL_EXEC_REPLAY);
+    assert_string_equal(again, id);
+    fx_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_repeat_within_24h_then_gone),
+        cmocka_unit_test(test_expiry_is_bounded_per_record_and_drains),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
