@@ -15,9 +15,13 @@
  *   line      any change of a line's waiting count (after the op)
  *   window    window.state; the day's close (every window closed)
  *   case      a case created or its state or a department's state changed
- *   deadline  a case turning due_soon or overdue */
+ *   deadline  a case turning due_soon or overdue
+ *
+ * A leaf of daemon/hall/ but for stored values (value.c): it reads lines'
+ * waiting counts only through the function hall_exec hands it, and the
+ * handlers report to it (hall_emit_*, hall_events_line_stored); it calls
+ * none of them. */
 #include "daemon/hall/events.h"
-#include "daemon/hall/ticket.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -98,20 +102,7 @@ static bool touches_lines(hall_op op)
     }
 }
 
-static int line_waiting(hall *h, MDB_txn *txn, const char *line, uint32_t *out)
-{
-    hall_line_state ls;
-    int mdb_rc = 0;
-    if (hall_line_load(h, txn, line, &ls, &mdb_rc) != 0)
-        return mdb_rc ? mdb_rc : MDB_CORRUPTED;
-    uint32_t n = 0;
-    for (int c = 0; c < HALL_CLASSES; c++)
-        n += ls.waiting[c];
-    *out = n;
-    return 0;
-}
-
-int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r)
+int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r, hall_waiting_fn line_waiting)
 {
     proto_buf_reset(&h->ev);
     h->n_ev = 0;

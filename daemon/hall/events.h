@@ -30,10 +30,15 @@ const uint8_t *hall_events(const hall *h, size_t *len, uint32_t *n);
 
 /* ---- inside daemon/hall/ ---- */
 
+/* How many tickets wait in a line (all classes): 0 or an LMDB code. The
+ * tickets' file provides it (hall_line_waiting); events.c only calls it. */
+typedef int (*hall_waiting_fn)(hall *h, MDB_txn *txn, const char *line, uint32_t *waiting);
+
 /* Called by hall_exec around a handler: before resets the collection and
- * notes the lines' waiting counts; after adds the events the op's result
- * and the changed counts make. Both return 0 or an LMDB/errno code. */
-int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r);
+ * notes the lines' waiting counts (read with line_waiting); after adds the
+ * events the op's result and the changed counts make. Both return 0 or an
+ * LMDB/errno code. */
+int hall_events_before(hall *h, MDB_txn *txn, const hall_request *r, hall_waiting_fn line_waiting);
 int hall_events_after(hall *h, MDB_txn *txn, const hall_request *r, const proto_buf *result);
 void hall_events_free(hall *h);
 /* From hall_line_store: a line's waiting count as stored by the op. */

@@ -1,5 +1,17 @@
 /* daemon/hall/hall_internal.h: what the hall's files share and nothing
- * outside daemon/hall/ may use. */
+ * outside daemon/hall/ may use.
+ *
+ * Calls between the hall's files go down this list, never up:
+ *   hall.c        dispatch (the handler table), idem, replay
+ *   window.c      -> case.c, appointment.c, ticket.c, stats.c
+ *   case.c        -> ticket.c, stats.c, events.c
+ *   stats_read.c  -> ticket.c, stats.c
+ *   ticket.c      -> stats.c, events.c; cases and appointments only through
+ *                    h->take (ticket.h), a table hall.c fills
+ *   appointment.c, clock.c, config.c, idem.c
+ *   events.c      lines' waiting counts only through the function hall_exec
+ *                 passes it (events.h)
+ *   stats.c, value.c, ops.c, store.c, calendar.c */
 #ifndef HALLQ_HALL_INTERNAL_H
 #define HALLQ_HALL_INTERNAL_H
 
@@ -11,12 +23,15 @@
 
 #define HALL_MAX_PENDING_CONFIGS 8
 
+struct hall_take_hooks; /* ticket.h */
+
 struct hall {
     hall_store *st;
-    hall_config *cfg;         /* in force */
-    int64_t clock_ms;         /* latest record time (or manual clock) */
-    msgpack_zone zone;        /* scratch for decoding stored values, cleared per op */
-    msgpack_zone replay_zone; /* a replayed record's payload, cleared per record */
+    const struct hall_take_hooks *take; /* ticket.take's calls upward */
+    hall_config *cfg;                   /* in force */
+    int64_t clock_ms;                   /* latest record time (or manual clock) */
+    msgpack_zone zone;                  /* scratch for decoding stored values, cleared per op */
+    msgpack_zone replay_zone;           /* a replayed record's payload, cleared per record */
     proto_buf scratch;
     /* The args of the time-driven record hall_due hands out. */
     proto_buf due_buf;

@@ -10,17 +10,20 @@
  *   "R" day(4)            [count, good (4 or 5)]
  *   "D" dept              [in_review, due_soon, overdue]  (live, not per day)
  * The histogram gives the exact nearest-rank p90 without keeping every wait.
- * Records rebuild all of it on replay like any other state. */
+ * Records rebuild all of it on replay like any other state.
+ *
+ * The handlers count here as things happen; the `stats` op reads it all
+ * back in stats_read.c. This file calls no handler's file, so tickets,
+ * windows and cases can count without a circle. */
 #include "daemon/hall/stats.h"
-#include "daemon/hall/ticket.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#define KEY_MAX 64
+#define KEY_MAX HALL_STATS_KEY_MAX
 
-static size_t skey(uint8_t *k, char kind, int32_t day, const char *id)
+size_t hall_stats_key(uint8_t *k, char kind, int32_t day, const char *id)
 {
     size_t n = 0;
     k[n++] = (uint8_t)kind;
@@ -69,7 +72,7 @@ int hall_stats_line(hall *h, MDB_txn *txn, int32_t day, const char *line, int fi
     uint8_t k[KEY_MAX];
     int64_t d[6] = {0};
     d[field] = delta;
-    return bump(h, txn, k, skey(k, 'L', day, line), 6, d);
+    return bump(h, txn, k, hall_stats_key(k, 'L', day, line), 6, d);
 }
 
 int hall_stats_wait(hall *h, MDB_txn *txn, int32_t day, const char *line, int64_t wait_ms)
@@ -78,10 +81,10 @@ int hall_stats_wait(hall *h, MDB_txn *txn, int32_t day, const char *line, int64_
     if (wait_ms < 0)
         wait_ms = 0;
     int64_t d[6] = {0, 0, 0, 0, wait_ms, 1};
-    int rc = bump(h, txn, k, skey(k, 'L', day, line), 6, d);
+    int rc = bump(h, txn, k, hall_stats_key(k, 'L', day, line), 6, d);
     if (rc)
         return rc;
-    size_t n = skey(k, 'H', day, line);
+    size_t n = hall_stats_key(k, 'H', day, line);
     k[n++] = 0;
     uint64_t s = (uint64_t)(wait_ms / 1000);
     for (int i = 3; i >= 0; i--, s >>= 8)
@@ -94,7 +97,7 @@ int hall_stats_window(hall *h, MDB_txn *txn, int32_t day, const char *window, in
 {
     uint8_t k[KEY_MAX];
     int64_t d[2] = {1, service_ms < 0 ? 0 : service_ms};
-    return bump(h, txn, k, skey(k, 'W', day, window), 2, d);
+    return bump(h, txn, k, hall_stats_key(k, 'W', day, window), 2, d);
 }
 
 int hall_stats_case(hall *h, MDB_txn *txn, int64_t now, int field)
@@ -102,14 +105,14 @@ int hall_stats_case(hall *h, MDB_txn *txn, int64_t now, int field)
     uint8_t k[KEY_MAX];
     int64_t d[5] = {0};
     d[field] = 1;
-    return bump(h, txn, k, skey(k, 'C', hall_local_day(&h->cfg->cal, now), NULL), 5, d);
+    return bump(h, txn, k, hall_stats_key(k, 'C', hall_local_day(&h->cfg->cal, now), NULL), 5, d);
 }
 
 int hall_stats_rating(hall *h, MDB_txn *txn, int64_t now, int score)
 {
     uint8_t k[KEY_MAX];
     int64_t d[2] = {1, score >= 4};
-    return bump(h, txn, k, skey(k, 'R', hall_local_day(&h->cfg->cal, now), NULL), 2, d);
+    return bump(h, txn, k, hall_stats_key(k, 'R', hall_local_day(&h->cfg->cal, now), NULL), 2, d);
 }
 
 int hall_stats_dept(hall *h, MDB_txn *txn, const char *dept, int64_t in_review, int64_t due_soon,
@@ -119,169 +122,5 @@ int hall_stats_dept(hall *h, MDB_txn *txn, const char *dept, int64_t in_review, 
     int64_t d[3] = {in_review, due_soon, overdue};
     if (!in_review && !due_soon && !overdue)
         return 0;
-    return bump(h, txn, k, skey(k, 'D', 0, dept), 3, d);
-}
-
-/* Reads an array value into vals (zeros when absent). */
-static int read_vals(hall *h, MDB_txn *txn, const uint8_t *key, size_t kl, int n, int64_t *vals)
-{
-    MDB_val k = {kl, (void *)key}, v;
-    memset(vals, 0, sizeof *vals * (size_t)n);
-    int rc = mdb_get(txn, h->st->stats, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    msgpack_object o;
-    if (rc || hall_unpack(h, &v, &o) != 0)
-        return rc ? rc : MDB_CORRUPTED;
-    for (int i = 0; i < n; i++)
-        vals[i] = hall_field_i64(&o, (uint32_t)i);
-    return 0;
-}
-
-/* Nearest-rank p90 of the day's first-call waits on a line, in seconds. */
-static int p90(hall *h, MDB_txn *txn, int32_t day, const char *line, int64_t count, int64_t *out)
-{
-    uint8_t k[KEY_MAX];
-    size_t n = skey(k, 'H', day, line);
-    k[n++] = 0;
-    int64_t rank = (count * 9 + 9) / 10, seen = 0; /* ceil(0.9 * count) */
-    *out = 0;
-    if (count == 0)
-        return 0;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, h->st->stats, &c);
-    if (rc)
-        return rc;
-    MDB_val kk = {n, k}, v;
-    for (rc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &kk, &v, MDB_NEXT)) {
-        if (kk.mv_size != n + 4 || memcmp(kk.mv_data, k, n) != 0)
-            break;
-        msgpack_object o;
-        if (hall_unpack(h, &v, &o) != 0)
-            break;
-        seen += hall_field_i64(&o, 0);
-        if (seen >= rank) {
-            const uint8_t *p = (const uint8_t *)kk.mv_data + n;
-            *out =
-                (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
-            break;
-        }
-    }
-    mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND ? 0 : (rc > 0 ? rc : 0);
-}
-
-/* The longest wait among tickets waiting now on a line, in seconds. */
-static int longest_wait(hall *h, MDB_txn *txn, const char *line, int64_t now, int64_t *out,
-                        int *mdb_rc)
-{
-    uint8_t prefix[4] = {0};
-    memcpy(prefix, line, strnlen(line, 4));
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, h->st->queue, &c);
-    *out = 0;
-    if (rc)
-        return rc;
-    MDB_val k = {4, prefix}, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0)
-            break;
-        hall_ticket t;
-        if (hall_ticket_load(h, txn, v.mv_data, v.mv_size, &t, mdb_rc) == 0 &&
-            (now - t.taken_ms) / 1000 > *out)
-            *out = (now - t.taken_ms) / 1000;
-    }
-    mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-int hall_stats_read(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
-                    proto_error *e, int *mdb_rc)
-{
-    const char *ds;
-    uint32_t dn;
-    int32_t live = hall_business_day(&h->cfg->cal, h->cfg->rules.day_close_min, r->now_ms), day;
-    if (proto_arg_str(r->args, "day", false, &ds, &dn, e))
-        return -1;
-    if (ds && hall_day_parse(ds, dn, &day) != 0)
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.day: expected YYYY-MM-DD"), -1;
-    if (!ds)
-        day = live;
-    const hall_config *cfg = h->cfg;
-    uint8_t k[KEY_MAX];
-    int64_t v[8];
-    int rc = 0;
-    char dstr[11];
-    hall_day_format(day, dstr);
-    msgpack_pack_map(pk, 7);
-    proto_pack_kv_str(pk, "day", dstr);
-    proto_pack_kv_uint(pk, "now_ms", (uint64_t)r->now_ms);
-    proto_pack_str(pk, "lines");
-    msgpack_pack_map(pk, (size_t)cfg->n_lines);
-    for (int i = 0; i < cfg->n_lines && !rc; i++) {
-        const char *id = cfg->lines[i].id;
-        int64_t p = 0, longest = 0;
-        hall_line_state ls;
-        if ((rc = read_vals(h, txn, k, skey(k, 'L', day, id), 6, v)) ||
-            (rc = p90(h, txn, day, id, v[5], &p)) ||
-            (day == live && (rc = longest_wait(h, txn, id, r->now_ms, &longest, mdb_rc))) ||
-            (rc = hall_line_load(h, txn, id, &ls, mdb_rc) ? *mdb_rc : 0))
-            break;
-        uint64_t waiting = day == live ? ls.waiting[0] + ls.waiting[1] + ls.waiting[2] : 0;
-        proto_pack_str(pk, id);
-        msgpack_pack_map(pk, 8);
-        proto_pack_kv_uint(pk, "taken", (uint64_t)v[0]);
-        proto_pack_kv_uint(pk, "served", (uint64_t)v[1]);
-        proto_pack_kv_uint(pk, "no_show", (uint64_t)v[2]);
-        proto_pack_kv_uint(pk, "expired", (uint64_t)v[3]);
-        proto_pack_kv_uint(pk, "waiting", waiting);
-        proto_pack_kv_uint(pk, "wait_avg_s", v[5] ? (uint64_t)(v[4] / v[5] / 1000) : 0);
-        proto_pack_kv_uint(pk, "wait_p90_s", (uint64_t)p);
-        proto_pack_kv_uint(pk, "longest_wait_s", (uint64_t)longest);
-    }
-    proto_pack_str(pk, "windows");
-    msgpack_pack_map(pk, (size_t)cfg->n_windows);
-    for (int i = 0; i < cfg->n_windows && !rc; i++) {
-        if ((rc = read_vals(h, txn, k, skey(k, 'W', day, cfg->windows[i].id), 2, v)))
-            break;
-        proto_pack_str(pk, cfg->windows[i].id);
-        msgpack_pack_map(pk, 2);
-        proto_pack_kv_uint(pk, "served", (uint64_t)v[0]);
-        proto_pack_kv_uint(pk, "service_avg_s", v[0] ? (uint64_t)(v[1] / v[0] / 1000) : 0);
-    }
-    proto_pack_str(pk, "departments");
-    msgpack_pack_map(pk, (size_t)cfg->n_departments);
-    for (int i = 0; i < cfg->n_departments && !rc; i++) {
-        if ((rc = read_vals(h, txn, k, skey(k, 'D', 0, cfg->departments[i].id), 3, v)))
-            break;
-        proto_pack_str(pk, cfg->departments[i].id);
-        msgpack_pack_map(pk, 3);
-        proto_pack_kv_uint(pk, "in_review", (uint64_t)v[0]);
-        proto_pack_kv_uint(pk, "due_soon", (uint64_t)v[1]);
-        proto_pack_kv_uint(pk, "overdue", (uint64_t)v[2]);
-    }
-    if (!rc)
-        rc = read_vals(h, txn, k, skey(k, 'C', day, NULL), 5, v);
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "stats");
-    int64_t outcomes = v[0] + v[1] + v[2] + v[3];
-    proto_pack_str(pk, "cases");
-    msgpack_pack_map(pk, 6);
-    proto_pack_kv_uint(pk, "accepted", (uint64_t)v[0]);
-    proto_pack_kv_uint(pk, "instant", (uint64_t)v[1]);
-    proto_pack_kv_uint(pk, "notified", (uint64_t)v[2]);
-    proto_pack_kv_uint(pk, "refused", (uint64_t)v[3]);
-    proto_pack_kv_uint(pk, "delivered", (uint64_t)v[4]);
-    proto_pack_str(pk, "instant_rate");
-    msgpack_pack_double(pk, outcomes ? (double)v[1] / (double)outcomes : 0.0);
-    if ((rc = read_vals(h, txn, k, skey(k, 'R', day, NULL), 2, v)))
-        return hall_mdb_fail(e, mdb_rc, rc, "stats");
-    proto_pack_str(pk, "ratings");
-    msgpack_pack_map(pk, 2);
-    proto_pack_kv_uint(pk, "count", (uint64_t)v[0]);
-    proto_pack_str(pk, "good_share");
-    msgpack_pack_double(pk, v[0] ? (double)v[1] / (double)v[0] : 0.0);
-    return 0;
+    return bump(h, txn, k, hall_stats_key(k, 'D', 0, dept), 3, d);
 }

@@ -117,6 +117,19 @@ int hall_line_load(hall *h, MDB_txn *txn, const char *line, hall_line_state *ls,
     return 0;
 }
 
+int hall_line_waiting(hall *h, MDB_txn *txn, const char *line, uint32_t *waiting)
+{
+    hall_line_state ls;
+    int mdb_rc = 0;
+    if (hall_line_load(h, txn, line, &ls, &mdb_rc) != 0)
+        return mdb_rc ? mdb_rc : MDB_CORRUPTED;
+    uint32_t n = 0;
+    for (int c = 0; c < HALL_CLASSES; c++)
+        n += ls.waiting[c];
+    *waiting = n;
+    return 0;
+}
+
 int hall_line_store(hall *h, MDB_txn *txn, const char *line, const hall_line_state *ls)
 {
     msgpack_packer pk;
@@ -259,7 +272,8 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
                -1;
     const char *lid = h->cfg->lines[li].id;
     bool in_slot = false;
-    if (appt && hall_appointment_check(h, txn, appt, appt_len, lid, r->now_ms, &in_slot, e, mdb_rc))
+    if (appt &&
+        h->take->appointment_check(h, txn, appt, appt_len, lid, r->now_ms, &in_slot, e, mdb_rc))
         return -1;
     /* A pickup line's tickets are for a ready case, and only theirs are. */
     if (h->cfg->lines[li].pickup && !case_no)
@@ -273,7 +287,7 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
                           "args.case_no: a case is collected on the pickup line, not on line %s",
                           h->cfg->lines[li].id),
                -1;
-    if (case_no && hall_case_check_pickup(h, txn, case_no, case_len, e, mdb_rc))
+    if (case_no && h->take->case_pickup(h, txn, case_no, case_len, e, mdb_rc))
         return -1;
 
     hall_line_state ls;
@@ -324,7 +338,7 @@ int hall_ticket_take(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     if ((rc = queue_put_line(h, txn, &t, &ls)) ||
         (rc = hall_stats_line(h, txn, t.day, t.line, STAT_TAKEN, 1)) ||
         (rc = hall_meta_put_u64(h->st, txn, "ticket_seq", t.seq)) ||
-        (appt && (rc = hall_appointment_use(h, txn, appt, appt_len, t.id, r->now_ms, in_slot))))
+        (appt && (rc = h->take->appointment_use(h, txn, appt, appt_len, t.id, r->now_ms, in_slot))))
         return hall_mdb_fail(e, mdb_rc, rc, "ticket.take");
 
     msgpack_pack_map(pk, 6);

@@ -62,12 +62,29 @@ typedef struct hall_line_state {
     uint32_t waiting[HALL_CLASSES];
 } hall_line_state;
 
+/* What ticket.take asks of the files above tickets (appointments, cases),
+ * through a table hall.c fills at hall_open (h->take), so that ticket.c
+ * calls neither of them and they may call it. */
+struct hall_take_hooks {
+    /* An appointment code for `line` at `now`: hall_appointment_check. */
+    int (*appointment_check)(hall *h, MDB_txn *txn, const char *code, size_t n, const char *line,
+                             int64_t now, bool *in_slot, proto_error *e, int *mdb_rc);
+    /* ... then used by the ticket made: hall_appointment_use. */
+    int (*appointment_use)(hall *h, MDB_txn *txn, const char *code, size_t n, const char *ticket_id,
+                           int64_t now, bool in_slot);
+    /* A case ready to collect on the pickup line: hall_case_check_pickup. */
+    int (*case_pickup)(hall *h, MDB_txn *txn, const char *no, size_t n, proto_error *e,
+                       int *mdb_rc);
+};
+
 const char *hall_ticket_state_name(int s);
 
 int hall_ticket_load(hall *h, MDB_txn *txn, const char *id, size_t n, hall_ticket *t, int *mdb_rc);
 int hall_ticket_store(hall *h, MDB_txn *txn, const hall_ticket *t);
 int hall_line_load(hall *h, MDB_txn *txn, const char *line, hall_line_state *ls, int *mdb_rc);
 int hall_line_store(hall *h, MDB_txn *txn, const char *line, const hall_line_state *ls);
+/* Tickets waiting in a line, all classes (a hall_waiting_fn, events.h). */
+int hall_line_waiting(hall *h, MDB_txn *txn, const char *line, uint32_t *waiting);
 void hall_queue_key(const hall_ticket *t, uint8_t key[HALL_QUEUE_KEY_LEN]);
 /* Puts t in its line's queue under t->qkey (set by the caller), counts it
  * waiting in its line, and stores t. */
