@@ -475,9 +475,10 @@ int audit_wal_archive(int ac, char **av)
     while (movable < closed && strtoull(names[movable + 1], NULL, 10) <= sp.lsn + 1)
         movable++;
     if (movable < closed)
-        printf("kept      %zu closed segment%s from LSN %s on: the state may not hold %s "
-               "durably yet\n",
-               closed - movable, closed - movable == 1 ? "" : "s", names[movable],
+        printf("kept      %zu closed segment%s from LSN %" PRIu64 " on (%s): the state may "
+               "not hold %s durably yet\n",
+               closed - movable, closed - movable == 1 ? "" : "s",
+               (uint64_t)strtoull(names[movable], NULL, 10), names[movable],
                closed - movable == 1 ? "it" : "them");
     int code = A_OK;
     size_t moved = 0;
