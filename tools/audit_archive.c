@@ -298,6 +298,8 @@ static int find_safe_lsn(const char *dir, safe_point *sp, char *err, size_t errl
         return 0;
     }
     int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640); /* as hallqd opens it */
+    if (fd < 0 && errno == EACCES)
+        fd = open(p, O_RDONLY | O_CLOEXEC); /* flock needs no write access */
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", p, strerror(errno));
         return -1;
