@@ -41,13 +41,13 @@
 static int fence_text(const wal_fence *f, char *out, size_t len)
 {
     int n = snprintf(out, len,
-                     "hallq-wal-fence 1\nid %" PRIu64 "\nlsn %" PRIu64 "\nsegment %s\noffset %" PRIu64
-                     "\n",
+                     "hallq-wal-fence 1\nid %" PRIu64 "\nlsn %" PRIu64
+                     "\nsegment %s\noffset %" PRIu64 "\n",
                      f->id, f->lsn, f->segment, f->offset);
     if (n < 0 || (size_t)n >= len)
         return -1;
-    int m = snprintf(out + n, len - (size_t)n, "crc %08" PRIx32 "\n",
-                     wal_crc32c(0, out, (size_t)n));
+    int m =
+        snprintf(out + n, len - (size_t)n, "crc %08" PRIx32 "\n", wal_crc32c(0, out, (size_t)n));
     if (m < 0 || (size_t)m >= len - (size_t)n)
         return -1;
     return n + m;
@@ -112,8 +112,7 @@ int wal_fence_read(const char *dir, wal_fence *f)
     unsigned long long id, lsn, off;
     unsigned crc;
     int used = 0;
-    if (sscanf(text,
-               "hallq-wal-fence 1\nid %llu\nlsn %llu\nsegment %63s\noffset %llu\n%n", &id,
+    if (sscanf(text, "hallq-wal-fence 1\nid %llu\nlsn %llu\nsegment %63s\noffset %llu\n%n", &id,
                &lsn, seg, &off, &used) != 4 ||
         used == 0 || sscanf(text + used, "crc %8x\n", &crc) != 1 ||
         crc != wal_crc32c(0, text, (size_t)used))
@@ -292,8 +291,7 @@ int wal_fence_apply(const wal_io_ops *io, const char *dir, wal_fence *f, char *m
         errno = 0;
         if (io->rename(seg, src) != 0) {
             rc = errno ? -errno : -EIO;
-            snprintf(msg, msglen, "fence: cannot move %s aside: %s", f->segment,
-                     wal_strerror(rc));
+            snprintf(msg, msglen, "fence: cannot move %s aside: %s", f->segment, wal_strerror(rc));
             return rc;
         }
     }

@@ -141,8 +141,7 @@ static int zero_range(const wal_io_ops *io, const char *dir, const char *seg, ui
     return rc;
 }
 
-int wal_sync_log(const char *dir, const wal_io_ops *io, uint64_t from_lsn, char *msg,
-                 size_t msglen)
+int wal_sync_log(const char *dir, const wal_io_ops *io, uint64_t from_lsn, char *msg, size_t msglen)
 {
     if (!io)
         io = &wal_io_posix;

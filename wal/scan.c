@@ -361,9 +361,9 @@ static int scan_records(scan_state *s, const char *name, const uint8_t *m, size_
                 nz++;
             char why[200], t[96];
             size_t nz_end = nonzero_end(m, size, dmg_end);
-            const char *no = torn_batch_why_not(
-                m, size, pos, pr == WAL_REC_BADCRC ? total : dmg_end - pos, nz_end, next, why,
-                sizeof why);
+            const char *no =
+                torn_batch_why_not(m, size, pos, pr == WAL_REC_BADCRC ? total : dmg_end - pos,
+                                   nz_end, next, why, sizeof why);
             if (!no) {
                 snprintf(t, sizeof t, "%s, then pages of the same unsynced batch: a torn batch",
                          what);

@@ -388,7 +388,7 @@ static void zero_fault_case(int at, int err, bool short_write)
         fail_msg("failed_where \"%s\"", where);
     check_failed_for_good(w, &f, want);
     wal_writer_close(w);
-    assert_int_equal(syncs_after_fault, 0); /* the batch's fdatasync never ran */
+    assert_int_equal(syncs_after_fault, 0);              /* the batch's fdatasync never ran */
     assert_int_equal(calls_after_fault, FENCE_IO_CALLS); /* only the fence's */
     uint64_t fenced = check_fence(f.durable, f.appended);
 
