@@ -1,9 +1,11 @@
-/* daemon/recovery.c: verify the WAL, repair a torn tail, replay into LMDB.
+/* daemon/recovery.c: verify the WAL (honouring a fence, repairing a torn
+ * tail: wal_recover), make it durable (wal_sync_log), replay into LMDB.
  *
  * The replay commits every REPLAY_TXN_RECORDS records together with the
  * applied LSN, so an interrupted replay resumes where it stopped. On
  * MDB_MAP_FULL the open transaction is aborted, the map doubled, and the
- * scan restarted from the last committed LSN. */
+ * scan restarted from the last committed LSN. Whatever stops the scan,
+ * no write transaction outlives the replay. */
 #include "daemon/recovery.h"
 #include "daemon/log.h"
 

@@ -1,5 +1,6 @@
-/* wal/recover.c: wal_recover: verify the whole log, then repair a torn
- * tail so that the writer can continue right after the last good record.
+/* wal/recover.c: wal_recover: apply a fence (fence.c), verify the whole
+ * log, then repair a torn tail so that the writer can continue right after
+ * the last good record; wal_sync_log: the start-up sync.
  *
  * Invariants: nothing is written unless wal_scan found the log good up to
  * a torn tail; the damaged bytes are kept in "<segment>.broken" (complete

@@ -265,7 +265,9 @@ size_t wal_writer_pending(const wal_writer *w);
 int wal_writer_seal(wal_writer *w);
 
 /* Worker thread: writes the sealed batch with as few writes as the segment
- * boundaries allow (one, unless it rolls over), then one fdatasync per
+ * boundaries and the unsynced bound allow (one, unless it rolls over or,
+ * with sync on, holds more than WAL_FLUSH_MAX_BYTES: then it is written
+ * and fdatasync'd in rounds of at most that), then one fdatasync per
  * segment touched. With sync on, now and then one or two more writes put
  * zeros ahead of the records before that fdatasync (see writer.c: it makes
  * the later syncs cheaper on ext4); they fail the writer like any write.

@@ -20,6 +20,12 @@
  *   written by the worker. So no lock is needed.
  * - A segment is left only after an fdatasync of what was written to it
  *   (even with sync off), so only the last segment can have a torn tail.
+ * - With sync on, at most WAL_FLUSH_MAX_BYTES of record bytes are written
+ *   and not yet synced (a bigger batch is synced in rounds), all right
+ *   after the last synced record: the bound the scanner's torn-batch rule
+ *   relies on (wal_internal.h).
+ * - On the first failure the fence (fence.c) is written, once, naming the
+ *   last record synced (dur_*): a restart trusts nothing past it.
  * - After any write, sync, open, rename or allocation error the writer is
  *   failed for good: the fd is never synced again (a second fsync could
  *   report success for pages the kernel already dropped), and every later
