@@ -1,9 +1,11 @@
-/* daemon/recovery.c: verify the WAL, repair a torn tail, replay into LMDB.
+/* daemon/recovery.c: verify the WAL (honouring a fence, repairing a torn
+ * tail: wal_recover), make it durable (wal_sync_log), replay into LMDB.
  *
  * The replay commits every REPLAY_TXN_RECORDS records together with the
  * applied LSN, so an interrupted replay resumes where it stopped. On
  * MDB_MAP_FULL the open transaction is aborted, the map doubled, and the
- * scan restarted from the last committed LSN. */
+ * scan restarted from the last committed LSN. Whatever stops the scan,
+ * no write transaction outlives the replay. */
 #include "daemon/recovery.h"
 #include "daemon/log.h"
 
@@ -93,11 +95,37 @@ int recovery_run(hall *h, hall_store *st, const char *wal_dir, const char *hall_
                  end->message[0] ? end->message : wal_strerror(rc));
         return -1;
     }
+    if (end->fenced)
+        hq_log(HQ_LOG_WARN, "wal: %s", end->fenced_what);
     if (end->torn)
         hq_log(HQ_LOG_WARN,
                "wal: torn tail in %s at offset %llu (LSN %llu): %s; cut it, a copy is in %s",
                end->torn_at.segment, (unsigned long long)end->torn_at.offset,
                (unsigned long long)end->torn_at.lsn, end->torn_what, end->broken_copy);
+
+    /* Nothing is replayed (and then served) that only the page cache
+     * holds: a process killed between its pwrite and its fdatasync left
+     * such bytes, and the scan read them. So every segment that may hold
+     * a record to replay is synced first (as PostgreSQL's
+     * SyncDataDirectory does). */
+    uint64_t applied = 0;
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+        rc = hall_store_applied_lsn(st, txn, &applied);
+        mdb_txn_abort(txn);
+    }
+    if (rc) {
+        snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+        return -1;
+    }
+    char msg[300];
+    if ((rc = wal_sync_log(wal_dir, NULL, applied, msg, sizeof msg)) != 0) {
+        snprintf(err, errlen,
+                 "cannot make the WAL in %s durable before replaying it (%s): what it holds "
+                 "may not be on the disk",
+                 wal_dir, msg);
+        return -1;
+    }
 
     return recovery_catch_up(h, st, wal_dir, hall_id, end, err, errlen);
 }
@@ -167,6 +195,14 @@ int recovery_replay(hall *h, hall_store *st, const char *wal_dir, const char *ha
         }
         if (rc != 0 && !err[0])
             snprintf(err, errlen, "replay: %s", res.message[0] ? res.message : wal_strerror(rc));
+        if (c.txn) {
+            /* The scan stopped (damage after records were visited, a
+             * visitor's error): the open write txn must not outlive it,
+             * or the next write txn on this thread would wait forever. */
+            mdb_txn_abort(c.txn);
+            c.txn = NULL;
+            hall_batch_abort(h);
+        }
         break;
     }
     proto_buf_free(&c.scratch);

@@ -1,8 +1,10 @@
 /* daemon/recovery.h: bringing the state up to the WAL at start-up.
  *
- * recovery_run checks the whole log (wal_recover: CRCs, LSNs, chain, torn
- * tail), then replays every record after the state's applied LSN into
- * LMDB, many records per transaction, growing the map when it fills. */
+ * recovery_run checks the whole log (wal_recover: a fence left by a failed
+ * writer, CRCs, LSNs, chain, torn tail), fdatasyncs every segment it may
+ * replay and the directory (a failure refuses to start), then replays
+ * every record after the state's applied LSN into LMDB, many records per
+ * transaction, growing the map when it fills. */
 #ifndef HALLQ_RECOVERY_H
 #define HALLQ_RECOVERY_H
 

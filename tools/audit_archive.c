@@ -380,6 +380,13 @@ static int open_checked_view(audit_view *v, const char *dir, const char *archive
             rc = errno ? -errno : -EIO;
         if (f && fclose(f) != 0 && rc == 0)
             rc = -errno;
+        /* Full size (sparse), as the writer makes every segment: the scan
+         * refuses a last segment shorter than its header's size. */
+        uint64_t size = 0;
+        for (int i = 7; i >= 0 && got == (ssize_t)sizeof hdr; i--)
+            size = size << 8 | hdr[24 + i];
+        if (rc == 0 && size > (uint64_t)got && truncate(stub, (off_t)size) != 0)
+            rc = -errno;
     }
     if (rc != 0) {
         snprintf(err, errlen, "preparing the check of %s: %s", dir, strerror(-rc));

@@ -1,5 +1,6 @@
-/* wal/recover.c: wal_recover: verify the whole log, then repair a torn
- * tail so that the writer can continue right after the last good record.
+/* wal/recover.c: wal_recover: apply a fence (fence.c), verify the whole
+ * log, then repair a torn tail so that the writer can continue right after
+ * the last good record; wal_sync_log: the start-up sync.
  *
  * Invariants: nothing is written unless wal_scan found the log good up to
  * a torn tail; the damaged bytes are kept in "<segment>.broken" (complete
@@ -141,13 +142,85 @@ static int zero_range(const wal_io_ops *io, const char *dir, const char *seg, ui
     return rc;
 }
 
+int wal_sync_log(const char *dir, const wal_io_ops *io, uint64_t from_lsn, char *msg, size_t msglen)
+{
+    if (!io)
+        io = &wal_io_posix;
+    msg[0] = 0;
+    wal_seg_ent *segs;
+    size_t n;
+    int rc = wal_segment_list(dir, &segs, &n);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc) {
+        snprintf(msg, msglen, "cannot list %s: %s", dir, wal_strerror(rc));
+        return rc;
+    }
+    /* From the segment holding from_lsn + 1 on (the one before the first
+     * segment starting after from_lsn + 1). */
+    size_t first = 0;
+    while (first + 1 < n && segs[first + 1].first_lsn <= from_lsn + 1)
+        first++;
+    const char *call = "";
+    for (size_t i = first; i < n && rc == 0; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, segs[i].name);
+        errno = 0;
+        int fd = io->open(path, O_RDWR | O_CLOEXEC, 0);
+        if (fd < 0) {
+            rc = errno ? -errno : -EIO;
+            snprintf(msg, msglen, "open %s: %s", segs[i].name, wal_strerror(rc));
+            break;
+        }
+        errno = 0;
+        if (io->fdatasync(fd) != 0) {
+            rc = errno ? -errno : -EIO;
+            snprintf(msg, msglen, "fdatasync %s: %s", segs[i].name, wal_strerror(rc));
+        }
+        io->close(fd);
+    }
+    free(segs);
+    if (rc == 0 && (rc = wal_dir_fsync(io, dir, &call)) != 0)
+        snprintf(msg, msglen, "%s %s: %s", call, dir, wal_strerror(rc));
+    return rc;
+}
+
 int wal_recover(const wal_scan_options *opt, const wal_io_ops *io, wal_scan_result *res)
 {
     if (!io)
         io = &wal_io_posix;
-    int rc = wal_scan(opt, res);
+    wal_fence f;
+    char msg[256], what[320] = "";
+    int rc = wal_fence_apply(io, opt->dir, &f, msg, sizeof msg, what, sizeof what);
+    if (rc) {
+        memset(res, 0, sizeof *res);
+        snprintf(res->message, sizeof res->message, "%s", msg);
+        return rc;
+    }
+    rc = wal_scan(opt, res);
     if (rc)
         return rc;
+    if (what[0]) {
+        /* The rebuilt log must end exactly where the fence says: less
+         * means the disk lost synced records. */
+        if (res->torn || res->last_lsn != f.lsn || strcmp(res->last_segment, f.segment) != 0 ||
+            res->end_offset != f.offset) {
+            snprintf(res->message, sizeof res->message,
+                     "fence: the WAL was durable up to LSN %llu (%s offset %llu), but read from "
+                     "the disk it ends at LSN %llu (%s offset %llu%s): synced records are lost",
+                     (unsigned long long)f.lsn, f.segment, (unsigned long long)f.offset,
+                     (unsigned long long)res->last_lsn, res->last_segment,
+                     (unsigned long long)res->end_offset, res->torn ? ", torn" : "");
+            return WAL_E_CORRUPT;
+        }
+        const char *call = "";
+        if ((rc = wal_fence_remove(io, opt->dir, &call)) != 0) {
+            snprintf(res->message, sizeof res->message, "fence: %s: %s", call, wal_strerror(rc));
+            return rc;
+        }
+        res->fenced = true;
+        memcpy(res->fenced_what, what, sizeof res->fenced_what);
+    }
     remove_tmp(opt->dir);
     if (!res->torn)
         return 0;

@@ -2,14 +2,25 @@
  * headers, record CRCs, LSN continuity, time order and the hash chain;
  * visiting the good records in LSN order.
  *
- * Invariants: the only damage that is not an error is a torn tail: the
- * last record region of the last segment, when it runs past the end of
- * the file, or has a bad CRC or an impossible header and nothing but
- * zeros follows it (an interrupted append; it was never acknowledged,
- * because acknowledgement waits for fdatasync of the whole batch). An
- * all-zero record header ends a segment's records, and then only zeros
- * may follow to the end of the file. Damage anywhere else is an error
- * naming segment, byte offset and LSN.
+ * Invariants: the only damage that is not an error is a torn tail in the
+ * last segment, right after its last good record (an interrupted append;
+ * it was never acknowledged, because acknowledgement waits for fdatasync
+ * of the whole batch):
+ * - a record with a bad CRC or an impossible header, and nothing but zeros
+ *   after it;
+ * - a torn batch: the disk persisted some pages of the one unsynced flush
+ *   round and not others (those read as zeros), in any order. Accepted
+ *   only when every non-zero byte lies within WAL_TORN_MAX of the last good
+ *   record (the writer never has more unsynced bytes in flight), a page
+ *   reading as zeros lies in the first bad record's bytes (a lost page
+ *   explains the damage; a flipped bit does not), and no intact record of
+ *   an LSN at or before the expected one lies further on (a record moved
+ *   or copied, not torn).
+ * An all-zero record header ends a segment's records, and then only zeros
+ * may follow to the end of the file. Every segment has the size its header
+ * gives (the writer preallocates it before any record): a shorter file was
+ * cut. Damage anywhere else is an error naming segment, byte offset and
+ * LSN.
  *
  * Speed: a segment is mapped read-only once and walked in place; per
  * record there is no syscall and no allocation, only the CRC, one BLAKE2b
@@ -142,6 +153,78 @@ static size_t find_record_lsn(const uint8_t *m, size_t size, size_t from, size_t
     return 0;
 }
 
+/* The end of the last non-zero byte in [from, size), or `from` when all of
+ * it is zeros. Walks back a page at a time (only on the damage path). */
+static size_t nonzero_end(const uint8_t *m, size_t size, size_t from)
+{
+    size_t e = size;
+    while (e > from) {
+        size_t b = e - from > WAL_PAGE ? e - WAL_PAGE : from;
+        if (!wal_all_zero(m + b, e - b)) {
+            while (!m[e - 1])
+                e--;
+            return e;
+        }
+        e = b;
+    }
+    return from;
+}
+
+/* Whether damage at pos in the last segment (the first bad record: its
+ * bytes are [pos, pos + ext)), with non-zero bytes up to nz_end, can be the
+ * one unsynced flush round torn by a power loss (see the top of the file):
+ * NULL if so, else why not, in buf. */
+static const char *torn_batch_why_not(const uint8_t *m, size_t size, size_t pos, size_t ext,
+                                      size_t nz_end, uint64_t next, char *buf, size_t len)
+{
+    if (nz_end - pos > WAL_TORN_MAX) {
+        snprintf(buf, len,
+                 "it reaches offset %zu, further past the last good record than the %u bytes "
+                 "one unsynced flush can write",
+                 nz_end, WAL_TORN_MAX);
+        return buf;
+    }
+    bool lost_page = false;
+    size_t end = ext < size - pos ? pos + ext : size;
+    for (size_t p = pos - pos % WAL_PAGE; p < end && !lost_page; p += WAL_PAGE) {
+        size_t a = p > pos ? p : pos, b = size - p > WAL_PAGE ? p + WAL_PAGE : size;
+        lost_page = wal_all_zero(m + a, b - a);
+    }
+    if (!lost_page) {
+        snprintf(buf, len,
+                 "no page of the damaged record reads as zeros, as a page the disk never "
+                 "wrote would: the record was damaged after it was written");
+        return buf;
+    }
+    for (size_t o = pos + 1; o < nz_end && size - o >= WAL_RECORD_OVERHEAD + 1; o++) {
+        uint64_t l = wal_get64(m + o + 8);
+        wal_record rec;
+        size_t total;
+        if (l && l <= next && wal_get32(m + o) && wal_get32(m + o) <= WAL_MAX_PAYLOAD &&
+            wal_record_parse(m + o, size - o, &rec, &total) == WAL_REC_OK) {
+            snprintf(buf, len,
+                     "an intact record of LSN %" PRIu64 " lies at offset %zu, where no record of "
+                     "the batch after LSN %" PRIu64 " can be: moved or copied, not torn",
+                     l, o, next - 1);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* Marks the log's end as torn at pos: [pos, end) are the torn bytes. */
+static void set_torn(wal_scan_result *res, const char *name, size_t pos, uint64_t next, size_t end,
+                     const char *what)
+{
+    res->torn = true;
+    memcpy(res->torn_at.segment, name, WAL_SEG_NAME_LEN + 1);
+    res->torn_at.offset = pos;
+    res->torn_at.lsn = next;
+    res->torn_end = end;
+    snprintf(res->torn_what, sizeof res->torn_what, "%s", what);
+    res->end_offset = pos;
+}
+
 /* Walks the records of one mapped segment. Returns 0 at its clean (or
  * torn) end, a visitor's non-zero value, or a WAL_E* code. */
 static int scan_records(scan_state *s, const char *name, const uint8_t *m, size_t size,
@@ -219,10 +302,23 @@ static int scan_records(scan_state *s, const char *name, const uint8_t *m, size_
             size_t nz = pos;
             while (!m[nz])
                 nz++;
+            char why[200] = "in a segment that later segments follow";
+            const char *no = why;
+            if (last) {
+                size_t nz_end = nonzero_end(m, size, pos);
+                no = torn_batch_why_not(m, size, pos, WAL_RECORD_HEADER_LEN, nz_end, next, why,
+                                        sizeof why);
+                if (!no) {
+                    set_torn(res, name, pos, next, nz_end,
+                             "a zero record header, then pages of the same unsynced batch: a "
+                             "torn batch");
+                    break;
+                }
+            }
             rc = damage(res, WAL_E_CORRUPT, name, pos, next,
                         "the records end here (zero header), but data follows at offset %zu: "
-                        "not a torn tail",
-                        nz);
+                        "not a torn tail (%s)",
+                        nz, no);
             break;
         }
         /* Damage. It is a torn tail only in the last segment, and only
@@ -254,22 +350,28 @@ static int scan_records(scan_state *s, const char *name, const uint8_t *m, size_
             break;
         }
         if (last && wal_all_zero(m + dmg_end, size - dmg_end)) {
-            res->torn = true;
-            memcpy(res->torn_at.segment, name, WAL_SEG_NAME_LEN + 1);
-            res->torn_at.offset = pos;
-            res->torn_at.lsn = next;
-            res->torn_end = dmg_end;
-            snprintf(res->torn_what, sizeof res->torn_what, "%s, then only zeros: a torn tail",
-                     what);
-            res->end_offset = pos;
+            char t[96];
+            snprintf(t, sizeof t, "%s, then only zeros: a torn tail", what);
+            set_torn(res, name, pos, next, dmg_end, t);
             break;
         }
         if (last) {
             size_t nz = dmg_end;
             while (!m[nz])
                 nz++;
+            char why[200], t[96];
+            size_t nz_end = nonzero_end(m, size, dmg_end);
+            const char *no =
+                torn_batch_why_not(m, size, pos, pr == WAL_REC_BADCRC ? total : dmg_end - pos,
+                                   nz_end, next, why, sizeof why);
+            if (!no) {
+                snprintf(t, sizeof t, "%s, then pages of the same unsynced batch: a torn batch",
+                         what);
+                set_torn(res, name, pos, next, nz_end, t);
+                break;
+            }
             rc = damage(res, WAL_E_CORRUPT, name, pos, next,
-                        "%s, and data follows at offset %zu: not a torn tail", what, nz);
+                        "%s, and data follows at offset %zu: not a torn tail (%s)", what, nz, no);
         } else {
             rc = damage(res, WAL_E_CORRUPT, name, pos, next,
                         "%s, in a segment that later segments follow: not a torn tail", what);
@@ -320,6 +422,15 @@ static int scan_file(scan_state *s, const wal_seg_ent *e, bool last)
         return damage(res, -map_errno, e->name, 0, expect, "cannot map: %s", strerror(map_errno));
     madvise((void *)m, size, MADV_SEQUENTIAL);
     int rc = check_header(s, e->name, e->first_lsn, m, size);
+    /* The writer gives a segment its full size (and syncs it) before it is
+     * renamed into place: a shorter last segment was cut, and whatever
+     * was cut off may have held acknowledged records. */
+    if (rc == 0 && last && size < res->segment_bytes)
+        rc = damage(res, WAL_E_CORRUPT, e->name, size, s->next_lsn,
+                    "the file ends at byte %zu, short of the segment's size %" PRIu64
+                    " in its header: the segment was truncated (the writer makes every segment "
+                    "full-size before it writes a record)",
+                    size, res->segment_bytes);
     if (rc == 0)
         rc = scan_records(s, e->name, m, size, res->segment_bytes, last);
     munmap((void *)m, size);

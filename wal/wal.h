@@ -141,6 +141,11 @@ typedef struct wal_scan_result {
     uint64_t torn_end;    /* end of the damaged bytes: [torn_at.offset, torn_end) */
     char broken_copy[96]; /* set by wal_recover when it kept a copy */
 
+    /* Set by wal_recover when it found a fence (the writer failed
+     * earlier): fenced_what says what it rebuilt and put aside. */
+    bool fenced;
+    char fenced_what[320];
+
     /* Damage (the scan's return value is then negative): the first bad
      * place and a sentence saying what is wrong. */
     wal_pos bad_at;
@@ -174,7 +179,31 @@ typedef struct wal_scan_options {
 
 int wal_scan(const wal_scan_options *opt, wal_scan_result *res);
 
-/* wal_scan, then repair a torn tail: copy the last segment to
+/* The fence (wal/fence.c): written by a failing writer, so that start-up
+ * trusts nothing past the last durable record. */
+#define WAL_FENCE_NAME "FENCE"
+typedef struct wal_fence {
+    uint64_t id;      /* tells this fence's ".broken" copies from older ones */
+    uint64_t lsn;     /* the last durable LSN (0: none) */
+    char segment[64]; /* the segment holding the durable end */
+    uint64_t offset;  /* the end of LSN `lsn`'s record in it */
+} wal_fence;
+
+/* Makes every segment that may hold records after `from_lsn` durable
+ * (fdatasync, in order) and fsyncs the directory: before a replay, so
+ * that nothing replayed (and then served) lives only in the page cache,
+ * e.g. a batch written by a process killed before its fdatasync. With
+ * from_lsn 0 every segment. Returns 0, or the error with a sentence in
+ * msg (the caller must not start). */
+int wal_sync_log(const char *dir, const wal_io_ops *io, uint64_t from_lsn, char *msg,
+                 size_t msglen);
+
+/* First, when DIR/FENCE exists (the writer failed earlier), apply it: the
+ * fence's segment is rebuilt from bytes read past the page cache up to
+ * the fence, it and later segments are kept as "*.fence-<id>.broken", the
+ * rebuilt log must end exactly at the fence, and only then is the fence
+ * removed (res->fenced, res->fenced_what). Then wal_scan, and repair a
+ * torn tail: copy the last segment to
  * "<segment>.broken" (res->broken_copy; an older copy is replaced), zero
  * the torn bytes in place and fdatasync, so the log ends cleanly at
  * res->end_offset. Deletes leftover "*.tmp" files. Damage anywhere
@@ -236,7 +265,9 @@ size_t wal_writer_pending(const wal_writer *w);
 int wal_writer_seal(wal_writer *w);
 
 /* Worker thread: writes the sealed batch with as few writes as the segment
- * boundaries allow (one, unless it rolls over), then one fdatasync per
+ * boundaries and the unsynced bound allow (one, unless it rolls over or,
+ * with sync on, holds more than WAL_FLUSH_MAX_BYTES: then it is written
+ * and fdatasync'd in rounds of at most that), then one fdatasync per
  * segment touched. With sync on, now and then one or two more writes put
  * zeros ahead of the records before that fdatasync (see writer.c: it makes
  * the later syncs cheaper on ext4); they fail the writer like any write.
@@ -250,6 +281,11 @@ int wal_writer_flush(wal_writer *w);
 /* Owner thread, after flush: records the outcome. Returns 0 when the batch
  * is durable, else WAL_E_FAILED (and the writer is failed). */
 int wal_writer_complete(wal_writer *w, int flush_rc);
+
+/* On its first failure (any failed write, sync or roll-over step in
+ * wal_writer_flush, or a failed batch in wal_writer_complete) the writer
+ * persists the fence (DIR/FENCE: the last durable LSN, its segment and
+ * end offset; see wal_recover). If even that fails, failed_where says so. */
 
 uint64_t wal_writer_last_lsn(const wal_writer *w);    /* last LSN appended */
 uint64_t wal_writer_durable_lsn(const wal_writer *w); /* last LSN durable */

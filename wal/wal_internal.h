@@ -96,6 +96,24 @@ int wal_dir_fsync(const wal_io_ops *io, const char *dir, const char **call);
 int wal_segment_create(const wal_io_ops *io, const char *dir, const wal_seg_header *h, int *fd,
                        const char **call);
 
+/* ---- fence.c ---- */
+
+/* Writes the fence (f->id 0: a fresh id is given) as FENCE.tmp, fsync,
+ * rename, dir fsync, all through io. On failure *call names the call. */
+int wal_fence_write(const wal_io_ops *io, const char *dir, wal_fence *f, const char **call);
+/* 0, -ENOENT (no fence), another -errno, or WAL_E_CORRUPT (not a whole
+ * fence). */
+int wal_fence_read(const char *dir, wal_fence *f);
+/* With a fence in dir: moves the fenced segment and every later one aside
+ * ("*.fence-<id>.broken"), rebuilds the fenced one from the disk up to the
+ * fence's offset (fence.c). 0 with *f zeroed when there is no fence; 0
+ * with *f filled and a sentence in `what` when it rebuilt; else the error
+ * with a sentence in msg. The fence itself stays: wal_fence_remove, once
+ * the rebuilt log was checked. */
+int wal_fence_apply(const wal_io_ops *io, const char *dir, wal_fence *f, char *msg, size_t msglen,
+                    char *what, size_t whatlen);
+int wal_fence_remove(const wal_io_ops *io, const char *dir, const char **call);
+
 /* ---- writer.c ---- */
 
 /* Zeroing ahead (writer.c explains why): once the records come within
@@ -107,6 +125,21 @@ int wal_segment_create(const wal_io_ops *io, const char *dir, const wal_seg_head
 #define WAL_ZERO_CHUNK (2u << 20)
 #define WAL_ZERO_WRITE (1u << 20)
 #define WAL_ZERO_FROM (64u << 10)
+
+/* The torn-batch bound. With sync on, a flush writes and fdatasyncs its
+ * records in rounds of at most WAL_FLUSH_MAX_BYTES (a round holds at least
+ * one record, so the bound must hold the largest one), so at most that
+ * many record bytes are ever written and not yet synced, all of them right
+ * after the last synced record of the last segment. The scanner accepts as
+ * a torn batch only damage whose non-zero bytes end within WAL_TORN_MAX of
+ * the last good record (one page of slack for the page the batch starts
+ * in), and only where a page that reads as zeros explains it (WAL_PAGE: the
+ * unit in which a disk persists or loses a write). */
+#define WAL_FLUSH_MAX_BYTES (4u << 20)
+#define WAL_PAGE 4096u
+#define WAL_TORN_MAX (WAL_FLUSH_MAX_BYTES + WAL_PAGE)
+_Static_assert(WAL_FLUSH_MAX_BYTES >= WAL_MAX_PAYLOAD + WAL_RECORD_OVERHEAD,
+               "a flush round must hold the largest record");
 
 /* For tests, with no batch in flight (it reads the flush side): the end
  * of what has been written to the current segment (header, records and

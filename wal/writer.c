@@ -20,6 +20,12 @@
  *   written by the worker. So no lock is needed.
  * - A segment is left only after an fdatasync of what was written to it
  *   (even with sync off), so only the last segment can have a torn tail.
+ * - With sync on, at most WAL_FLUSH_MAX_BYTES of record bytes are written
+ *   and not yet synced (a bigger batch is synced in rounds), all right
+ *   after the last synced record: the bound the scanner's torn-batch rule
+ *   relies on (wal_internal.h).
+ * - On the first failure the fence (fence.c) is written, once, naming the
+ *   last record synced (dur_*): a restart trusts nothing past it.
  * - After any write, sync, open, rename or allocation error the writer is
  *   failed for good: the fd is never synced again (a second fsync could
  *   report success for pages the kernel already dropped), and every later
@@ -85,7 +91,7 @@ struct wal_writer {
     bool busy; /* a batch is sealed and not completed */
     uint64_t durable_lsn;
     int failed;
-    char where[224];
+    char where[480];
 
     /* Flush side: the worker's between seal and complete. */
     batch inflight;
@@ -95,8 +101,43 @@ struct wal_writer {
     uint64_t seg_bytes;  /* size of the current segment */
     uint64_t seg_zeroed; /* [0, seg_zeroed) of the segment has been written */
     int io_err;          /* sticky: the first I/O error */
-    char io_where[224];
+    char io_where[480];
+    /* The durable end: the last record synced (or, with sync off,
+     * written), its segment and the offset after it. What the fence says. */
+    char dur_seg[64];
+    uint64_t dur_off, dur_lsn;
+    bool fence_done; /* the fence was written (or tried) */
 };
+
+/* Flush side: the records up to `lsn` are durable, and end where the
+ * next record would go. */
+static void mark_durable(wal_writer *w, uint64_t lsn)
+{
+    memcpy(w->dur_seg, w->seg_name, sizeof w->dur_seg);
+    w->dur_off = w->seg_off;
+    w->dur_lsn = lsn;
+}
+
+/* After the first failure: persists the fence, once (see wal.h), and
+ * says in io_where when even that failed. Runs on the flush side (the
+ * worker, or the owner in complete once the worker is done). */
+static void write_fence(wal_writer *w)
+{
+    if (w->fence_done)
+        return;
+    w->fence_done = true;
+    wal_fence f = {.lsn = w->dur_lsn, .offset = w->dur_off};
+    memcpy(f.segment, w->dur_seg, sizeof f.segment);
+    const char *call = "";
+    int rc = wal_fence_write(w->io, w->dir, &f, &call);
+    if (rc) {
+        size_t l = strlen(w->io_where);
+        snprintf(w->io_where + l, sizeof w->io_where - l,
+                 "; and the fence could not be written (%s: %s): a restart may trust bytes "
+                 "that only the page cache holds",
+                 call, wal_strerror(rc));
+    }
+}
 
 /* Flush side: records the first I/O error and where it struck. */
 static int io_fail(wal_writer *w, int err, const char *call, const char *name, const char *extra)
@@ -216,6 +257,7 @@ int wal_writer_open(wal_writer **out, const wal_writer_options *opt, const wal_s
     w->base_at = w->last_at;
     memcpy(w->base_chain, w->chain, WAL_HASH_LEN);
     w->durable_lsn = w->next_lsn - 1;
+    mark_durable(w, w->durable_lsn);
     *out = w;
     return 0;
 }
@@ -366,6 +408,13 @@ static int zero_ahead(wal_writer *w)
     return 0;
 }
 
+/* A flush failed with rc (io_err holds it): persist the fence. */
+static int flush_failed(wal_writer *w, int rc)
+{
+    write_fence(w);
+    return rc;
+}
+
 static int sync_segment(wal_writer *w)
 {
     errno = 0;
@@ -397,7 +446,7 @@ static int roll_over(wal_writer *w, uint64_t first_lsn, const uint8_t prev[WAL_H
 int wal_writer_flush(wal_writer *w)
 {
     if (w->io_err)
-        return w->io_err; /* touch nothing after a failure */
+        return flush_failed(w, w->io_err); /* touch nothing else after a failure */
     const batch *b = &w->inflight;
     size_t run = 0; /* start of the bytes not yet written */
     uint64_t lsn = b->first_lsn;
@@ -410,9 +459,24 @@ int wal_writer_flush(wal_writer *w)
             if (!rc)
                 rc = sync_segment(w);
             if (!rc)
+                mark_durable(w, lsn - 1);
+            if (!rc)
                 rc = roll_over(w, lsn, off ? b->buf + off - WAL_HASH_LEN - 4 : b->start_chain);
             if (rc)
-                return rc;
+                return flush_failed(w, rc);
+            mark_durable(w, lsn - 1); /* the new segment is synced, header and name */
+            run = off;
+        } else if (w->sync && off - run + total > WAL_FLUSH_MAX_BYTES) {
+            /* The torn-batch bound (wal_internal.h): this round is full,
+             * so it is synced before the next one is written. */
+            int rc = write_run(w, b->buf + run, off - run);
+            if (!rc)
+                rc = zero_ahead(w);
+            if (!rc)
+                rc = sync_segment(w);
+            if (rc)
+                return flush_failed(w, rc);
+            mark_durable(w, lsn - 1);
             run = off;
         }
         off += total;
@@ -423,7 +487,11 @@ int wal_writer_flush(wal_writer *w)
         if (!rc)
             rc = sync_segment(w);
     }
-    return rc;
+    if (rc)
+        return flush_failed(w, rc);
+    if (b->n)
+        mark_durable(w, b->first_lsn + b->n - 1);
+    return 0;
 }
 
 /* ---- owner thread again ---- */
@@ -443,12 +511,19 @@ int wal_writer_complete(wal_writer *w, int flush_rc)
                 /* The flush did not run or reported something else: the
                  * file's state is unknown, so it is never synced again. */
                 w->failed = flush_rc < 0 ? flush_rc : -EIO;
-                snprintf(w->where, sizeof w->where, "flush %s: %s", w->seg_name,
+                snprintf(w->io_where, sizeof w->io_where, "flush %s: %s", w->seg_name,
                          wal_strerror(w->failed));
+                memcpy(w->where, w->io_where, sizeof w->where);
             }
         }
         if (!w->io_err)
             w->io_err = w->failed;
+        if (!w->fence_done) {
+            /* The flush did not say why: the fence is still owed (the
+             * owner does this I/O once, on the way to failing for good). */
+            write_fence(w);
+            memcpy(w->where, w->io_where, sizeof w->where);
+        }
         /* Its records may or may not be on disk: never acknowledged, and
          * no more appends, so LSN and chain need no rewinding. */
         b->len = b->n = 0;

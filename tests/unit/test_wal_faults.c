@@ -115,15 +115,19 @@ static void fault_case(int kind, int at, int err, const char *where)
     assert_non_null(strstr(wal_writer_failed_where(w), strerror(-want)));
     wal_writer_close(w);
     assert_int_equal(fdatasyncs_after_fault, 0);
-    assert_int_equal(calls_after_fault, 0);
+    /* After the failing call only the fence was written, naming the
+     * durable end (a batch that rolled over synced its first part). */
+    assert_int_equal(calls_after_fault, FENCE_IO_CALLS);
+    uint64_t fenced = check_fence(f.durable, f.appended);
 
-    /* Recovery finds whole records only: everything durable, perhaps
-     * more of the failed batch, never a piece of a record. */
+    /* Recovery trusts the log up to the fence, no further: everything
+     * durable, never a piece of a record; the fence is gone after. */
     arm(F_NONE, 0, 0);
     wal_scan_result r;
     assert_int_equal(recover_plain(&r), 0);
-    assert_true(r.last_lsn >= f.durable);
-    assert_true(r.last_lsn <= f.appended);
+    assert_true(r.fenced);
+    assert_int_equal(r.last_lsn, fenced);
+    assert_int_equal(access(dir_path(WAL_FENCE_NAME), F_OK), -1);
     seen s;
     assert_int_equal(scan_check(&r, &s), 0);
     assert_int_equal(s.bad, 0);
@@ -177,7 +181,8 @@ static void test_fault_rollover(void **state)
     fault_case(F_RENAME, 2, ENOSPC, "rename 0");
 }
 
-/* The daemon's worker never ran (cancelled): failed, the file untouched. */
+/* The daemon's worker never ran (cancelled): failed, the segment untouched,
+ * the fence written. */
 static void test_cancelled_flush(void **state)
 {
     (void)state;
@@ -194,9 +199,11 @@ static void test_cancelled_flush(void **state)
     assert_int_equal(wal_writer_flush(w), -ECANCELED);
     assert_int_equal(wal_writer_append(w, 1, 2000, 0, "", "x", 1, NULL), WAL_E_FAILED);
     wal_writer_close(w);
-    assert_int_equal(calls_after_fault, 0);
+    assert_int_equal(calls_after_fault, FENCE_IO_CALLS); /* the fence, by the owner */
+    assert_int_equal(check_fence(2, 2), 2);
     wal_scan_result r;
     assert_int_equal(recover_plain(&r), 0);
+    assert_true(r.fenced);
     assert_int_equal(r.last_lsn, 2);
 }
 

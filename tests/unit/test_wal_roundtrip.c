@@ -282,16 +282,16 @@ static void test_writer_open_guards(void **state)
     /* A torn tail found by a plain scan (not cut by recover). */
     long off = 0, size = 0;
     find_record(1, 3, &off, &size);
-    assert_int_equal(truncate(seg_path(1), off + size - 1), 0);
+    size_t n;
+    uint8_t *img = file_read(seg_path(1), &n);
+    memset(img + off + size / 2, 0, (size_t)(size - size / 2)); /* its second half unwritten */
+    file_write(seg_path(1), img, n);
+    free(img);
     assert_int_equal(scan_plain(&r), 0);
     assert_true(r.torn);
     assert_int_equal(wal_writer_open(&w, &wo, &r), WAL_E_CORRUPT);
     assert_int_equal(recover_plain(&r), 0);
     assert_int_equal(wal_writer_open(&w, &wo, &r), 0);
-    /* The short segment got its full size back. */
-    struct stat st;
-    assert_int_equal(stat(seg_path(1), &st), 0);
-    assert_int_equal(st.st_size, SEG);
     append_batch(w, 1, 2000);
     assert_int_equal(wal_writer_last_lsn(w), 3);
     wal_writer_close(w);

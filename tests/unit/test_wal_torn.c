@@ -1,8 +1,10 @@
 /* tests/unit/test_wal_torn.c: the end of the log. A last record cut at
- * every byte (short file, and zero-filled to the preallocated size) is a
- * torn tail: recovered, reported, kept in a .broken copy, and the writer
- * continues. A zero-filled tail is a clean end. Zeros followed by data
- * are not a torn tail and refuse. */
+ * every byte, zero-filled to the preallocated size, is a torn tail:
+ * recovered, reported, kept in a .broken copy, and the writer continues;
+ * the same cut in a file shorter than the segment's size is damage (the
+ * writer makes every segment full-size). A zero-filled tail is a clean
+ * end. Zeros followed by data refuse, unless a lost page of the one
+ * unsynced batch explains them (test_wal_torn_batch.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +48,15 @@ static void torn_every_offset(int segments)
         for (long cut = off; cut < off + size; cut++) {
             write_cut(first, keep, cut, zero_fill);
             unlink(dir_path(broken));
+            if (!zero_fill) {
+                /* A short file: cut, not torn; refused, nothing repaired. */
+                assert_int_equal(recover_plain(&r), WAL_E_CORRUPT);
+                assert_int_equal(r.bad_at.offset, cut);
+                assert_non_null(strstr(r.message, "the segment was truncated"));
+                assert_false(r.torn);
+                assert_int_equal(access(dir_path(broken), F_OK), -1);
+                continue;
+            }
             assert_int_equal(recover_plain(&r), 0);
             assert_int_equal(r.last_lsn, last - 1);
             assert_int_equal(r.end_offset, off);
@@ -158,20 +169,18 @@ static void test_zero_filled_tail_is_clean(void **state)
     assert_int_equal(r.last_lsn, 3);
     assert_int_equal(r.end_offset, off + size);
     assert_int_equal(count_files(".broken"), 0);
-    /* Short files ending at a record boundary, or a few zeros after it,
-     * are a clean end too (a copy, a crash while extending). */
+    /* Short files, even ending at a record boundary or with a few zeros
+     * after it, are not: the writer never leaves a segment shorter than
+     * its header's size, so the file was cut, perhaps records with it. */
     for (long extra = 0; extra < 60; extra += 7) {
         assert_int_equal(truncate(seg_path(1), off + size + extra), 0);
-        assert_int_equal(recover_plain(&r), 0);
+        assert_int_equal(recover_plain(&r), WAL_E_CORRUPT);
+        assert_non_null(strstr(r.message, "the segment was truncated"));
         assert_false(r.torn);
-        assert_int_equal(r.last_lsn, 3);
     }
-    /* Only the header: an empty segment. */
     assert_int_equal(truncate(seg_path(1), WAL_SEGMENT_HEADER_LEN), 0);
-    assert_int_equal(recover_plain(&r), 0);
-    assert_false(r.torn);
-    assert_int_equal(r.records, 0);
-    assert_int_equal(r.end_offset, WAL_SEGMENT_HEADER_LEN);
+    assert_int_equal(recover_plain(&r), WAL_E_CORRUPT);
+    assert_int_equal(count_files(".broken"), 0);
 }
 
 static void expect_refusal(long bad_off, uint64_t lsn, long data_off)
@@ -234,11 +243,28 @@ static void test_zeros_then_data_refuses(void **state)
         nz++;
     expect_refusal(off, 3, nz);
 
-    /* One stray byte at the very end of the segment. */
+    /* One stray byte in the page where the records end: no lost page
+     * explains it. */
+    memcpy(b, keep, n);
+    b[WAL_PAGE - 1] = 1;
+    file_write(seg_path(1), b, n);
+    expect_refusal(off + size, 4, (long)WAL_PAGE - 1);
+
+    /* One stray byte at the very end of the segment, a page after the
+     * records' page (once refused here): the rest of the records' page
+     * reads as zeros, as if the disk had lost it and kept the next page of
+     * a batch, so it is now a torn batch (test_wal_torn_batch.c), cut and
+     * kept in a .broken copy. */
     memcpy(b, keep, n);
     b[n - 1] = 1;
     file_write(seg_path(1), b, n);
-    expect_refusal(off + size, 4, (long)n - 1);
+    wal_scan_result r;
+    assert_int_equal(recover_plain(&r), 0);
+    assert_true(r.torn);
+    assert_int_equal(r.torn_end, n);
+    assert_int_equal(r.last_lsn, 3);
+    assert_int_equal(count_files(".broken"), 1);
+    unlink(dir_path("00000000000000000001.wal.broken"));
 
     /* A bad CRC in the last record, with data after the zeros. */
     memcpy(b, keep, n);

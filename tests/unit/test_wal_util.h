@@ -181,6 +181,26 @@ TU void check_failed_for_good(wal_writer *w, const fault_run *f, int want)
     assert_int_equal(wal_writer_failed(w), want);
 }
 
+/* What a writer does on its first failure, after the failing call: the
+ * fence's open, pwrite, fsync and rename, then the directory's open and
+ * fsync (closes not counted). */
+#define FENCE_IO_CALLS 6
+
+/* After a failure: the fence is there and names a durable end between
+ * `lo` (durable before the failing batch) and `hi` (appended); returns
+ * its LSN. */
+TU uint64_t check_fence(uint64_t lo, uint64_t hi)
+{
+    wal_fence fc;
+    int rc = wal_fence_read(dir, &fc);
+    if (rc)
+        fail_msg("no fence after a failure: %s", wal_strerror(rc));
+    if (fc.lsn < lo || fc.lsn > hi)
+        fail_msg("fence at LSN %llu, want %llu..%llu", (unsigned long long)fc.lsn,
+                 (unsigned long long)lo, (unsigned long long)hi);
+    return fc.lsn;
+}
+
 typedef struct seen {
     uint64_t n, first, last, last_at;
     int bad;

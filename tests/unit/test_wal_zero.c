@@ -388,14 +388,16 @@ static void zero_fault_case(int at, int err, bool short_write)
         fail_msg("failed_where \"%s\"", where);
     check_failed_for_good(w, &f, want);
     wal_writer_close(w);
-    assert_int_equal(syncs_after_fault, 0); /* the batch's fdatasync never ran */
-    assert_int_equal(calls_after_fault, 0);
+    assert_int_equal(syncs_after_fault, 0);              /* the batch's fdatasync never ran */
+    assert_int_equal(calls_after_fault, FENCE_IO_CALLS); /* only the fence's */
+    uint64_t fenced = check_fence(f.durable, f.appended);
 
     fault_zero_at = 0;
     wal_scan_result r;
     assert_int_equal(recover_plain(&r), 0);
     assert_false(r.torn);
-    assert_true(r.last_lsn >= f.durable && r.last_lsn <= f.appended);
+    assert_true(r.fenced);
+    assert_int_equal(r.last_lsn, fenced);
     seen s;
     assert_int_equal(scan_check(&r, &s), 0);
     assert_int_equal(s.bad, 0);
