@@ -492,16 +492,19 @@ void feed_free(feed *f)
     f->idx = NULL;
 }
 
+uint64_t feed_seq(const feed *f)
+{
+    return f->durable;
+}
+
 void feed_forget(feed *f, uint64_t lsn)
 {
     f->ring_evicted = lsn;
 }
 
 int feed_subscribe(feed *f, feed_sub *sub, const hall_actor *who, uint32_t topics, bool has_since,
-                   uint64_t since, uint64_t durable, char *err, size_t errlen)
+                   uint64_t since, char *err, size_t errlen)
 {
-    if (durable > f->durable)
-        f->durable = durable;
     bool catch_up = has_since && since < f->durable && f->wal_dir[0];
     bool from_wal = catch_up && !(f->ring && since + 1 > f->ring_evicted);
     if (from_wal) {
@@ -564,12 +567,10 @@ void feed_unsubscribe(feed *f, feed_sub *sub)
     sub->next_lsn = 0;
 }
 
-bool feed_pump(feed *f, feed_sub *sub, uint64_t durable, size_t budget)
+bool feed_pump(feed *f, feed_sub *sub, size_t budget)
 {
-    if (!sub->flt.topics || !sub->next_lsn || sub->rd || sub->waiting)
+    if (!sub->flt.topics || !sub->next_lsn || sub->rd || sub->waiting || f->stopping)
         return false;
-    if (durable > f->durable)
-        f->durable = durable;
     size_t had = f->ops->out_len(sub);
     if (had >= budget || !f->ops->out(sub))
         return false;
@@ -581,7 +582,7 @@ bool feed_pump(feed *f, feed_sub *sub, uint64_t durable, size_t budget)
         ring_catch_up(f, sub, budget);
         return f->ops->out_len(sub) > had;
     }
-    if (!f->wal_dir[0] || f->stopping) {
+    if (!f->wal_dir[0]) {
         sub->next_lsn = 0;
         return false;
     }

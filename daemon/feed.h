@@ -73,7 +73,7 @@ struct feed {
     uv_loop_t *loop;
     const feed_ops *ops;
     char wal_dir[4096]; /* "": no catch-up from the WAL (read-only) */
-    uint64_t durable;   /* the last LSN whose events went out */
+    uint64_t durable;   /* the last LSN whose events went out (feed_dispatch) */
     bool stopping;
     feed_sub *subs;
     uint32_t n_subs;
@@ -104,13 +104,16 @@ void feed_stop(feed *f);
 /* After the loop ran out (no read in flight): frees what f holds. */
 void feed_free(feed *f);
 
+/* The LSN of the last record whose events went out (subscribe's seq). */
+uint64_t feed_seq(const feed *f);
+
 /* Subscribes sub (again) to `topics` as `who`; with a since (since <
- * durable), it is caught up from LSN since + 1 before it goes live.
+ * feed_seq), it is caught up from LSN since + 1 before it goes live.
  * Returns 0, or PROTO_E_LIMIT with a message in err when this connection
  * already started FEED_WAL_STARTS catch-ups from the WAL within
  * FEED_WAL_WINDOW_MS (nothing changed then). */
 int feed_subscribe(feed *f, feed_sub *sub, const hall_actor *who, uint32_t topics, bool has_since,
-                   uint64_t since, uint64_t durable, char *err, size_t errlen);
+                   uint64_t since, char *err, size_t errlen);
 /* The connection goes: sub leaves the feed (a read in flight is dropped
  * when it ends). */
 void feed_unsubscribe(feed *f, feed_sub *sub);
@@ -118,7 +121,7 @@ void feed_unsubscribe(feed *f, feed_sub *sub);
  * output is below `budget`, from memory at once or from the WAL off the
  * loop (ops->wake then says when its events are in the output). True when
  * it added events now: the connection sends them and pumps again. */
-bool feed_pump(feed *f, feed_sub *sub, uint64_t durable, size_t budget);
+bool feed_pump(feed *f, feed_sub *sub, size_t budget);
 
 /* Sends the events of the records up to `upto` (now durable) from
  * `events` (per record: lsn(8) len(4) n(4) then n events, each [topic,

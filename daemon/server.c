@@ -653,15 +653,14 @@ static void exec_direct(server *s, conn *c, req *r)
         if (e.code != PROTO_OK ||
             proto_arg_uint(rq.args, "since", false, &since, &has_since, &e) != PROTO_OK)
             break;
-        uint64_t durable = durable_lsn(s);
         int lrc = feed_subscribe(&s->feed, &c->sub, &c->actor, mask, has_since && s->w, since,
-                                 durable, e.msg, sizeof e.msg);
+                                 e.msg, sizeof e.msg);
         if (lrc != 0) {
             e.code = lrc;
             break;
         }
         msgpack_pack_map(&pk, 1);
-        proto_pack_kv_uint(&pk, "seq", durable);
+        proto_pack_kv_uint(&pk, "seq", feed_seq(&s->feed));
         break;
     }
     case HALL_OP_PING:
@@ -774,7 +773,7 @@ static void conn_pump(conn *c)
     conn_flush(c);
     /* A catch-up goes on as the output drains (daemon/feed.c): a chunk
      * from memory goes out at once, a read of the WAL comes back later. */
-    while (!c->closed && feed_pump(&s->feed, &c->sub, durable_lsn(s), (size_t)cap / 2))
+    while (!c->closed && feed_pump(&s->feed, &c->sub, (size_t)cap / 2))
         conn_flush(c);
     /* Reading was paused at max_inflight: resume once below it. */
     if (!c->parsing && !c->reading && !c->closing && !c->closed &&
