@@ -181,3 +181,19 @@ def test_catch_up_while_records_are_written(make_daemon):
     assert a == b
     assert [e["seq"] for e in a] == list(range(seq0 + 1, seq0 + 7001))
     assert a[-1]["data"]["waiting"] == 1750
+
+
+def test_a_long_catch_up_runs_to_its_end(daemon):
+    # Many chunks of half the output cap: each one goes on when the last
+    # one is sent, also when the socket took all of it at once (nothing
+    # else wakes the connection then).
+    k = daemon.kiosk()
+    _, seq0 = subscribe(daemon)
+    n = 60000
+    takes(k, n, chunk=2000)
+    daemon.restart()
+    c, seq = subscribe(daemon, since=seq0, topics=["line"])
+    assert seq == seq0 + n
+    got = events(c, n)
+    assert [e["seq"] for e in got] == list(range(seq0 + 1, seq0 + n + 1))
+    assert got[-1]["data"] == {"line": "D", "waiting": n // 4}
