@@ -653,5 +653,5 @@ void feed_dispatch(feed *f, proto_buf *events, uint64_t upto)
         if (f->ops->out_len(sub))
             f->ops->wake(sub);
     }
-    index_kick(f);
+    slots_fill(f); /* a read that could not start (out of memory) tries again */
 }
