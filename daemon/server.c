@@ -41,6 +41,7 @@
  * output_cap (a connection whose output passes it is cut off). */
 #include "daemon/server.h"
 #include "daemon/cfgfile.h"
+#include "daemon/feed.h"
 #include "daemon/hall/events.h"
 #include "daemon/log.h"
 #include "daemon/pii.h"
@@ -62,7 +63,6 @@
 #define BATCH_MAX_REQS 8192
 #define DISK_CHECK_MS 1000
 #define DRAIN_TIMEOUT_MS 5000
-#define EVENT_RING 16384 /* records' events kept for subscribers coming back */
 #define CHECKPOINT_RECORDS 50000
 #define CHECKPOINT_SLOW_MS 250 /* a checkpoint this slow is logged */
 
@@ -118,11 +118,7 @@ struct conn {
     proto_framer in;
     req *head, *tail;
     uint32_t inflight;
-    /* Events: the topics subscribed (bits of HALL_TOPIC_*), and while a
-     * `since` is being caught up from the WAL, the next LSN to read (0:
-     * live, events go out as their records become durable). */
-    uint32_t sub_topics;
-    uint64_t backfill_next;
+    feed_sub sub; /* events (daemon/feed.h) */
     /* Limits (loop ms): when it connected, since when a frame begun has
      * been waiting for its rest (0: none), a kiosk's request tokens. */
     uint64_t born_ms, partial_since;
@@ -170,18 +166,7 @@ struct server {
     int need_room;        /* MDB_MAP_FULL or MDB_TXN_FULL met while a batch flew */
     proto_buf b_events;   /* events not yet sent: per record, lsn(8) len(4) n(4) bytes */
     size_t b_events_mark; /* where the batch being applied began in b_events */
-    uint32_t n_subscribers;
-    /* The events of the latest EVENT_RING records that had any, so a
-     * subscriber back after a short absence is caught up from memory, not
-     * by reading the WAL on the loop thread. ring_evicted: every record
-     * with events up to this LSN is no longer (or never was) in the ring. */
-    struct ring_slot {
-        uint64_t lsn;
-        uint32_t n;
-        proto_buf ev;
-    } * ring;
-    uint32_t ring_head, ring_len; /* oldest slot, slots in use */
-    uint64_t ring_evicted;
+    feed feed;            /* subscribers, the ring, catch-ups (daemon/feed.c) */
     uv_work_t work;
     int flush_rc;
     bool flushing;
@@ -213,7 +198,6 @@ static void conn_pump(conn *c);
 static void conn_read_frames(conn *c);
 static void batch_maybe_start(server *s);
 static void maybe_finish_stop(server *s);
-static void conn_backfill(conn *c);
 
 /* ---- time ---- */
 
@@ -471,9 +455,7 @@ static void conn_close(conn *c)
         return;
     c->closed = true;
     c->closing = true;
-    if (c->sub_topics)
-        s->n_subscribers--;
-    c->sub_topics = 0;
+    feed_unsubscribe(&s->feed, &c->sub);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -675,13 +657,14 @@ static void exec_direct(server *s, conn *c, req *r)
         if (e.code != PROTO_OK ||
             proto_arg_uint(rq.args, "since", false, &since, &has_since, &e) != PROTO_OK)
             break;
-        uint64_t durable = durable_lsn(s);
-        if (!c->sub_topics)
-            s->n_subscribers++;
-        c->sub_topics = mask;
-        c->backfill_next = has_since && since < durable && s->w ? since + 1 : 0;
+        int lrc = feed_subscribe(&s->feed, &c->sub, &c->actor, mask, has_since && s->w, since,
+                                 e.msg, sizeof e.msg);
+        if (lrc != 0) {
+            e.code = lrc;
+            break;
+        }
         msgpack_pack_map(&pk, 1);
-        proto_pack_kv_uint(&pk, "seq", durable);
+        proto_pack_kv_uint(&pk, "seq", feed_seq(&s->feed));
         break;
     }
     case HALL_OP_PING:
@@ -784,8 +767,6 @@ static void conn_pump(conn *c)
     }
     if (c->closed)
         return;
-    if (c->backfill_next)
-        conn_backfill(c);
     uint64_t cap = hall_config_current(s->h)->limits.output_cap;
     if (c->wbuf[0].len + c->wbuf[1].len > cap) {
         hq_log(HQ_LOG_WARN, "connection %s:%s cut off: its output passed %" PRIu64 " bytes",
@@ -794,6 +775,10 @@ static void conn_pump(conn *c)
         return;
     }
     conn_flush(c);
+    /* A catch-up goes on as the output drains (daemon/feed.c): a chunk
+     * from memory goes out at once, a read of the WAL comes back later. */
+    while (!c->closed && feed_pump(&s->feed, &c->sub, (size_t)cap / 2))
+        conn_flush(c);
     /* Reading was paused at max_inflight: resume once below it. */
     if (!c->parsing && !c->reading && !c->closing && !c->closed &&
         c->inflight < hall_config_current(s->h)->limits.max_inflight)
@@ -1290,232 +1275,31 @@ static void arm_due_timer(server *s)
 
 /* ---- events ----
  *
- * A subscriber gets the events of each record once the record is durable
- * (after_flush dispatches the batch's events, which log_record kept), with
- * the record's LSN as seq. A `since` is caught up from the WAL itself, in
- * chunks of half the output cap as the subscriber reads; live events are
- * not sent to it meanwhile (the catch-up reaches them), so it sees every
- * event once, in order. Departments see only their own cases' events. */
+ * daemon/feed.c sends them; a connection lends it its output. */
 
-static bool event_visible(const conn *c, const msgpack_object *deps)
+static conn *sub_conn(feed_sub *sub)
 {
-    if (c->actor.role != HALL_ROLE_DEPARTMENT || deps->via.array.size == 0)
-        return true;
-    size_t n = strlen(c->actor.id);
-    for (uint32_t i = 0; i < deps->via.array.size; i++) {
-        const msgpack_object *d = &deps->via.array.ptr[i];
-        if (d->type == MSGPACK_OBJECT_STR && d->via.str.size == n &&
-            memcmp(d->via.str.ptr, c->actor.id, n) == 0)
-            return true;
-    }
-    return false;
+    return (conn *)((char *)sub - offsetof(conn, sub));
 }
 
-/* Sends c one event, [topic, deps, data], if it subscribed to it. */
-static void push_event(conn *c, uint64_t seq, const msgpack_object *ev)
+static proto_buf *sub_out(feed_sub *sub)
 {
-    if (ev->type != MSGPACK_OBJECT_ARRAY || ev->via.array.size != 3)
-        return;
-    const msgpack_object *t = &ev->via.array.ptr[0], *deps = &ev->via.array.ptr[1];
-    if (t->type != MSGPACK_OBJECT_STR || deps->type != MSGPACK_OBJECT_ARRAY)
-        return;
-    int topic = hall_topic_from_name(t->via.str.ptr, t->via.str.size);
-    if (topic < 0 || !(c->sub_topics & (1u << topic)) || !event_visible(c, deps))
-        return;
-    proto_buf *ob = &c->wbuf[1 - c->writing];
-    msgpack_packer pk;
-    size_t off = proto_frame_begin(ob);
-    proto_packer_init(&pk, ob);
-    msgpack_pack_map(&pk, 3);
-    proto_pack_kv_str(&pk, "event", hall_topic_name(topic));
-    proto_pack_kv_uint(&pk, "seq", seq);
-    proto_pack_str(&pk, "data");
-    msgpack_pack_object(&pk, ev->via.array.ptr[2]);
-    proto_frame_end(ob, off);
+    conn *c = sub_conn(sub);
+    return c->closing || c->closed ? NULL : &c->wbuf[1 - c->writing];
 }
 
-/* Keeps one record's events in the ring, dropping the oldest when full
- * (its buffer is reused: no allocation once the ring is warm). */
-static void ring_put(server *s, uint64_t lsn, const uint8_t *ev, uint32_t len, uint32_t n)
+static size_t sub_out_len(feed_sub *sub)
 {
-    if (!s->ring)
-        return;
-    struct ring_slot *slot;
-    if (s->ring_len == EVENT_RING) {
-        slot = &s->ring[s->ring_head];
-        s->ring_evicted = slot->lsn;
-        s->ring_head = (s->ring_head + 1) % EVENT_RING;
-    } else {
-        slot = &s->ring[(s->ring_head + s->ring_len) % EVENT_RING];
-        s->ring_len++;
-    }
-    proto_buf_reset(&slot->ev);
-    slot->lsn = lsn;
-    slot->n = n;
-    if (!proto_buf_append(&slot->ev, ev, len)) {
-        /* Out of memory: forget this one and what came before it. */
-        s->ring_evicted = lsn;
-        slot->n = 0;
-    }
+    conn *c = sub_conn(sub);
+    return c->wbuf[0].len + c->wbuf[1].len;
 }
 
-static void events_dispatch(server *s, uint64_t upto)
+static void sub_wake(feed_sub *sub)
 {
-    const uint8_t *p = s->b_events.p, *end = p + s->b_events.len;
-    msgpack_zone z;
-    bool zone = false;
-    while (end - p >= 16) {
-        uint64_t lsn = hall_be64_get(p);
-        uint32_t len = 0, n = 0;
-        for (int i = 0; i < 4; i++) {
-            len = len << 8 | p[8 + i];
-            n = n << 8 | p[12 + i];
-        }
-        if (lsn > upto)
-            break; /* the pending batch's: not durable yet */
-        p += 16;
-        if ((size_t)(end - p) < len)
-            break;
-        ring_put(s, lsn, p, len, n);
-        if (!s->n_subscribers || (!zone && !(zone = msgpack_zone_init(&z, 1024)))) {
-            p += len;
-            continue;
-        }
-        size_t off = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            msgpack_object ev;
-            msgpack_unpack_return ur = msgpack_unpack((const char *)p, len, &off, &z, &ev);
-            if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES)
-                break;
-            for (conn *c = s->conns; c; c = c->next)
-                if (c->sub_topics && !c->backfill_next && !c->closing)
-                    push_event(c, lsn, &ev);
-        }
-        msgpack_zone_clear(&z);
-        p += len;
-    }
-    if (zone)
-        msgpack_zone_destroy(&z);
-    size_t rest = (size_t)(end - p);
-    if (rest)
-        memmove(s->b_events.p, p, rest);
-    s->b_events.len = rest;
-    if (!s->n_subscribers)
-        return;
-    conn *next;
-    for (conn *c = s->conns; c; c = next) {
-        next = c->next; /* conn_pump may close c (output cap) */
-        if (c->sub_topics && (c->wbuf[0].len || c->wbuf[1].len))
-            conn_pump(c);
-    }
+    conn_pump(sub_conn(sub));
 }
 
-typedef struct backfill_ctx {
-    conn *c;
-    uint64_t upto, next;
-    size_t budget;
-    msgpack_zone z;
-} backfill_ctx;
-
-enum { BACKFILL_DONE = 1, BACKFILL_FULL = 2 };
-
-static int backfill_visit(void *ctx, const wal_record *rec, const wal_pos *pos)
-{
-    backfill_ctx *b = ctx;
-    msgpack_object o;
-    size_t off = 0;
-    (void)pos;
-    if (rec->lsn > b->upto)
-        return BACKFILL_DONE;
-    msgpack_zone_clear(&b->z);
-    if (msgpack_unpack((const char *)rec->payload, rec->payload_len, &off, &b->z, &o) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        o.type == MSGPACK_OBJECT_MAP) {
-        const msgpack_object *ev = proto_map_get(&o, "ev");
-        if (ev && ev->type == MSGPACK_OBJECT_ARRAY)
-            for (uint32_t i = 0; i < ev->via.array.size; i++)
-                push_event(b->c, rec->lsn, &ev->via.array.ptr[i]);
-    }
-    b->next = rec->lsn + 1;
-    if (b->c->wbuf[0].len + b->c->wbuf[1].len >= b->budget)
-        return BACKFILL_FULL;
-    return 0;
-}
-
-/* Catches c up from the ring when every record it misses is there: true
- * when it did (c->backfill_next then 0, or where to go on once its output
- * drains). */
-static bool backfill_from_ring(server *s, conn *c, size_t budget)
-{
-    msgpack_zone z;
-    if (!msgpack_zone_init(&z, 1024))
-        return false;
-    for (uint32_t i = 0; i < s->ring_len; i++) {
-        const struct ring_slot *slot = &s->ring[(s->ring_head + i) % EVENT_RING];
-        if (slot->lsn < c->backfill_next)
-            continue;
-        if (c->wbuf[0].len + c->wbuf[1].len >= budget) {
-            c->backfill_next = slot->lsn;
-            msgpack_zone_destroy(&z);
-            return true;
-        }
-        size_t off = 0;
-        for (uint32_t k = 0; k < slot->n; k++) {
-            msgpack_object ev;
-            msgpack_unpack_return ur =
-                msgpack_unpack((const char *)slot->ev.p, slot->ev.len, &off, &z, &ev);
-            if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES)
-                break;
-            push_event(c, slot->lsn, &ev);
-        }
-        msgpack_zone_clear(&z);
-    }
-    msgpack_zone_destroy(&z);
-    c->backfill_next = 0; /* the ring holds every durable record's events */
-    return true;
-}
-
-/* Catches a subscriber up from the WAL, one chunk (until its output holds
- * half the cap); conn_pump calls it again as the output drains. */
-static void conn_backfill(conn *c)
-{
-    server *s = c->srv;
-    size_t budget = (size_t)hall_config_current(s->h)->limits.output_cap / 2;
-    if (!c->backfill_next || c->closed || c->wbuf[0].len + c->wbuf[1].len >= budget)
-        return;
-    uint64_t upto = durable_lsn(s);
-    if (c->backfill_next > upto) {
-        c->backfill_next = 0;
-        return;
-    }
-    if (s->ring && c->backfill_next > s->ring_evicted && backfill_from_ring(s, c, budget))
-        return;
-    char wal_dir[4096];
-    snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
-    backfill_ctx b = {.c = c, .upto = upto, .next = c->backfill_next, .budget = budget};
-    if (!msgpack_zone_init(&b.z, 4096))
-        return;
-    wal_scan_options o = {.dir = wal_dir,
-                          .hall_id = hall_config_current(s->h)->hall_id,
-                          .from_lsn = c->backfill_next - 1,
-                          .skip_verified = true,
-                          .visit = backfill_visit,
-                          .ctx = &b};
-    wal_scan_result res;
-    int rc = wal_scan(&o, &res);
-    msgpack_zone_destroy(&b.z);
-    if (rc == BACKFILL_FULL && b.next <= upto) {
-        c->backfill_next = b.next;
-        return;
-    }
-    if (rc < 0)
-        hq_log(HQ_LOG_WARN,
-               "events: catching up %s:%s from the WAL stopped at LSN %" PRIu64
-               ": %s; live events from now",
-               hall_role_name(c->actor.role), c->actor.id, b.next,
-               res.message[0] ? res.message : wal_strerror(rc));
-    c->backfill_next = 0; /* every durable record read: live from here */
-}
+static const feed_ops conn_feed_ops = {.out = sub_out, .out_len = sub_out_len, .wake = sub_wake};
 
 static void on_flush(uv_work_t *w)
 {
@@ -1560,7 +1344,7 @@ static void after_flush(uv_work_t *w, int status)
                 pend = s->p_head; /* errors and repeats only: answered now */
             s->p_head = NULL;
         }
-        events_dispatch(s, wal_writer_durable_lsn(s->w));
+        feed_dispatch(&s->feed, &s->b_events, wal_writer_durable_lsn(s->w));
         if (s->st_txn && s->opt->checkpoint_ms && !uv_is_active((uv_handle_t *)&s->ckpt_timer))
             uv_timer_start(&s->ckpt_timer, on_ckpt_timer, s->opt->checkpoint_ms, 0);
     } else {
@@ -1623,7 +1407,7 @@ static int log_record(server *s, const hall_request *hr, uint64_t *records)
             s->b_events.len = mark; /* no half entry */
             s->b_events.oom = false;
             hq_log(HQ_LOG_WARN, "events: out of memory; LSN %" PRIu64 " not pushed live", lsn);
-            s->ring_evicted = lsn; /* and not in the ring: catch-ups read the WAL */
+            feed_forget(&s->feed, lsn); /* and not in the ring: catch-ups read the WAL */
         }
     }
     return 0;
@@ -1941,6 +1725,7 @@ static void begin_stop(server *s, const char *why)
     if (s->stopping)
         return;
     s->stopping = true;
+    feed_stop(&s->feed);
     hq_log(HQ_LOG_INFO, "%s: stopping (finishing what is in flight)", why);
     if (s->tcp.open)
         uv_close(&s->tcp.h.handle, on_listener_closed);
@@ -2105,8 +1890,9 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
         goto out;
     if (o->read_only && hall_store_applied_lsn(st, s->rtxn, &s->ro_lsn) != 0)
         goto out;
-    s->ring = calloc(EVENT_RING, sizeof *s->ring);
-    s->ring_evicted = durable_lsn(s); /* what came before this start is in the WAL only */
+    char wal_dir[4096];
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", o->data_dir);
+    feed_init(&s->feed, &s->loop, &conn_feed_ops, w ? wal_dir : NULL, durable_lsn(s));
     mdb_txn_reset(s->rtxn);
     uv_check_init(&s->loop, &s->kick);
     s->kick.data = s;
@@ -2168,10 +1954,7 @@ out:
     proto_buf_free(&s->payload);
     free(s->reload_text);
     proto_buf_free(&s->b_events);
-    if (s->ring)
-        for (uint32_t i = 0; i < EVENT_RING; i++)
-            proto_buf_free(&s->ring[i].ev);
-    free(s->ring);
+    feed_free(&s->feed);
     msgpack_zone_destroy(&s->zone);
     free(s);
     if (code == 0)
