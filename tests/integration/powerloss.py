@@ -1,0 +1,794 @@
+"""The power-loss simulation: what a disk may hold after the power fails
+while hallqd writes, and whether hallqd starts on it with every
+acknowledged change and nothing it should not show.
+
+One round:
+1. A fresh hallqd runs under tests/faults/disktrace.c (LD_PRELOAD), which
+   appends every change to a WAL file (*.wal, *.wal.tmp) and every
+   directory fsync to a trace, each entry written before the call returns
+   (a write's bytes before it runs, a sync after it succeeded), so a
+   SIGKILL loses nothing of it. HALLQ_DISKTRACE_SYNC_US makes each WAL
+   sync take a little time, as on a real disk, so batches are in flight
+   when the kill lands.
+2. Load (a busy day in small, `Load`): kiosks take tickets with unique
+   idem keys, one at a time or pipelined up to 48 deep, so the batches are
+   many records and several 4 KiB pages; windows call, finish or no-show
+   tickets; citizens rate finished tickets with comments of any length.
+   Every answer that comes back ok is acknowledged and kept with its
+   result.
+3. SIGKILL at a random moment, then the trace is replayed into a model of
+   the disk (`Disk`): per file, the bytes as of its last completed
+   fdatasync/fsync are durable; every 4 KiB page written after it (the
+   batch in flight, and zeros written ahead) is pending. Per directory,
+   the names as of its last fsync are durable; the creates, renames and
+   unlinks after it are pending, and a disk keeps some prefix of them (a
+   journalling file system commits directory changes in order).
+4. Several images are made from the model: each pending page kept with its
+   new contents or left as it was at the last sync, each at random (a disk
+   may persist the pages of one unsynced write in any order); a random
+   prefix of the pending directory changes; a pending size change
+   (fallocate, truncate) kept or not.
+   The rest of the data dir (LMDB's state.mdb, pii.key, LOCK) is copied as
+   the page cache holds it after the kill. That is a valid disk image:
+   LMDB writes a commit's pages and fdatasyncs them before it writes the
+   meta page, and hallqd opens it with MDB_NOMETASYNC, so only the newest
+   meta page may be missing on disk; an image may also roll that meta page
+   back (`rollback_lmdb_meta`: the previous commit's meta wins), which is
+   what the disk holds when the last meta write did not reach it. Pages an
+   unfinished commit wrote are free in both snapshots, so whether they
+   reached the disk does not matter. pii.key and the other small files were
+   written (and synced) at the first start, long before the kill.
+5. On each image hallqd must start (no refusal), and then:
+   - every acknowledged ticket is there (ticket.get) with the number and
+     line it was given, and an idem retry returns exactly the first answer;
+     a ticket whose call was acknowledged is no longer waiting, one whose
+     done/no_show was acknowledged is done/no_show, one whose rating was
+     acknowledged cannot be rated again;
+   - nothing unacknowledged is visible unless it is whole and chained:
+     `hallq wal verify` finds the recovered log intact, and every record in
+     it is byte for byte the record the daemon wrote with that LSN (so the
+     log is a prefix of what was written; a record of the batch in flight
+     may be there only whole, in order, and chained); the state's digest
+     equals that of a fresh hallqd that replays the recovered WAL alone;
+   - it stops cleanly (SIGTERM, exit 0).
+
+The model is checked against the real files too: after the kill the WAL
+files as the page cache holds them must equal the model's "everything
+written" view (a write cut by the kill, traced but without its done entry,
+may be either way), so a gap in the trace cannot pass unnoticed.
+
+Everything random comes from one seed (HALLQ_POWERLOSS_SEED; printed), per
+round random.Random("seed/round"), so a failing round is rerun with the same
+seed. The moment of the kill is wall-clock, so a rerun lands elsewhere; the
+images of one trace are reproducible. Each failure message names the seed,
+round and image."""
+import os
+import pathlib
+import random
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+import walfile
+from conftest import BUILD, HALLQ, TUESDAY_10AM, Daemon, write_config
+from hallq_client import Client, Closed
+
+DISKTRACE = BUILD / "tests" / "faults" / "libdisktrace.so"
+PAGE = 4096
+O_CREAT = 0o100
+O_TRUNC = 0o1000
+ENTRY = struct.Struct("<4sB3xIIQQQ")  # magic, op, path len, data len, seq, a, b
+MAGIC = b"HQDT"
+
+
+# ---- the trace ----
+
+class Entry:
+    __slots__ = ("op", "seq", "path", "a", "b", "data")
+
+    def __init__(self, op, seq, path, a, b, data):
+        self.op, self.seq, self.path, self.a, self.b, self.data = op, seq, path, a, b, data
+
+    def __repr__(self):
+        return "Entry(%s #%d %s a=%d b=%d %d bytes)" % (self.op, self.seq, self.path, self.a,
+                                                      self.b, len(self.data))
+
+
+def read_trace(path):
+    """The entries of a trace file. An entry cut short at the end (the kill
+    struck inside its write) is left out: that is as if the kill came just
+    before it, which the reader's rules cover."""
+    raw = pathlib.Path(path).read_bytes()
+    out, pos = [], 0
+    while pos + ENTRY.size <= len(raw):
+        magic, op, plen, dlen, seq, a, b = ENTRY.unpack_from(raw, pos)
+        assert magic == MAGIC, "trace %s: bad entry at byte %d" % (path, pos)
+        end = pos + ENTRY.size + plen + dlen
+        if end > len(raw):
+            break
+        p = raw[pos + ENTRY.size:pos + ENTRY.size + plen].decode()
+        data = raw[pos + ENTRY.size + plen:end]
+        out.append(Entry(chr(op), seq, p, a, b, data))
+        pos = end
+    return out
+
+
+# ---- the disk ----
+
+def data_ranges(f):
+    """(offset, length) of the parts of an open file that hold data (the
+    rest are holes or preallocated blocks never written: zeros)."""
+    fd, size, pos = f.fileno(), os.fstat(f.fileno()).st_size, 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError:
+            break
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, end - start
+        pos = end
+
+
+def read_sparse(path):
+    """A file's bytes up to the end of its last data range, reading only
+    its data ranges (a 64 MiB segment is mostly preallocated blocks)."""
+    with open(path, "rb") as f:
+        ranges = list(data_ranges(f))
+        end = max((o + n for o, n in ranges), default=0)
+        out = bytearray(end)
+        for o, n in ranges:
+            f.seek(o)
+            out[o:o + n] = f.read(n)
+    return bytes(out)
+
+
+def copy_sparse(src, dst):
+    """Copies a file's size and its data ranges."""
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        g.truncate(os.fstat(f.fileno()).st_size)
+        for o, n in data_ranges(f):
+            f.seek(o)
+            g.seek(o)
+            g.write(f.read(n))
+    shutil.copymode(src, dst)
+
+
+def records(data):
+    """(LSN, bytes) of each record of one segment's bytes, walked by their
+    length fields from the header to the first all-zero record header or
+    the first one that runs past the data. No check: `hallq wal verify`
+    does those; this only cuts the log into records to compare them."""
+    pos = walfile.HEADER_LEN
+    while pos + walfile.RECORD_HEADER_LEN <= len(data):
+        head = data[pos:pos + walfile.RECORD_HEADER_LEN]
+        if not any(head):
+            break
+        n, = struct.unpack_from("<I", head)
+        lsn, = struct.unpack_from("<Q", head, 8)
+        total = walfile.RECORD_OVERHEAD + n
+        if pos + total > len(data):
+            break
+        yield lsn, data[pos:pos + total]
+        pos += total
+
+
+class Inode:
+    """One file's contents as 4 KiB pages (absent: zeros)."""
+
+    def __init__(self):
+        self.cur = {}        # page -> bytes: everything written
+        self.old = {}        # page -> bytes or None: its contents at the last sync (pending pages)
+        self.size = 0
+        self.dur_size = 0    # the size at the last sync
+        self.touched = set()  # every page ever written (zeros too)
+
+    def _touch(self, p):
+        if p not in self.old:
+            self.old[p] = self.cur.get(p)
+
+    def write(self, off, data=None, length=None):
+        """Writes data at off (data None: `length` zeros)."""
+        n = len(data) if data is not None else length
+        end = off + n
+        p = off // PAGE
+        while p * PAGE < end:
+            lo, hi = max(off, p * PAGE), min(end, (p + 1) * PAGE)
+            self._touch(p)
+            self.touched.add(p)
+            page = bytearray(self.cur.get(p) or bytes(PAGE))
+            page[lo - p * PAGE:hi - p * PAGE] = data[lo - off:hi - off] if data is not None \
+                else bytes(hi - lo)
+            if any(page):
+                self.cur[p] = bytes(page)
+            else:
+                self.cur.pop(p, None)
+            p += 1
+        self.size = max(self.size, end)
+
+    def truncate(self, size):
+        for p in [p for p in self.cur if p * PAGE >= size]:
+            self._touch(p)
+            del self.cur[p]
+        if size % PAGE and size // PAGE in self.cur:
+            p = size // PAGE
+            self._touch(p)
+            page = bytearray(self.cur[p])
+            page[size % PAGE:] = bytes(PAGE - size % PAGE)
+            self.cur[p] = bytes(page)
+        self.size = size
+
+    def sync(self):
+        self.old.clear()
+        self.dur_size = self.size
+
+    def contents(self, n):
+        """The first n bytes, everything written."""
+        out = bytearray(n)
+        for p, v in self.cur.items():
+            if p * PAGE < n:
+                out[p * PAGE:min(n, (p + 1) * PAGE)] = v[:n - p * PAGE]
+        return bytes(out)
+
+    def image(self, rng, keep):
+        """(size, pages) as a disk may hold them: each pending page the new
+        contents with probability `keep`, else its contents at the last
+        sync; a pending size change kept or not."""
+        pages = {}
+        for p in set(self.cur) | set(self.old):
+            if p in self.old and rng.random() >= keep:
+                v = self.old[p]
+            else:
+                v = self.cur.get(p)
+            if v is not None:
+                pages[p] = v
+        size = self.size if self.size == self.dur_size or rng.random() < 0.5 else self.dur_size
+        return size, {p: v for p, v in pages.items() if p * PAGE < size}
+
+
+class Disk:
+    """The WAL directory as the trace built it: files (inodes) and names,
+    each with what is durable and what is pending."""
+
+    def __init__(self, wal_dir):
+        self.dir = os.path.realpath(str(wal_dir))
+        self.names = {}      # name -> Inode: now
+        self.dur_names = {}  # name -> Inode: as of the directory's last fsync
+        self.dirops = []     # directory changes since then, in order
+        self.by_seq = {}     # seq of a write -> (inode, pages) until its done entry
+        self.writes = 0
+        self.syncs = 0
+
+    def _name(self, path):
+        d, n = os.path.split(path)
+        assert d == self.dir, "a WAL file outside %s: %s" % (self.dir, path)
+        return n
+
+    def _dirop(self, op):
+        self.dirops.append(op)
+        self._apply(self.names, op)
+
+    @staticmethod
+    def _apply(names, op):
+        kind = op[0]
+        if kind == "create":
+            names[op[1]] = op[2]
+        elif kind == "rename":
+            if op[1] in names:
+                names[op[2]] = names.pop(op[1])
+        elif kind == "unlink":
+            names.pop(op[1], None)
+
+    def replay(self, entries):
+        for e in entries:
+            op = e.op
+            if op == "D":
+                if os.path.realpath(e.path) == self.dir:
+                    self.dur_names = dict(self.names)
+                    self.dirops = []
+                continue
+            name = self._name(e.path)
+            if op == "O":
+                if name not in self.names or e.a & O_TRUNC:
+                    self._dirop(("create", name, Inode()))
+            elif op in "WZ":
+                ino = self.names[name]
+                ino.write(e.a, e.data if op == "W" else None, e.b)
+                self.by_seq[e.seq] = (ino, e.a, e.b)
+                self.writes += 1
+            elif op == "w":
+                w = self.by_seq.pop(e.a, None)
+                assert w is not None, "a done entry without its write: %r" % e
+                assert e.b == w[2], "a WAL write wrote %d of %d bytes" % (e.b, w[2])
+            elif op == "S":
+                self.names[name].sync()
+                self.syncs += 1
+            elif op == "R":
+                self._dirop(("rename", name, self._name(e.data.decode())))
+            elif op == "U":
+                self._dirop(("unlink", name))
+            elif op == "T":
+                self.names[name].truncate(e.a)
+            elif op == "F":
+                ino = self.names[name]
+                if e.a + e.b > ino.size:
+                    ino.size = e.a + e.b
+            else:
+                raise AssertionError("trace entry the model does not know: %r" % e)
+        return self
+
+    def pending(self):
+        """{name: pending page count} of the files now named."""
+        return {n: len(i.old) for n, i in self.names.items() if i.old}
+
+    def check_against(self, real_dir):
+        """The model's 'everything written' view equals the files as the
+        page cache holds them: the trace missed nothing. A write the kill
+        cut (no done entry) may be there or not."""
+        real_dir = pathlib.Path(real_dir)
+        cut = {}  # inode -> pages of writes without a done entry
+        for ino, off, n in self.by_seq.values():
+            cut.setdefault(id(ino), set()).update(range(off // PAGE, (off + n - 1) // PAGE + 1))
+        real = sorted(p.name for p in real_dir.iterdir()
+                      if p.name.endswith(".wal") or p.name.endswith(".wal.tmp"))
+        assert real == sorted(self.names), "WAL files %s, the trace says %s" % (
+            real, sorted(self.names))
+        for name, ino in self.names.items():
+            path = real_dir / name
+            size = path.stat().st_size
+            assert size == ino.size, "%s: %d bytes, the trace says %d" % (name, size, ino.size)
+            extent = min(ino.size, (max(ino.touched) + 1) * PAGE if ino.touched else 0)
+            with open(path, "rb") as f:
+                # Past the last page the trace wrote, the file holds no
+                # data (SEEK_DATA skips preallocated, never written blocks).
+                try:
+                    beyond = os.lseek(f.fileno(), extent, os.SEEK_DATA)
+                except OSError:
+                    beyond = None
+                assert beyond is None or beyond >= size, \
+                    "%s: data at offset %d, past everything the trace wrote" % (name, beyond)
+                data = f.read(extent)
+            want = ino.contents(extent)
+            if data == want:
+                continue
+            bad = [p for p in range((extent + PAGE - 1) // PAGE)
+                   if data[p * PAGE:(p + 1) * PAGE] != want[p * PAGE:(p + 1) * PAGE]
+                   and p not in cut.get(id(ino), ())]
+            assert not bad, "%s: pages %s differ from the trace" % (name, bad[:10])
+
+    def written_log(self):
+        """{LSN: record bytes} of every record the daemon wrote (the
+        segments as the trace built them, all writes applied)."""
+        out = {}
+        for name, ino in self.names.items():
+            if name.endswith(".wal"):
+                end = (max(ino.cur) + 1) * PAGE if ino.cur else 0
+                for lsn, raw in records(ino.contents(min(end, ino.size))):
+                    out[lsn] = raw
+        return out
+
+    def image(self, dst, rng, keep):
+        """Writes one possible disk image of the WAL directory into dst;
+        returns a short description."""
+        dst = pathlib.Path(dst)
+        dst.mkdir(parents=True, exist_ok=True)
+        names = dict(self.dur_names)
+        n_ops = rng.randint(0, len(self.dirops))
+        for op in self.dirops[:n_ops]:
+            self._apply(names, op)
+        kept = dropped = 0
+        for name, ino in names.items():
+            size, pages = ino.image(rng, keep)
+            for p in ino.old:
+                if pages.get(p) == ino.cur.get(p):
+                    kept += 1
+                else:
+                    dropped += 1
+            with open(dst / name, "wb") as f:
+                f.truncate(size)
+                for p in sorted(pages):
+                    f.seek(p * PAGE)
+                    f.write(pages[p])
+        return "dir ops %d/%d, pending pages kept %d dropped %d" % (
+            n_ops, len(self.dirops), kept, dropped)
+
+
+# ---- LMDB ----
+
+LMDB_MAGIC = 0xBEEFC0DE
+META_TXNID = 16 + 128  # page header, then MDB_meta's mm_txnid
+
+
+def rollback_lmdb_meta(path):
+    """Makes the older of LMDB's two meta pages win, as when the newest
+    meta write (not synced under MDB_NOMETASYNC) did not reach the disk:
+    the newer page gets the older one's contents with a txnid below it (a
+    stand-in for the meta two commits back, which LMDB would never pick).
+    Only when the older meta is the commit just before (its snapshot is
+    then intact: LMDB reuses no page the last commit freed). Returns the
+    txnid now in force, or None when nothing was rolled back."""
+    with open(path, "r+b") as f:
+        pages = [bytearray(f.read(PAGE)), bytearray(f.read(PAGE))]
+        magic = [struct.unpack_from("<I", p, 16)[0] for p in pages]
+        txn = [struct.unpack_from("<Q", p, META_TXNID)[0] for p in pages]
+        if magic != [LMDB_MAGIC] * 2:
+            return None
+        new = 0 if txn[0] > txn[1] else 1
+        old = 1 - new
+        if txn[new] != txn[old] + 1 or txn[old] < 1:
+            return None
+        page = bytearray(pages[old])
+        struct.pack_into("<Q", page, META_TXNID, txn[old] - 1)
+        f.seek(new * PAGE)
+        f.write(page)
+    return txn[old]
+
+
+# ---- the load ----
+
+LINES = "ABCD"
+WINDOWS = {"W01": "AB", "W04": "CD"}
+
+
+class Load:
+    """Kiosk and window clients until the daemon dies. Every request is
+    recorded; its answer, when ok, is kept as acknowledged."""
+
+    def __init__(self, daemon, rng, kiosks=6):
+        self.d = daemon
+        self.tickets = {}      # idem -> (args, result): acknowledged takes
+        self.called = set()    # ticket_id: acknowledged window.call of it
+        self.ended = {}        # ticket_id -> "done" | "no_show": acknowledged
+        self.rated = {}        # ticket_id -> args: acknowledged rate
+        self.sent = 0
+        self.errors = []
+        self.lock = threading.Lock()
+        self.acks = threading.Semaphore(0)
+        seeds = [rng.random() for _ in range(kiosks + len(WINDOWS))]
+        self.threads = [threading.Thread(target=self._guard, args=(self.kiosk, i, seeds[i]),
+                                         daemon=True) for i in range(kiosks)]
+        self.threads += [threading.Thread(target=self._guard,
+                                          args=(self.window, w, seeds[kiosks + j]), daemon=True)
+                         for j, w in enumerate(WINDOWS)]
+        self.rate_queue = []   # ticket ids done, to be rated
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def join(self):
+        for t in self.threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in self.threads), "a load thread hung"
+        assert not self.errors, self.errors
+
+    def acked(self):
+        return len(self.tickets) + len(self.called) + len(self.ended) + len(self.rated)
+
+    def _guard(self, fn, who, seed):
+        try:
+            fn(who, random.Random(seed))
+        except (Closed, OSError):
+            pass  # the kill
+        except BaseException as e:  # reported by join()
+            with self.lock:
+                self.errors.append("%s: %r" % (who, e))
+
+    def _ok(self, m, what):
+        if m.get("ok"):
+            self.acks.release()
+            return m["result"]
+        # Only a daemon that cannot make the change durable may refuse;
+        # a rating of a ticket done by another window's refusal is also fine.
+        code = m["error"]["code"]
+        if code != "unavailable":
+            raise AssertionError("%s: %r" % (what[:200], m))
+        return None
+
+    def kiosk(self, i, rng):
+        c = Client.tcp(self.d.port)
+        try:
+            c.hello("kiosk-demo")
+            n = 0
+            while True:
+                depth = rng.choice((1, 1, 4, 16, 48))
+                reqs = []
+                for _ in range(depth):
+                    n += 1
+                    key = "k%d-%d" % (i, n)
+                    args = {"line": rng.choice(LINES), "idem": key}
+                    if rng.random() < 0.1:
+                        args["priority"] = True
+                    reqs.append(("ticket.take", args))
+                with self.lock:
+                    if self.rate_queue and rng.random() < 0.5:
+                        tid = self.rate_queue.pop()
+                        comment = "x" * rng.choice((0, 10, 200, 500))
+                        args = {"ticket_id": tid, "score": rng.randint(1, 5),
+                                "idem": "rate-%s" % tid}
+                        if comment:
+                            args["comment"] = comment
+                        reqs.append(("rate", args))
+                self.sent += len(reqs)
+                ids = c.pipeline_send(reqs)
+                for (op, args), id in zip(reqs, ids):
+                    m = c.read()
+                    assert m.get("id") == id, (id, m)
+                    r = self._ok(m, "%s %r" % (op, args))
+                    if r is None:
+                        continue
+                    with self.lock:
+                        if op == "ticket.take":
+                            assert r["line"] == args["line"], (args, r)
+                            self.tickets[args["idem"]] = (args, r)
+                        else:
+                            self.rated[args["ticket_id"]] = args
+        finally:
+            c.close()
+
+    def window(self, wid, rng):
+        c = Client.tcp(self.d.port)
+        try:
+            c.hello("window-%s" % wid)
+            c.ok("window.state", state="open")
+            while True:
+                r = self._ok(c.request("window.call"), "window.call")
+                if r is None or r["ticket"] is None:
+                    continue
+                tid = r["ticket"]["ticket_id"]
+                with self.lock:
+                    self.called.add(tid)
+                end = "window.done" if rng.random() < 0.8 else "window.no_show"
+                if self._ok(c.request(end), end) is not None:
+                    with self.lock:
+                        self.ended[tid] = "done" if end == "window.done" else "no_show"
+                        if end == "window.done":
+                            self.rate_queue.append(tid)
+        finally:
+            c.close()
+
+
+# ---- one round ----
+
+class RoundFailure(AssertionError):
+    pass
+
+
+def hallq(*args):
+    return subprocess.run([str(HALLQ)] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=120)
+
+
+CHUNK = 100
+
+
+class Round:
+    """One kill and its images (see the module's comment)."""
+
+    def __init__(self, workdir, seed, no, images=3, log=print, keep_going=False):
+        self.rng = random.Random("%s/%s" % (seed, no))
+        self.seed, self.no = seed, no
+        self.dir = pathlib.Path(workdir) / ("r%d" % no)
+        self.dir.mkdir(parents=True)
+        self.images = images
+        self.log = log
+        self.daemons = []
+        rng = self.rng
+        self.segment = rng.choice((65536, 1 << 20, 64 << 20))
+        self.checkpoint_ms = rng.choice((0, 30, 300, 1000))
+        self.sync_us = rng.choice((0, 500, 2000))
+        self.extra = {"segment_bytes: 67108864": "segment_bytes: %d" % self.segment}
+        self.cfg = write_config(self.dir, start_ms=TUESDAY_10AM, extra=self.extra)
+        self.stats = {}
+        self.keep_going = keep_going
+        self.failures = []     # with keep_going: every image's failure
+
+    def where(self):
+        return "HALLQ_POWERLOSS_SEED=%s round %d (segments %d, checkpoint %d ms, sync +%d us)" % (
+            self.seed, self.no, self.segment, self.checkpoint_ms, self.sync_us)
+
+    def daemon(self, data, env=None):
+        sockdir = tempfile.mkdtemp(prefix="hqs-")
+        d = Daemon(data, self.cfg, sockdir, manual_clock=True,
+                   args=["--checkpoint-ms", str(self.checkpoint_ms)], env=env, logdir=self.dir)
+        self.daemons.append(d)
+        return d
+
+    def close(self):
+        for d in self.daemons:
+            if d.proc is not None:
+                d.kill()
+            shutil.rmtree(d.sockdir, ignore_errors=True)
+
+    def run(self):
+        try:
+            self._run()
+        finally:
+            self.close()
+        return self.stats
+
+    def _run(self):
+        rng = self.rng
+        data = self.dir / "data"
+        data.mkdir()
+        trace = self.dir / "trace"
+        env = {"LD_PRELOAD": str(DISKTRACE), "HALLQ_DISKTRACE": str(trace),
+               "HALLQ_DISKTRACE_SYNC_US": str(self.sync_us)}
+        d = self.daemon(data, env)
+        d.start()
+        load = Load(d, rng)
+        load.start()
+        # Kill after a random number of acknowledgements (and a random
+        # fraction of a moment more), so the log has something to lose.
+        want = rng.choice((1, 20, 100, 400, 1000))
+        deadline = time.monotonic() + 20
+        for _ in range(want):
+            if not load.acks.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                break
+        threading.Event().wait(rng.uniform(0, 0.02))
+        d.kill()
+        load.join()
+        assert load.acked() > 0, "%s: nothing acknowledged before the kill" % self.where()
+
+        disk = Disk(data / "wal").replay(read_trace(trace))
+        disk.check_against(data / "wal")
+        full = disk.written_log()
+        pending = disk.pending()
+        self.stats = {"acked": load.acked(), "tickets": len(load.tickets), "sent": load.sent,
+                      "records": len(full), "segments": len(disk.names),
+                      "pending_pages": sum(pending.values()), "images": 0, "meta_rollbacks": 0}
+        self.log("round %d: %d acknowledged of %d sent, %d records in %d segment(s), "
+                 "%d page(s) in flight %s; %s" % (
+                     self.no, load.acked(), load.sent, len(full), len(disk.names),
+                     sum(pending.values()), sorted(pending.items()), self.where()))
+        for i in range(self.images):
+            try:
+                self._image(i, disk, data, load, full)
+            except RoundFailure as e:
+                if not self.keep_going:
+                    raise
+                self.failures.append(str(e))
+                self.log("FAILED: %s" % str(e)[:1500])
+
+    def _image(self, i, disk, data, load, full):
+        rng = self.rng
+        img = self.dir / ("img%d" % i)
+        img.mkdir()
+        for p in data.iterdir():
+            if p.is_file():
+                copy_sparse(p, img / p.name)
+        keep = (0.0, 1.0, 0.5)[i] if i < 3 else rng.random()
+        what = disk.image(img / "wal", rng, keep)
+        rolled = rollback_lmdb_meta(img / "state.mdb") if rng.random() < 0.3 else None
+        if rolled is not None:
+            what += ", LMDB meta rolled back to txn %d" % rolled
+            self.stats["meta_rollbacks"] += 1
+        where = "%s image %d (%s)" % (self.where(), i, what)
+        self.stats["images"] += 1
+        d = self.daemon(img)
+        try:
+            d.start()
+        except AssertionError as e:
+            d.kill()
+            raise RoundFailure("%s: hallqd did not start:\n%s" % (where, str(e)[-3000:]))
+        try:
+            self._check(d, img, load, full, where, replay=(i == 0))
+        except AssertionError as e:
+            d.kill()
+            raise RoundFailure("%s: %s\n---- hallqd ----\n%s" % (where, e, d.log_tail(30)))
+        d.stop()
+        shutil.rmtree(img)
+        self.stats["images_ok"] = self.stats.get("images_ok", 0) + 1
+
+    def _check(self, d, img, load, full, where, replay):
+        # Whole and chained: the recovered log verifies, and each record is
+        # the one written with that LSN.
+        p = hallq("wal", "verify", img / "wal")
+        assert p.returncode == 0, "hallq wal verify: %d\n%s%s" % (p.returncode, p.stdout,
+                                                                  p.stderr)
+        for seg in walfile.segment_paths(img / "wal"):
+            for lsn, raw in records(read_sparse(seg)):
+                assert full.get(lsn) == raw, \
+                    "LSN %d in the recovered log is not the record written with that LSN" % lsn
+        a = d.admin()
+        digest = a.ok("digest")
+        a.close()
+        if replay:
+            # The state is the replay of the recovered log alone.
+            fresh = self.dir / "replayed"
+            (fresh / "wal").mkdir(parents=True)
+            for seg in walfile.segment_paths(img / "wal"):
+                copy_sparse(seg, fresh / "wal" / seg.name)
+            r = self.daemon(fresh)
+            r.start()
+            ra = r.admin()
+            assert ra.ok("digest") == digest, "the state is not the replay of its WAL"
+            ra.close()
+            r.stop()
+            shutil.rmtree(fresh)
+        k = d.kiosk()
+        keys = sorted(load.tickets)
+        reqs = []
+        for key in keys:
+            args, res = load.tickets[key]
+            reqs.append(("ticket.get", {"ticket_id": res["ticket_id"]}))
+        checked = sorted(set(load.called) | set(load.ended) | set(load.rated))
+        reqs += [("ticket.get", {"ticket_id": t}) for t in checked]
+        got = k.pipeline(reqs, chunk=CHUNK)
+        for key, g in zip(keys, got):
+            args, res = load.tickets[key]
+            assert g["ok"], "acknowledged ticket %s (%s, idem %s) lost: %r" % (
+                res["ticket_id"], res["number"], key, g)
+            g = g["result"]
+            assert (g["ticket_id"], g["number"], g["line"]) == \
+                (res["ticket_id"], res["number"], res["line"]), (key, res, g)
+        for t, g in zip(checked, got[len(keys):]):
+            assert g["ok"], "ticket %s (called/ended/rated, acknowledged) lost: %r" % (t, g)
+            st = g["result"]["state"]
+            if t in load.ended:
+                assert st == load.ended[t], "ticket %s: acknowledged %s, now %s" % (
+                    t, load.ended[t], st)
+            elif t in load.called:
+                assert st != "waiting", "ticket %s: its call was acknowledged, now %s" % (t, st)
+        # The answer it was given: an idem retry returns it unchanged.
+        again = k.pipeline([("ticket.take", load.tickets[key][0]) for key in keys], chunk=CHUNK)
+        for key, m in zip(keys, again):
+            assert m["ok"] and m["result"] == load.tickets[key][1], \
+                "idem retry of acknowledged %s: %r, first answer %r" % (
+                    key, m, load.tickets[key][1])
+        # An acknowledged rating stands: rating the ticket again is refused.
+        rated = sorted(load.rated)
+        again = k.pipeline([("rate", {"ticket_id": t, "score": 3, "idem": "again-%s" % t})
+                            for t in rated], chunk=CHUNK)
+        for t, m in zip(rated, again):
+            assert not m["ok"] and m["error"]["code"] == "conflict", \
+                "ticket %s: acknowledged rating, a second one gives %r" % (t, m)
+        k.close()
+
+
+def failure_kind(msg):
+    """A short name for a failure, to count them by kind."""
+    for needle, kind in (("data follows", "refused: damage before data (a torn batch)"),
+                         ("did not start", "refused to start"),
+                         ("lost", "acknowledged change lost"),
+                         ("hallq wal verify", "recovered log does not verify"),
+                         ("not the record written", "record not as written"),
+                         ("not the replay", "state is not the replay of its WAL")):
+        if needle in msg:
+            return kind
+    return "other"
+
+
+def run_rounds(workdir, seed, rounds, images=3, log=print, budget_s=None, keep_going=False):
+    """Runs `rounds` rounds; returns (summed stats, failures). Without
+    keep_going, the first failure raises RoundFailure (it names seed,
+    round and image); with it, every image is tried and the failures are
+    returned, each message once per kind counted in the stats."""
+    log("power-loss simulation: HALLQ_POWERLOSS_SEED=%s, %d rounds, %d images each"
+        % (seed, rounds, images))
+    total = {"rounds": 0, "rounds_in_flight": 0, "rounds_multipage": 0}
+    failures = []
+    started = time.monotonic()
+    for no in range(rounds):
+        r = Round(workdir, seed, no, images=images, log=log, keep_going=keep_going)
+        st = r.run()
+        if not r.failures:
+            shutil.rmtree(r.dir, ignore_errors=True)
+        failures += r.failures
+        for k, v in st.items():
+            total[k] = total.get(k, 0) + v
+        total["rounds"] += 1
+        total["rounds_in_flight"] += st["pending_pages"] > 0
+        total["rounds_multipage"] += st["pending_pages"] > 1
+        if budget_s is not None:
+            assert time.monotonic() - started < budget_s, \
+                "power-loss rounds too slow: %d rounds in %.0f s" % (no + 1, budget_s)
+    kinds = {}
+    for f in failures:
+        kinds[failure_kind(f)] = kinds.get(failure_kind(f), 0) + 1
+    log("power-loss simulation: %d rounds in %.1f s: %r" % (
+        total["rounds"], time.monotonic() - started, total))
+    log("failed images by kind: %r" % (kinds or "none"))
+    return total, failures
