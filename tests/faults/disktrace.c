@@ -8,6 +8,10 @@
  *   HALLQ_DISKTRACE_SYNC_US=N     a WAL fdatasync/fsync first sleeps N us,
  *                                 as a real disk's flush takes time: more
  *                                 batches are in flight when a kill lands
+ *   HALLQ_DISKTRACE_KILL_AT=N     right after the Nth WAL write returned
+ *                                 (and was traced), before anything else,
+ *                                 the process SIGKILLs itself: a kill with
+ *                                 a write in flight, not yet synced
  *
  * What is traced: on a WAL file (*.wal, *.wal.tmp) open with O_CREAT or
  * O_TRUNC, pwrite/pwrite64/write (the bytes, or only the length when all
@@ -50,6 +54,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -198,6 +203,15 @@ static void sync_delay(void)
         usleep((useconds_t)strtoul(us, NULL, 10));
 }
 
+/* HALLQ_DISKTRACE_KILL_AT: called after each traced write. */
+static void maybe_die(void)
+{
+    static unsigned long writes;
+    const char *at = getenv("HALLQ_DISKTRACE_KILL_AT");
+    if (at && *at && __atomic_add_fetch(&writes, 1, __ATOMIC_SEQ_CST) == strtoul(at, NULL, 10))
+        kill(getpid(), SIGKILL);
+}
+
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     REAL(pwrite);
@@ -207,6 +221,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
     uint64_t seq = trace_write(path, buf, n, off);
     ssize_t r = real_pwrite(fd, buf, n, off);
     emit('w', path, seq, (uint64_t)r, NULL, 0);
+    maybe_die();
     return r;
 }
 
@@ -231,6 +246,7 @@ ssize_t write(int fd, const void *buf, size_t n)
     uint64_t seq = trace_write(path, buf, n, off);
     ssize_t r = real_write(fd, buf, n);
     emit('w', path, seq, (uint64_t)r, NULL, 0);
+    maybe_die();
     return r;
 }
 
