@@ -406,7 +406,8 @@ class Disk:
 
     def image(self, dst, rng, keep):
         """Writes one possible disk image of the WAL directory into dst;
-        returns a short description."""
+        returns a short description and what it holds: (text, {"dirops":
+        pending directory changes, "kept"/"dropped": changed pages})."""
         dst = pathlib.Path(dst)
         dst.mkdir(parents=True, exist_ok=True)
         names = dict(self.dur_names)
@@ -429,7 +430,8 @@ class Disk:
                     f.seek(p * PAGE)
                     f.write(pages[p])
         return "dir ops %d/%d, pending pages kept %d dropped %d" % (
-            n_ops, len(self.dirops), kept, dropped)
+            n_ops, len(self.dirops), kept, dropped), {"dirops": len(self.dirops), "kept": kept,
+                                                      "dropped": dropped}
 
 
 # ---- LMDB ----
@@ -665,7 +667,7 @@ class Round:
         # Half the rounds the test kills at a random moment (whatever the
         # daemon is doing); half the shim kills right after a random WAL
         # write returned, before its sync: a batch surely in flight.
-        self.kill_at = rng.randint(3, 120) if rng.random() < 0.5 else None
+        self.kill_at = rng.randint(3, 60) if rng.random() < 0.5 else None
         if self.kill_at:
             env["HALLQ_DISKTRACE_KILL_AT"] = str(self.kill_at)
         d = self.daemon(data, env)
@@ -680,7 +682,7 @@ class Round:
         else:
             # After a random number of acknowledgements (and a random
             # fraction of a moment more), so the log has something to lose.
-            want = rng.choice((1, 20, 100, 400, 1000))
+            want = rng.choice((1, 20, 100, 300))
             deadline = time.monotonic() + 20
             for _ in range(want):
                 if not load.acks.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -717,7 +719,10 @@ class Round:
             if p.is_file():
                 copy_sparse(p, img / p.name)
         keep = (0.0, 1.0, 0.5)[i] if i < 3 else rng.random()
-        what = disk.image(img / "wal", rng, keep)
+        what, held = disk.image(img / "wal", rng, keep)
+        for k, cond in (("images_dirops_pending", held["dirops"] > 0),
+                        ("images_torn", held["kept"] and held["dropped"])):
+            self.stats[k] = self.stats.get(k, 0) + bool(cond)
         rolled = rollback_lmdb_meta(img / "state.mdb") if rng.random() < 0.3 else None
         if rolled is not None:
             what += ", LMDB meta rolled back to txn %d" % rolled
@@ -729,12 +734,14 @@ class Round:
             d.start()
         except AssertionError as e:
             d.kill()
-            raise RoundFailure("%s: hallqd did not start:\n%s" % (where, str(e)[-3000:]))
+            raise RoundFailure("%s: hallqd did not start:\n%s" % (where, str(e)[-3000:])) \
+                from None
         try:
             self._check(d, img, load, full, where, replay=(i == 0))
         except AssertionError as e:
             d.kill()
-            raise RoundFailure("%s: %s\n---- hallqd ----\n%s" % (where, e, d.log_tail(30)))
+            raise RoundFailure("%s: %s\n---- hallqd ----\n%s" % (where, e, d.log_tail(30))) \
+                from None
         d.stop()
         shutil.rmtree(img)
         self.stats["images_ok"] = self.stats.get("images_ok", 0) + 1

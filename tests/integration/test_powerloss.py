@@ -33,11 +33,14 @@ def shim():
 def test_power_loss_rounds(shim, workdir):
     print("HALLQ_POWERLOSS_SEED=%s" % SEED)
     # budget_s only catches a run gone pathologically slow.
+    failed = None
     try:
         total, failures = powerloss.run_rounds(workdir, SEED, ROUNDS, images=3,
                                                budget_s=max(240.0, 12.0 * ROUNDS))
     except powerloss.RoundFailure as e:
-        pytest.fail(str(e), pytrace=False)
+        failed = str(e)
+    if failed:
+        pytest.fail(failed, pytrace=False)
     assert not failures
     assert total["rounds"] == ROUNDS and total["images_ok"] == 3 * ROUNDS, total
     # Some kills did land with a batch in flight over several pages (about
@@ -85,7 +88,8 @@ def test_trace_and_images_of_a_roll_over(shim, workdir):
         assert disk.pending() == {segs[-1]: 2}
         for keep, want in ((0.0, b"\0" * 5000), (1.0, b"\x01" * 5000)):
             img = r.dir / ("img%s" % keep)
-            disk.image(img, random.Random(1), keep)
+            _, held = disk.image(img, random.Random(1), keep)
+            assert (held["kept"], held["dropped"]) == ((2, 0) if keep else (0, 2)), held
             got = powerloss.read_sparse(img / segs[-1]).ljust(end + 5000, b"\0")
             assert got[end:end + 5000] == want, keep
             assert sorted(p.name for p in img.iterdir()) == sorted(disk.names)
