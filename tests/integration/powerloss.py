@@ -16,8 +16,11 @@ One round:
    tickets; citizens rate finished tickets with comments of any length.
    Every answer that comes back ok is acknowledged and kept with its
    result.
-3. SIGKILL at a random moment, then the trace is replayed into a model of
-   the disk (`Disk`): per file, the bytes as of its last completed
+3. SIGKILL: in half the rounds by the test at a random moment (after a
+   random number of acknowledgements), in the other half by the shim
+   itself right after a random WAL write returned and before anything
+   else (HALLQ_DISKTRACE_KILL_AT): a batch surely in flight. Then the
+   trace is replayed into a model of the disk (`Disk`): per file, the bytes as of its last completed
    fdatasync/fsync are durable; every 4 KiB page written after it (the
    batch in flight, and zeros written ahead) is pending. Per directory,
    the names as of its last fsync are durable; the creates, renames and
@@ -28,16 +31,17 @@ One round:
    may persist the pages of one unsynced write in any order); a random
    prefix of the pending directory changes; a pending size change
    (fallocate, truncate) kept or not.
-   The rest of the data dir (LMDB's state.mdb, pii.key, LOCK) is copied as
-   the page cache holds it after the kill. That is a valid disk image:
+   The rest of the data dir (LMDB's state.mdb, pii.key, LOCK, and any
+   other file) is copied as the page cache holds it after the kill. That is a valid disk image:
    LMDB writes a commit's pages and fdatasyncs them before it writes the
    meta page, and hallqd opens it with MDB_NOMETASYNC, so only the newest
    meta page may be missing on disk; an image may also roll that meta page
    back (`rollback_lmdb_meta`: the previous commit's meta wins), which is
    what the disk holds when the last meta write did not reach it. Pages an
    unfinished commit wrote are free in both snapshots, so whether they
-   reached the disk does not matter. pii.key and the other small files were
-   written (and synced) at the first start, long before the kill.
+   reached the disk does not matter. pii.key and the other small files
+   are not simulated: they are taken as written (pii.key is written and
+   fsync'd once, at the first start).
 5. On each image hallqd must start (no refusal), and then:
    - every acknowledged ticket is there (ticket.get) with the number and
      line it was given, and an idem retry returns exactly the first answer;
