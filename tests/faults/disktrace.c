@@ -32,8 +32,10 @@
  * goes on, so a SIGKILL loses nothing of it.
  *
  * Entry (little-endian): u32 magic "HQDT", u8 op, 3 zero bytes, u32 path
- * length, u32 data length, u64 seq, u64 a, u64 b, then the path (absolute,
- * no NUL), then the data.
+ * length, u32 data length, u64 seq (per process, from 1), u64 a, u64 b,
+ * then the path (absolute, no NUL), then the data. A restarted daemon
+ * appends to the same trace, after its own 'P' entry.
+ *   'P' process   a = pid: the first entry of each process
  *   'O' open      a = flags
  *   'W' write     a = offset, b = length, data = the bytes
  *   'Z' write     a = offset, b = length (all zeros, no data)
@@ -75,6 +77,9 @@ static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
 static int trace_fd = -2; /* -2: not opened yet, -1: no tracing */
 static uint64_t trace_seq;
 
+static uint64_t emit_locked(char op, const char *path, uint64_t a, uint64_t b, const void *data,
+                            size_t data_len);
+
 static int tracing(void)
 {
     if (trace_fd != -2)
@@ -86,6 +91,8 @@ static int tracing(void)
         trace_fd = p && *p ? (int)syscall(SYS_openat, AT_FDCWD, p,
                                           O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)
                            : -1;
+        if (trace_fd >= 0)
+            emit_locked('P', "", (uint64_t)getpid(), 0, NULL, 0);
     }
     pthread_mutex_unlock(&trace_mu);
     return trace_fd >= 0;
@@ -149,10 +156,11 @@ static void put64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Appends one entry; returns its seq. A failed trace write aborts the
- * daemon: a trace with a hole would make the test's images wrong. */
-static uint64_t emit(char op, const char *path, uint64_t a, uint64_t b, const void *data,
-                     size_t data_len)
+/* Appends one entry (the caller holds trace_mu); returns its seq. A
+ * failed trace write aborts the daemon: a trace with a hole would make the
+ * test's images wrong. */
+static uint64_t emit_locked(char op, const char *path, uint64_t a, uint64_t b, const void *data,
+                            size_t data_len)
 {
     uint8_t h[40];
     size_t plen = strlen(path);
@@ -161,7 +169,6 @@ static uint64_t emit(char op, const char *path, uint64_t a, uint64_t b, const vo
     h[4] = (uint8_t)op;
     put32(h + 8, (uint32_t)plen);
     put32(h + 12, (uint32_t)data_len);
-    pthread_mutex_lock(&trace_mu);
     uint64_t seq = ++trace_seq;
     put64(h + 16, seq);
     put64(h + 24, a);
@@ -171,12 +178,20 @@ static uint64_t emit(char op, const char *path, uint64_t a, uint64_t b, const vo
     int saved = errno;
     ssize_t n = syscall(SYS_writev, trace_fd, iov, data_len ? 3 : 2);
     errno = saved;
-    pthread_mutex_unlock(&trace_mu);
     if (n != (ssize_t)want) {
         static const char msg[] = "disktrace: cannot write the trace\n";
         syscall(SYS_write, 2, msg, sizeof msg - 1);
         abort();
     }
+    return seq;
+}
+
+static uint64_t emit(char op, const char *path, uint64_t a, uint64_t b, const void *data,
+                     size_t data_len)
+{
+    pthread_mutex_lock(&trace_mu);
+    uint64_t seq = emit_locked(op, path, a, b, data, data_len);
+    pthread_mutex_unlock(&trace_mu);
     return seq;
 }
 

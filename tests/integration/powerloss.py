@@ -42,12 +42,21 @@ One round:
    reached the disk does not matter. pii.key and the other small files
    are not simulated: they are taken as written (pii.key is written and
    fsync'd once, at the first start).
+   A third of the rounds first SIGKILL the daemon (as above) and restart
+   it on the same files, traced into the same trace (the model takes the
+   WAL as the page cache held it at that kill for any write the kill cut);
+   its clients retry what got no answer, with the same idem. The power
+   then fails after a second run of load, or right after readers looked
+   at the tickets past the last number given (what the start replayed of
+   the batch in flight), or right after the restarted daemon's first WAL
+   write.
 5. On each image hallqd must start (no refusal), and then:
    - every acknowledged ticket is there (ticket.get) with the number and
      line it was given, and an idem retry returns exactly the first answer;
      a ticket whose call was acknowledged is no longer waiting, one whose
      done/no_show was acknowledged is done/no_show, one whose rating was
-     acknowledged cannot be rated again;
+     acknowledged cannot be rated again, and a ticket a reader saw after a
+     restart is there as it was seen;
    - nothing unacknowledged is visible unless it is whole and chained:
      `hallq wal verify` finds the recovered log intact, and every record in
      it is byte for byte the record the daemon wrote with that LSN (so the
@@ -276,9 +285,11 @@ class Disk:
         self.names = {}      # name -> Inode: now
         self.dur_names = {}  # name -> Inode: as of the directory's last fsync
         self.dirops = []     # directory changes since then, in order
-        self.by_seq = {}     # seq of a write -> (inode, pages) until its done entry
+        self.by_seq = {}     # (process, seq) of a write -> (inode, off, len) until done
         self.writes = 0
         self.syncs = 0
+        self.proc = 0        # processes seen ('P' entries) - 1
+        self.written = {}    # see written_log
 
     def _name(self, path):
         d, n = os.path.split(path)
@@ -300,9 +311,25 @@ class Disk:
         elif kind == "unlink":
             names.pop(op[1], None)
 
-    def replay(self, entries):
+    def replay(self, entries, snapshots=()):
+        """Applies the trace. A trace of several processes (a restart
+        after a SIGKILL) needs, per kill before the last, a copy of the WAL
+        files as the page cache held them then (`snapshots`): the model is
+        checked against it, and a write the kill cut (traced, no done
+        entry) takes the bytes the next process found."""
+        first = True
         for e in entries:
             op = e.op
+            if op == "P":
+                if not first:
+                    self.check_against(snapshots[self.proc])
+                    self.written_log()
+                    self._resync(snapshots[self.proc])
+                    self.written_log()
+                    self.proc += 1
+                first = False
+                continue
+            first = False
             if op == "D":
                 if os.path.realpath(e.path) == self.dir:
                     self.dur_names = dict(self.names)
@@ -315,10 +342,10 @@ class Disk:
             elif op in "WZ":
                 ino = self.names[name]
                 ino.write(e.a, e.data if op == "W" else None, e.b)
-                self.by_seq[e.seq] = (ino, e.a, e.b)
+                self.by_seq[(self.proc, e.seq)] = (ino, e.a, e.b)
                 self.writes += 1
             elif op == "w":
-                w = self.by_seq.pop(e.a, None)
+                w = self.by_seq.pop((self.proc, e.a), None)
                 assert w is not None, "a done entry without its write: %r" % e
                 assert e.b == w[2], "a WAL write wrote %d of %d bytes" % (e.b, w[2])
             elif op == "S":
@@ -337,6 +364,22 @@ class Disk:
             else:
                 raise AssertionError("trace entry the model does not know: %r" % e)
         return self
+
+    def _resync(self, snap):
+        """Writes cut by a kill: their pages as the page cache held them."""
+        snap = pathlib.Path(snap)
+        where = {id(i): n for n, i in self.names.items()}
+        for ino, off, n in self.by_seq.values():
+            name = where.get(id(ino))
+            data = read_sparse(snap / name) if name and (snap / name).exists() else b""
+            for p in range(off // PAGE, (off + n - 1) // PAGE + 1):
+                ino._touch(p)
+                page = data[p * PAGE:(p + 1) * PAGE].ljust(PAGE, b"\0")
+                if any(page):
+                    ino.cur[p] = page
+                else:
+                    ino.cur.pop(p, None)
+        self.by_seq.clear()
 
     def pending(self):
         """{name: count} of the pages written since the file's last sync
@@ -398,15 +441,16 @@ class Disk:
             assert not bad, "%s: pages %s differ from the trace" % (name, bad[:10])
 
     def written_log(self):
-        """{LSN: record bytes} of every record the daemon wrote (the
-        segments as the trace built them, all writes applied)."""
-        out = {}
+        """{LSN: {record bytes}} of every record the daemon wrote (the
+        segments as the trace built them, all writes applied; after a
+        restart, the records the first process wrote and the second
+        replaced are kept too: both were written whole)."""
         for name, ino in self.names.items():
             if name.endswith(".wal"):
                 end = (max(ino.cur) + 1) * PAGE if ino.cur else 0
                 for lsn, raw in records(ino.contents(min(end, ino.size))):
-                    out[lsn] = raw
-        return out
+                    self.written.setdefault(lsn, set()).add(raw)
+        return self.written
 
     def image(self, dst, rng, keep):
         """Writes one possible disk image of the WAL directory into dst;
@@ -472,29 +516,57 @@ def rollback_lmdb_meta(path):
 # ---- the load ----
 
 LINES = "ABCD"
-WINDOWS = {"W01": "AB", "W04": "CD"}
+TUESDAY_DAY = "20261124"  # the business day of TUESDAY_10AM, in ticket ids
+# The windows at work in each run of the daemon (a window with a ticket
+# called when the daemon died is not used again).
+WINDOWS = [("W01", "W04"), ("W02", "W03")]
 
 
-class Load:
-    """Kiosk and window clients until the daemon dies. Every request is
-    recorded; its answer, when ok, is kept as acknowledged."""
+class Ledger:
+    """What the clients were told, over every run of a round."""
 
-    def __init__(self, daemon, rng, kiosks=6):
-        self.d = daemon
+    def __init__(self):
         self.tickets = {}      # idem -> (args, result): acknowledged takes
         self.called = set()    # ticket_id: acknowledged window.call of it
         self.ended = {}        # ticket_id -> "done" | "no_show": acknowledged
         self.rated = {}        # ticket_id -> args: acknowledged rate
+        self.unacked = {}      # idem -> args: takes sent and never answered ok
+        self.seen = {}         # ticket_id -> ticket.get result: read by a client
         self.sent = 0
+
+    def acked(self):
+        return len(self.tickets) + len(self.called) + len(self.ended) + len(self.rated)
+
+    def merge(self, other):
+        self.tickets.update(other.tickets)
+        self.called |= other.called
+        self.ended.update(other.ended)
+        self.rated.update(other.rated)
+        for k in other.tickets:
+            self.unacked.pop(k, None)
+        self.unacked.update(other.unacked)
+        self.seen.update(other.seen)
+        self.sent += other.sent
+
+
+class Load(Ledger):
+    """Kiosk and window clients until the daemon dies. Every request is
+    recorded; its answer, when ok, is kept as acknowledged."""
+
+    def __init__(self, daemon, rng, run=0, kiosks=6):
+        Ledger.__init__(self)
+        self.d = daemon
+        self.run = run
         self.errors = []
         self.lock = threading.Lock()
         self.acks = threading.Semaphore(0)
-        seeds = [rng.random() for _ in range(kiosks + len(WINDOWS))]
+        windows = WINDOWS[run]
+        seeds = [rng.random() for _ in range(kiosks + len(windows))]
         self.threads = [threading.Thread(target=self._guard, args=(self.kiosk, i, seeds[i]),
                                          daemon=True) for i in range(kiosks)]
         self.threads += [threading.Thread(target=self._guard,
                                           args=(self.window, w, seeds[kiosks + j]), daemon=True)
-                         for j, w in enumerate(WINDOWS)]
+                         for j, w in enumerate(windows)]
         self.rate_queue = []   # ticket ids done, to be rated
 
     def start(self):
@@ -506,9 +578,6 @@ class Load:
             t.join(30)
         assert not any(t.is_alive() for t in self.threads), "a load thread hung"
         assert not self.errors, self.errors
-
-    def acked(self):
-        return len(self.tickets) + len(self.called) + len(self.ended) + len(self.rated)
 
     def _guard(self, fn, who, seed):
         try:
@@ -540,11 +609,13 @@ class Load:
                 reqs = []
                 for _ in range(depth):
                     n += 1
-                    key = "k%d-%d" % (i, n)
+                    key = "r%d-k%d-%d" % (self.run, i, n)
                     args = {"line": rng.choice(LINES), "idem": key}
                     if rng.random() < 0.1:
                         args["priority"] = True
                     reqs.append(("ticket.take", args))
+                    with self.lock:
+                        self.unacked[key] = args
                 with self.lock:
                     if self.rate_queue and rng.random() < 0.5:
                         tid = self.rate_queue.pop()
@@ -567,6 +638,7 @@ class Load:
                         if op == "ticket.take":
                             assert r["line"] == args["line"], (args, r)
                             self.tickets[args["idem"]] = (args, r)
+                            del self.unacked[args["idem"]]
                         else:
                             self.rated[args["ticket_id"]] = args
         finally:
@@ -632,17 +704,26 @@ class Round:
         self.sync_us = rng.choice((0, 500, 2000))
         self.extra = {"segment_bytes: 67108864": "segment_bytes: %d" % self.segment}
         self.cfg = write_config(self.dir, start_ms=TUESDAY_10AM, extra=self.extra)
+        # A third of the rounds: a SIGKILL and a restart on the same
+        # files first (the daemon starts from what the page cache holds),
+        # then the power loss.
+        self.runs = rng.choice((1, 1, 2))
+        self.kills = []
         self.stats = {}
-        self.kill_at = None
         self.keep_going = keep_going
         self.failures = []     # with keep_going: every image's failure
 
     def where(self):
-        return "HALLQ_POWERLOSS_SEED=%s round %d (segments %d, checkpoint %d ms, sync +%d us, %s)" % (
-            self.seed, self.no, self.segment, self.checkpoint_ms, self.sync_us,
-            "killed after WAL write %d" % self.kill_at if self.kill_at else "killed by the test")
+        kills = ", ".join("killed after reads" if k == "read" else
+                          "killed at its first WAL write" if k == "start" else
+                          "killed after WAL write %d" % k if k else "killed by the test"
+                          for k in self.kills)
+        return "HALLQ_POWERLOSS_SEED=%s round %d (segments %d, checkpoint %d ms, sync +%d us, " \
+            "%d run(s): %s)" % (self.seed, self.no, self.segment, self.checkpoint_ms,
+                                self.sync_us, self.runs, kills)
 
     def daemon(self, data, env=None):
+        # (env is set per run for a traced daemon)
         sockdir = tempfile.mkdtemp(prefix="hqs-")
         d = Daemon(data, self.cfg, sockdir, manual_clock=True,
                    args=["--checkpoint-ms", str(self.checkpoint_ms)], env=env, logdir=self.dir)
@@ -658,6 +739,14 @@ class Round:
     def run(self):
         try:
             self._run()
+        except AssertionError as e:
+            if not self.keep_going:
+                if isinstance(e, RoundFailure):
+                    raise
+                raise RoundFailure("%s: %s" % (self.where(), e)) from None
+            self.failures.append(str(e) if isinstance(e, RoundFailure) else
+                                 "%s: %s" % (self.where(), e))
+            self.log("FAILED: %s" % self.failures[-1][:1500])
         finally:
             self.close()
         return self.stats
@@ -667,18 +756,100 @@ class Round:
         data = self.dir / "data"
         data.mkdir()
         trace = self.dir / "trace"
-        env = dict(shim_env(trace), HALLQ_DISKTRACE_SYNC_US=str(self.sync_us))
-        # Half the rounds the test kills at a random moment (whatever the
-        # daemon is doing); half the shim kills right after a random WAL
-        # write returned, before its sync: a batch surely in flight.
-        self.kill_at = rng.randint(3, 60) if rng.random() < 0.5 else None
-        if self.kill_at:
-            env["HALLQ_DISKTRACE_KILL_AT"] = str(self.kill_at)
-        d = self.daemon(data, env)
-        d.start()
-        load = Load(d, rng)
+        d = self.daemon(data)
+        ledger = Ledger()
+        snapshots = []
+        for run in range(self.runs):
+            if run:
+                # The restart after a SIGKILL, traced into the same file; the
+                # WAL as the page cache held it at the kill, for the model.
+                snap = self.dir / ("snap%d" % run)
+                snap.mkdir()
+                for p in (data / "wal").iterdir():
+                    if p.name.endswith(".wal") or p.name.endswith(".wal.tmp"):
+                        copy_sparse(p, snap / p.name)
+                snapshots.append(snap)
+            # The last run of a restarted round may be only the start and
+            # the clients' retries, the power failing right after them.
+            # Or the power fails while it starts, right after its first
+            # write to the log (a replay may have committed to LMDB by then).
+            last = run == self.runs - 1 and run > 0
+            quiet = rng.choice((False, "read", "start")) if last else False
+            self._run_once(d, run, ledger, quiet)
+        disk = Disk(data / "wal").replay(read_trace(trace), snapshots)
+        load = ledger
+        disk.check_against(data / "wal")
+        full = disk.written_log()
+        pending = disk.pending()
+        self.stats = {"acked": load.acked(), "tickets": len(load.tickets), "sent": load.sent,
+                      "seen_after_restart": len(load.seen),
+                      "records": len(full), "segments": len(disk.names),
+                      "pending_pages": sum(pending.values()), "images": 0, "meta_rollbacks": 0}
+        self.log("round %d: %d acknowledged of %d sent, %d records in %d segment(s), "
+                 "%d page(s) in flight %s; %s" % (
+                     self.no, load.acked(), load.sent, len(full), len(disk.names),
+                     sum(pending.values()), sorted(pending.items()), self.where()))
+        for i in range(self.images):
+            try:
+                self._image(i, disk, data, load, full)
+            except RoundFailure as e:
+                if not self.keep_going:
+                    raise
+                self.failures.append(str(e))
+                self.log("FAILED: %s" % str(e)[:1500])
+
+    def _run_once(self, d, run, ledger, quiet=False):
+        """One run of the daemon under the shim, until it is killed. Half
+        the runs the test kills at a random moment (whatever the daemon is
+        doing); half the shim kills right after a random WAL write
+        returned, before its sync: a batch surely in flight. A quiet run
+        is killed right after the retries of what had no answer."""
+        rng = self.rng
+        kill_at = rng.randint(3, 60) if rng.random() < 0.5 and not quiet else None
+        if quiet == "start":
+            kill_at = 1
+        self.kills.append(quiet or kill_at)
+        d.env = dict(shim_env(self.dir / "trace"), HALLQ_DISKTRACE_SYNC_US=str(self.sync_us))
+        if kill_at:
+            d.env["HALLQ_DISKTRACE_KILL_AT"] = str(kill_at)
+        try:
+            d.start()
+        except AssertionError as e:
+            if quiet == "start" and d.exit_codes and d.exit_codes[-1] == -9:
+                return  # the shim's kill came before the ready line
+            raise RoundFailure("%s: hallqd did not start after a SIGKILL:\n%s" % (
+                self.where(), str(e)[-3000:])) from None
+        if quiet == "read":
+            # Readers look at the tickets past the last number anyone was
+            # given (what the start replayed of the batch in flight); then
+            # the power fails. What they saw must survive.
+            self._read_beyond(d, ledger)
+            d.kill()
+            return
+        if ledger.unacked:
+            # A client that got no answer retries with the same idem; what
+            # it is told now is acknowledged.
+            keys = sorted(ledger.unacked)
+            try:
+                k = d.kiosk()
+                got = k.pipeline([("ticket.take", ledger.unacked[key]) for key in keys],
+                                 chunk=CHUNK)
+                k.close()
+            except (Closed, OSError):
+                got = []  # the shim's kill ("start")
+            for key, m in zip(keys, got):
+                assert m["ok"], "%s: retry of %s after the restart: %r" % (self.where(), key, m)
+                ledger.tickets[key] = (ledger.unacked.pop(key), m["result"])
+        if quiet == "start":
+            try:
+                d.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("%s: the shim did not kill hallqd within 60 s" % self.where())
+            d.kill()
+            return
+        load = Load(d, rng, run)
         load.start()
-        if self.kill_at:
+        if kill_at:
             try:
                 d.proc.wait(60)
             except subprocess.TimeoutExpired:
@@ -694,26 +865,25 @@ class Round:
             threading.Event().wait(rng.uniform(0, 0.02))
         d.kill()
         load.join()
+        ledger.merge(load)
 
-        disk = Disk(data / "wal").replay(read_trace(trace))
-        disk.check_against(data / "wal")
-        full = disk.written_log()
-        pending = disk.pending()
-        self.stats = {"acked": load.acked(), "tickets": len(load.tickets), "sent": load.sent,
-                      "records": len(full), "segments": len(disk.names),
-                      "pending_pages": sum(pending.values()), "images": 0, "meta_rollbacks": 0}
-        self.log("round %d: %d acknowledged of %d sent, %d records in %d segment(s), "
-                 "%d page(s) in flight %s; %s" % (
-                     self.no, load.acked(), load.sent, len(full), len(disk.names),
-                     sum(pending.values()), sorted(pending.items()), self.where()))
-        for i in range(self.images):
-            try:
-                self._image(i, disk, data, load, full)
-            except RoundFailure as e:
-                if not self.keep_going:
-                    raise
-                self.failures.append(str(e))
-                self.log("FAILED: %s" % str(e)[:1500])
+    def _read_beyond(self, d, ledger):
+        """ticket.get of each line's numbers past the highest one given,
+        until one is not found; what is found goes to ledger.seen."""
+        day = TUESDAY_DAY
+        k = d.kiosk()
+        for line in LINES:
+            n = max([int(r["number"][1:]) for _, r in ledger.tickets.values()
+                     if r["line"] == line] or [0])
+            while True:
+                n += 1
+                tid = "%s-%s%03d" % (day, line, n)
+                m = k.request("ticket.get", {"ticket_id": tid})
+                if not m["ok"]:
+                    assert m["error"]["code"] == "not_found", (tid, m)
+                    break
+                ledger.seen[tid] = m["result"]
+        k.close()
 
     def _image(self, i, disk, data, load, full):
         rng = self.rng
@@ -758,7 +928,7 @@ class Round:
                                                                   p.stderr)
         for seg in walfile.segment_paths(img / "wal"):
             for lsn, raw in records(read_sparse(seg)):
-                assert full.get(lsn) == raw, \
+                assert raw in full.get(lsn, ()), \
                     "LSN %d in the recovered log is not the record written with that LSN" % lsn
         a = d.admin()
         digest = a.ok("digest")
@@ -800,6 +970,13 @@ class Round:
                     t, load.ended[t], st)
             elif t in load.called:
                 assert st != "waiting", "ticket %s: its call was acknowledged, now %s" % (t, st)
+        # What a reader saw after a restart is there as it was seen.
+        seen = sorted(load.seen)
+        got = k.pipeline([("ticket.get", {"ticket_id": t}) for t in seen], chunk=CHUNK)
+        for t, g in zip(seen, got):
+            assert g["ok"], "ticket %s, read after the restart, lost: %r" % (t, g)
+            assert (g["result"]["number"], g["result"]["line"]) == \
+                (load.seen[t]["number"], load.seen[t]["line"]), (t, load.seen[t], g)
         # The answer it was given: an idem retry returns it unchanged.
         again = k.pipeline([("ticket.take", load.tickets[key][0]) for key in keys], chunk=CHUNK)
         for key, m in zip(keys, again):
@@ -819,6 +996,10 @@ class Round:
 def failure_kind(msg):
     """A short name for a failure, to count them by kind."""
     for needle, kind in (("data follows", "refused: damage before data (a torn batch)"),
+                         ("the state has applied", "refused: the state is ahead of the WAL "
+                          "(a start replayed WAL bytes never synced)"),
+                         ("read after the restart, lost", "a ticket read after a restart lost "
+                          "(a start replayed WAL bytes never synced)"),
                          ("did not start", "refused to start"),
                          ("lost", "acknowledged change lost"),
                          ("hallq wal verify", "recovered log does not verify"),
@@ -848,8 +1029,9 @@ def run_rounds(workdir, seed, rounds, images=3, log=print, budget_s=None, keep_g
         for k, v in st.items():
             total[k] = total.get(k, 0) + v
         total["rounds"] += 1
-        total["rounds_in_flight"] += st["pending_pages"] > 0
-        total["rounds_multipage"] += st["pending_pages"] > 1
+        total["rounds_in_flight"] += st.get("pending_pages", 0) > 0
+        total["rounds_multipage"] += st.get("pending_pages", 0) > 1
+        total["rounds_restarted"] = total.get("rounds_restarted", 0) + (r.runs > 1)
         if budget_s is not None:
             assert time.monotonic() - started < budget_s, \
                 "power-loss rounds too slow: %d rounds in %.0f s" % (no + 1, budget_s)

@@ -1,10 +1,12 @@
 """The power-loss simulation in the crash suite (powerloss.py says how it
 works): hallqd under load, traced by tests/faults/disktrace.c, SIGKILLed
-at a random moment; from the trace, several images of the WAL as a disk
-could hold them after a power loss at that moment (synced bytes kept; each
-page of the batch in flight kept or dropped at random); hallqd must start
-on each with every acknowledged request there as it was answered, and
-nothing unacknowledged visible unless it is whole and chained.
+at a random moment (in some rounds first SIGKILLed and restarted on the
+same files); from the trace, several images of the WAL as a disk could
+hold them after a power loss at that moment (synced bytes kept; each page
+of the batch in flight kept or dropped at random); hallqd must start on
+each with every acknowledged request there as it was answered, every
+ticket a reader saw after a restart still there, and nothing
+unacknowledged visible unless it is whole and chained.
 
 20 rounds here (HALLQ_POWERLOSS_ROUNDS for more); tools/powerloss.sh runs
 200 and more and counts the failures by kind. The seed is printed and
@@ -47,6 +49,8 @@ def test_power_loss_rounds(shim, workdir):
     # half of them do).
     assert total["rounds_multipage"] >= max(1, ROUNDS // 10), total
     assert total["acked"] >= 10 * ROUNDS, total
+    # A third of the rounds restart after a SIGKILL before the power fails.
+    assert total["rounds_restarted"] >= 1, total
 
 
 def test_trace_and_images_of_a_roll_over(shim, workdir):
@@ -79,6 +83,7 @@ def test_trace_and_images_of_a_roll_over(shim, workdir):
         assert len(segs) >= 3, segs
         full = disk.written_log()
         assert sorted(full) == list(range(1, len(full) + 1)) and len(full) >= 600
+        assert all(len(v) == 1 for v in full.values())
         # A write after the last sync is pending: dropped in one image,
         # kept in the other.
         last = disk.names[segs[-1]]
