@@ -838,22 +838,15 @@ class Round:
             except (Closed, OSError):
                 got = []  # the shim's kill ("start")
             for key, m in zip(keys, got):
-                assert m["ok"], "%s: retry of %s after the restart: %r" % (self.where(), key, m)
+                assert m["ok"], "retry of %s after the restart: %r" % (key, m)
                 ledger.tickets[key] = (ledger.unacked.pop(key), m["result"])
-        if quiet == "start":
-            try:
-                d.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                raise AssertionError("%s: the shim did not kill hallqd within 60 s" % self.where())
-            d.kill()
-            return
         load = Load(d, rng, run)
         load.start()
         if kill_at:
             try:
                 d.proc.wait(60)
             except subprocess.TimeoutExpired:
-                raise AssertionError("%s: the shim did not kill hallqd within 60 s" % self.where())
+                raise AssertionError("the shim did not kill hallqd within 60 s")
         else:
             # After a random number of acknowledgements (and a random
             # fraction of a moment more), so the log has something to lose.
