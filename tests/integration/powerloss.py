@@ -769,10 +769,10 @@ class Round:
                     if p.name.endswith(".wal") or p.name.endswith(".wal.tmp"):
                         copy_sparse(p, snap / p.name)
                 snapshots.append(snap)
-            # The last run of a restarted round may be only the start and
-            # the clients' retries, the power failing right after them.
-            # Or the power fails while it starts, right after its first
-            # write to the log (a replay may have committed to LMDB by then).
+            # The last run of a restarted round: load as in the first; or
+            # only the start and readers, the power failing right after
+            # them ("read"); or the power failing at its first write to the
+            # log ("start": the replay has committed to LMDB by then).
             last = run == self.runs - 1 and run > 0
             quiet = rng.choice((False, "read", "start")) if last else False
             self._run_once(d, run, ledger, quiet)
@@ -802,8 +802,9 @@ class Round:
         """One run of the daemon under the shim, until it is killed. Half
         the runs the test kills at a random moment (whatever the daemon is
         doing); half the shim kills right after a random WAL write
-        returned, before its sync: a batch surely in flight. A quiet run
-        is killed right after the retries of what had no answer."""
+        returned, before its sync: a batch surely in flight. `quiet`:
+        "read" (start, read, kill) or "start" (the shim kills at the first
+        WAL write, whether the retries or the load make it)."""
         rng = self.rng
         kill_at = rng.randint(3, 60) if rng.random() < 0.5 and not quiet else None
         if quiet == "start":
