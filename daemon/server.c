@@ -64,7 +64,7 @@
 #define EVENT_RING 16384 /* records' events kept for subscribers coming back */
 #define CHECKPOINT_RECORDS 50000
 #define CHECKPOINT_SLOW_MS 250 /* a checkpoint this slow is logged */
-enum { LOG_TOOBIG = -4, LOG_NOMEM = -5, BATCH_REDO = -3 };
+enum { LOG_TOOBIG = -4, LOG_NOMEM = -5, BATCH_REDO = -3, BATCH_STOPPED = -6 };
 #define UNKNOWN_OUTCOME                                                                            \
     "the WAL write or sync failed: whether the request took effect is unknown until the server "   \
     "restarts (see the daemon log); a retry with the same idem then is safe"
@@ -124,7 +124,7 @@ struct conn {
     bool closing; /* no more requests are read; close once output is out */
     bool closed;  /* uv_close called */
     bool handle_gone;
-    bool parsing; /* inside conn_read_frames: pump must not re-enter it */
+    bool parsing;      /* inside conn_read_frames: pump must not re-enter it */
     bool parse_paused; /* frames wait in the framer until hello has run */
     proto_framer in;
     req *head, *tail;
@@ -200,7 +200,9 @@ struct server {
     uv_idle_t kick_idle;  /* keeps the loop's poll from blocking while a kick waits */
     uv_timer_t due_timer; /* fires when a time-driven record falls due */
     bool due_pending;
-    int64_t last_rec_ms; /* time of the newest record appended: a floor */
+    int64_t last_rec_ms;   /* time of the newest record appended: a floor */
+    int64_t b_clock;       /* the hall's clock after the batch in flight */
+    int64_t durable_clock; /* ... after the last durable one */
 
     /* A config read on SIGHUP, to be put in force by the next batch. */
     char *reload_text;
@@ -213,7 +215,13 @@ struct server {
     /* The state lost effects that were acknowledged and could not catch up
      * from the WAL: nothing is read from it until a restart. */
     bool state_stale;
-    size_t rec_max; /* the largest record payload the WAL takes */
+    int stale_rc;               /* the mdb_rc to try the catch-up again with */
+    bool stale_stopped_changes; /* changes stopped by it, not by the WAL */
+    size_t rec_max;             /* the largest record payload the WAL takes */
+    /* The map is nearly full and could not grow: batches are refused (a
+     * checkpoint that meets MDB_MAP_FULL would lose the state txn) until a
+     * quiet point grows it. */
+    bool map_stuck;
     bool disk_low;
     uint64_t disk_checked;
     int64_t manual_base;
@@ -248,6 +256,19 @@ static int64_t server_now(server *s)
     int64_t last = hall_clock_ms(s->h);
     if (s->opt->read_only)
         return s->opt->fixed_now_ms > last ? s->opt->fixed_now_ms : last;
+    if (s->opt->manual_clock)
+        return last > s->manual_base ? last : s->manual_base;
+    int64_t now = wall_ms();
+    return now > last ? now : last;
+}
+
+/* server_now as of the last durable batch: the clock of a batch still in
+ * flight (a clock.advance) is not shown before it is durable. */
+static int64_t durable_now(server *s)
+{
+    if (!s->flushing && !s->p_open)
+        return server_now(s);
+    int64_t last = s->durable_clock;
     if (s->opt->manual_clock)
         return last > s->manual_base ? last : s->manual_base;
     int64_t now = wall_ms();
@@ -325,30 +346,50 @@ static int restore_from_wal(server *s, int mdb_rc, const char *why)
     /* Never past what is durable: a failed batch's bytes may be in the file. */
     recovery_bounds b = {.upto_lsn = wal_writer_durable_lsn(s->w), .skip_verified = true};
     hall *nh = NULL;
-    if (mdb_rc == MDB_MAP_FULL && store_grow(s) != 0)
+    bool map = false;
+    if (mdb_rc == MDB_MAP_FULL && store_grow(s) != 0) {
         snprintf(err, sizeof err, "cannot grow the map past %zu MiB", s->st->map_size >> 20);
-    else if (hall_open(&nh, s->st, err, sizeof err) == 0) {
+        map = true;
+    } else if (hall_open(&nh, s->st, err, sizeof err) == 0) {
         hall_close(s->h);
         s->h = *s->hp = nh;
         if (recovery_replay(s->h, s->st, wal_dir, hall_id, NULL, b.upto_lsn ? &b : NULL, err,
                             sizeof err) == 0)
             err[0] = 0;
+        else if (strstr(err, "grow the map"))
+            map = true;
     }
     if (err[0]) {
         /* The state may now lack acknowledged changes (those after the last
-         * checkpoint): neither reads nor changes are served from it. */
-        hq_log(HQ_LOG_ERROR,
-               "%s, and the catch-up from the WAL failed: %s; refusing changes and reads until "
-               "restart (the WAL is intact)",
-               why, err);
+         * checkpoint): neither reads nor changes are served from it. The
+         * catch-up is tried again once a second (on_sweep): a map that can
+         * grow again, a log readable again, and the state is served again
+         * (changes too, unless the WAL itself failed). */
+        if (!s->state_stale) {
+            hq_log(HQ_LOG_ERROR,
+                   "%s, and the catch-up from the WAL failed: %s; refusing changes and reads "
+                   "until it succeeds (tried again every second; the WAL is intact)",
+                   why, err);
+            s->stale_stopped_changes = !s->wal_failed;
+        }
         s->wal_failed = true;
         s->state_stale = true;
-        s->failed_why = "the state could not catch up from the WAL after a failure (see the "
-                        "daemon log); nothing is served until a restart";
+        s->stale_rc = mdb_rc;
+        s->failed_why = map ? "the state store (LMDB map) is full and cannot grow (see the "
+                              "daemon log); nothing is served until it can"
+                            : "the state could not catch up from the WAL after a failure (see "
+                              "the daemon log); nothing is served until it can";
         return -1;
     }
     hq_log(HQ_LOG_INFO, "%s; %sthe state caught up from the WAL to LSN %" PRIu64, why,
            mdb_rc == MDB_MAP_FULL ? "map grown, " : "", b.upto_lsn);
+    if (s->state_stale) {
+        s->state_stale = false;
+        if (s->stale_stopped_changes && wal_writer_failed(s->w) == 0) {
+            s->wal_failed = false;
+            hq_log(HQ_LOG_INFO, "taking changes again");
+        }
+    }
     return 0;
 }
 
@@ -401,10 +442,21 @@ static void quiet_point(server *s)
     bool full = hall_store_nearly_full(s->st);
     if ((ckpt_owed(s) || full) && checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full)) {
         /* The map grows with no write txn open. */
-        if (store_grow(s) == 0)
+        if (store_grow(s) == 0) {
             hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
-        else
-            hq_log(HQ_LOG_WARN, "lmdb: cannot grow the map past %zu MiB", s->st->map_size >> 20);
+            if (s->map_stuck)
+                hq_log(HQ_LOG_INFO, "lmdb: taking changes again");
+            s->map_stuck = false;
+        } else if (hall_store_nearly_full(s->st)) {
+            if (!s->map_stuck)
+                hq_log(HQ_LOG_ERROR,
+                       "lmdb: the map of %zu MiB is nearly full and cannot grow: refusing "
+                       "changes until it can (tried again at each batch)",
+                       s->st->map_size >> 20);
+            s->map_stuck = true;
+        }
+    } else if (!full) {
+        s->map_stuck = false;
     }
     s->need_room = 0;
     s->reads_waiting = false;
@@ -721,7 +773,7 @@ static void exec_direct(server *s, conn *c, req *r)
     }
     case HALL_OP_PING:
         msgpack_pack_map(&pk, 1);
-        proto_pack_kv_uint(&pk, "now_ms", (uint64_t)server_now(s));
+        proto_pack_kv_uint(&pk, "now_ms", (uint64_t)durable_now(s));
         break;
     case HALL_OP_DIGEST: {
         uint8_t d[32];
@@ -770,12 +822,13 @@ static void exec_direct(server *s, conn *c, req *r)
 }
 
 /* Direct ops that answer from the state, its config or its clock: all but
- * subscribe (whose seq is the durable LSN). They wait while the state txn
+ * subscribe (whose seq is the durable LSN) and ping (whose time is the
+ * durable clock, durable_now). They wait while the state txn
  * holds effects not yet durable, so hello never admits a token, nor ping
  * tell a time, that a failed batch then takes back. */
 static bool reads_state(hall_op op)
 {
-    return op != HALL_OP_SUBSCRIBE;
+    return op != HALL_OP_SUBSCRIBE && op != HALL_OP_PING;
 }
 
 static void reload_at_head(server *s, req *r);
@@ -1294,6 +1347,8 @@ static void on_connection(uv_stream_t *ls, int status)
 static void on_sweep(uv_timer_t *t)
 {
     server *s = t->data;
+    if (s->state_stale && !nondurable(s))
+        restore_from_wal(s, s->stale_rc, "lmdb: the catch-up tried again");
     const hall_limits *l = &hall_config_current(s->h)->limits;
     uint64_t now = uv_now(&s->loop);
     conn *next;
@@ -1623,6 +1678,7 @@ static void after_flush(uv_work_t *w, int status);
 static void start_flush(server *s, req *head, uint64_t records, bool reload)
 {
     wal_writer_seal(s->w);
+    s->b_clock = hall_clock_ms(s->h); /* this batch's: no later one is applied yet */
     s->b_records = records;
     s->b_reload = reload;
     s->b_head = head;
@@ -1643,6 +1699,7 @@ static void after_flush(uv_work_t *w, int status)
     int rc = wal_writer_complete(s->w, status == 0 ? s->flush_rc : -ECANCELED);
     req *pend = NULL;
     if (rc == 0) {
+        s->durable_clock = s->b_clock;
         s->ckpt_records += s->b_records;
         if (s->b_reload)
             hq_log(HQ_LOG_INFO, "config reload (SIGHUP): the new config is in force");
@@ -1946,14 +2003,18 @@ static void batch_failed(server *s, req *head, int rc)
 {
     const char *msg;
     if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
-        hq_log(HQ_LOG_ERROR,
-               "lmdb: %s: a batch could not be applied (the map is %zu MiB and could not grow); "
-               "it was not written, and the next batch tries again",
-               mdb_strerror(rc), s->st->map_size >> 20);
+        if (!s->map_stuck) /* (else logged once when it stuck) */
+            hq_log(
+                HQ_LOG_ERROR,
+                "lmdb: %s: a batch could not be applied (the map is %zu MiB and could not grow); "
+                "it was not written, and the next batch tries again",
+                mdb_strerror(rc), s->st->map_size >> 20);
         msg = rc == MDB_MAP_FULL ? "the state store (LMDB map) is full and could not grow; the "
                                    "request was not applied (see the daemon log)"
                                  : "the state store's transaction is full; the request was "
                                    "not applied (see the daemon log)";
+    } else if (rc == BATCH_STOPPED) {
+        msg = s->failed_why;
     } else if (rc == -2) {
         hq_log(HQ_LOG_ERROR, "a batch could not be applied (out of memory or a WAL append "
                              "refused); it was not written");
@@ -1997,6 +2058,17 @@ static void batch_maybe_start(server *s)
         return;
     if (s->flushing && want_quiet(s))
         return; /* after_flush comes back here at the quiet point */
+    if (s->map_stuck && !s->flushing) {
+        quiet_point(s); /* the map may grow now */
+        if (s->map_stuck) {
+            req *head = s->q_head;
+            s->q_head = s->q_tail = NULL;
+            s->due_pending = false;
+            batch_failed(s, head, MDB_MAP_FULL);
+            batch_release(s, head);
+            return;
+        }
+    }
     s->due_pending = false;
     /* Take up to BATCH_MAX_REQS requests off the queue. */
     req *head = s->q_head, *last = head;
@@ -2038,7 +2110,7 @@ static void batch_maybe_start(server *s)
         size_t map_before = s->st->map_size;
         quiet_point(s); /* checkpoint, and the map grows on MDB_MAP_FULL */
         if (s->wal_failed) {
-            rc = -1;
+            rc = BATCH_STOPPED; /* the checkpoint failed: failed_why says how */
             break;
         }
         if (rc == MDB_MAP_FULL && s->st->map_size == map_before && tries > 1)
@@ -2276,6 +2348,7 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
         s->rec_max = (size_t)(cfg->wal.segment_bytes - WAL_SEGMENT_HEADER_LEN);
     s->failed_why = "the WAL cannot be written (see the daemon log); no changes until restart";
     s->last_rec_ms = hall_clock_ms(h);
+    s->durable_clock = hall_clock_ms(h);
     int code = 1;
     proto_buf_init(&s->result);
     proto_buf_init(&s->payload);

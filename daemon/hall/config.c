@@ -783,13 +783,6 @@ int hall_config_check_records(const hall_config *c, const char *origin, uint64_t
                  origin, c->limits.max_frame, c->wal.segment_bytes, room);
         return -1;
     }
-    if (c->text_len > room) {
-        snprintf(err, errlen,
-                 "%s: the file is %zu bytes, too large for its WAL record in a segment of "
-                 "wal.segment_bytes (%" PRIu64 "): at most %" PRIu64,
-                 origin, c->text_len, c->wal.segment_bytes, room);
-        return -1;
-    }
     return 0;
 }
 

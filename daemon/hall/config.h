@@ -180,9 +180,9 @@ const hall_token *hall_config_token(const hall_config *c, const char *token, siz
  * events (hall_record_pack_ev). */
 #define HALL_RECORD_SLACK 4096
 
-/* Whether this config's records fit the WAL: a request of max_frame bytes,
- * and the config text itself, each with HALL_RECORD_SLACK and `overhead`
- * bytes of record framing, within one segment of wal.segment_bytes after
+/* Whether this config's records fit the WAL: a request of max_frame bytes
+ * with HALL_RECORD_SLACK and `overhead` bytes of record framing, within one
+ * segment of wal.segment_bytes after
  * its `seg_header` and within `max_payload`. Checked where a config file
  * is loaded (a config record replayed from an older log is not refused).
  * 0, or -1 with a message naming the fields. */

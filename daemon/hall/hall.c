@@ -518,11 +518,9 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
         return -1;
     /* From here the handler has written: a failure must undo the txn. */
     if (result->oom)
-        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the result"),
-               HALL_EXEC_UNDO;
+        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the result"), HALL_EXEC_UNDO;
     if ((rc = hall_events_after(h, txn, r, result)) == ENOMEM)
-        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the events"),
-               HALL_EXEC_UNDO;
+        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the events"), HALL_EXEC_UNDO;
     if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "events");
 
