@@ -159,6 +159,7 @@ struct server {
     msgpack_zone zone;
     req *free_reqs;
     proto_buf result, payload;
+    proto_buf strip; /* a mutation without its unknown args */
 
     /* Mutations waiting for the next batch, and the batch in flight. */
     req *q_head, *q_tail;
@@ -1139,6 +1140,51 @@ static void conn_fail(conn *c, proto_err code, const char *msg)
     conn_pump(c);
 }
 
+/* A mutation's args without the ones its op does not read (PROTOCOL.md:
+ * ignored), so that they cannot make its record larger: when it has some,
+ * the request is packed again into s->strip and *rq, *body and *len point
+ * there. 0, or -1 out of memory. */
+static int strip_unknown_args(server *s, req *r, proto_request *rq, const uint8_t **body,
+                              uint32_t *len)
+{
+    const msgpack_object *a = rq->args;
+    if (!a || a->type != MSGPACK_OBJECT_MAP)
+        return 0;
+    uint32_t known = 0;
+    for (uint32_t i = 0; i < a->via.map.size; i++) {
+        const msgpack_object *k = &a->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR &&
+            hall_op_knows_arg(r->def, k->via.str.ptr, k->via.str.size))
+            known++;
+    }
+    if (known == a->via.map.size)
+        return 0;
+    msgpack_packer pk;
+    proto_buf_reset(&s->strip);
+    proto_packer_init(&pk, &s->strip);
+    msgpack_pack_map(&pk, 3);
+    proto_pack_kv_uint(&pk, "id", r->id);
+    proto_pack_kv_str(&pk, "op", r->def->name);
+    proto_pack_str(&pk, "args");
+    msgpack_pack_map(&pk, known);
+    for (uint32_t i = 0; i < a->via.map.size; i++) {
+        const msgpack_object_kv *kv = &a->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR &&
+            hall_op_knows_arg(r->def, kv->key.via.str.ptr, kv->key.via.str.size)) {
+            msgpack_pack_object(&pk, kv->key);
+            msgpack_pack_object(&pk, kv->val);
+        }
+    }
+    proto_error e = {0};
+    msgpack_zone_clear(&s->zone);
+    if (s->strip.oom ||
+        proto_request_decode(&s->zone, s->strip.p, s->strip.len, rq, &e) != PROTO_OK)
+        return -1;
+    *body = s->strip.p;
+    *len = (uint32_t)s->strip.len;
+    return 0;
+}
+
 /* One frame from a connection. */
 static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
 {
@@ -1211,6 +1257,10 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
             req_error(r, PROTO_E_UNAVAILABLE, "the disk is below its free-space reserve");
             return;
         }
+    }
+    if (r->def->kind == HALL_MUTATE && strip_unknown_args(s, r, &rq, &body, &len) != 0) {
+        req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
+        return;
     }
     if (r->def->op == HALL_OP_WINDOW_INTAKE) {
         int pr = pii_rewrite_intake(s->opt->pii_key, &rq, &r->body);
@@ -2352,6 +2402,7 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     int code = 1;
     proto_buf_init(&s->result);
     proto_buf_init(&s->payload);
+    proto_buf_init(&s->strip);
     if (!msgpack_zone_init(&s->zone, 8192) || uv_loop_init(&s->loop) != 0) {
         free(s);
         return 1;
@@ -2421,6 +2472,7 @@ out:
     }
     proto_buf_free(&s->result);
     proto_buf_free(&s->payload);
+    proto_buf_free(&s->strip);
     free(s->reload_text);
     proto_buf_free(&s->b_events);
     if (s->ring)

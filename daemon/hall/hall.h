@@ -90,6 +90,11 @@ const hall_op_def *hall_op_find(const char *name, size_t n);
 /* The op of a WAL record type, or NULL (a newer version's record). */
 const hall_op_def *hall_op_by_record(uint16_t type);
 const hall_op_def *hall_op_get(hall_op op);
+/* Whether a mutation from the wire reads an arg of this name (idem is one
+ * of every mutation's). The daemon drops the others before the request
+ * joins a batch, so that an arg PROTOCOL.md says is ignored is not kept in
+ * the record either (a record replayed keeps every arg it holds). */
+bool hall_op_knows_arg(const hall_op_def *def, const char *name, size_t n);
 
 typedef struct hall_actor {
     hall_role role;
