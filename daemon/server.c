@@ -28,10 +28,14 @@
  * while it holds effects not yet durable.
  *
  * So nothing a client sees is ever ahead of the disk. A failed write or
- * sync answers the batch in flight and the pending one `unavailable`,
- * drops the state txn and replays the durable WAL into the last
- * checkpoint (restore_from_wal), and stops all mutations until a restart
- * recovers from the log (reads go on). On MDB_MAP_FULL the batch is
+ * sync answers the batch in flight and the pending one `unavailable` (the
+ * outcome unknown until a restart), drops the state txn and replays the
+ * durable WAL into the last checkpoint (restore_from_wal), and stops all
+ * mutations until a restart recovers from the log (reads go on, unless
+ * that catch-up failed: then they are `unavailable` too until it succeeds,
+ * tried again every second). A request that fails after it changed the
+ * txn (its record too large, out of memory) fails alone: the batch runs
+ * again without it (batch_drop). On MDB_MAP_FULL the batch is
  * rolled back (txn and WAL batch), and at a quiet point a checkpoint is
  * taken, the map grown with no txn open, and the batch run again at the
  * same time.
