@@ -227,6 +227,7 @@ struct server {
      * checkpoint that meets MDB_MAP_FULL would lose the state txn) until a
      * quiet point grows it. */
     bool map_stuck;
+    uint64_t grow_tried; /* loop ms of the last grow tried while stuck */
     bool disk_low;
     uint64_t disk_checked;
     int64_t manual_base;
@@ -445,7 +446,13 @@ static void arm_due_timer(server *s);
 static void quiet_point(server *s)
 {
     bool full = hall_store_nearly_full(s->st);
-    if ((ckpt_owed(s) || full) && checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full)) {
+    uint64_t now = uv_now(&s->loop);
+    /* Stuck, a grow is tried once a second at most: a failed one reopens
+     * the environment (hall_store_grow). */
+    bool may_grow = !s->map_stuck || now - s->grow_tried >= 1000;
+    if ((ckpt_owed(s) || full) && checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full) &&
+        may_grow) {
+        s->grow_tried = now;
         /* The map grows with no write txn open. */
         if (store_grow(s) == 0) {
             hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
