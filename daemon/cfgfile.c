@@ -2,6 +2,7 @@
  * hall's parser. */
 #include "daemon/cfgfile.h"
 #include "daemon/log.h"
+#include "wal/wal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +54,12 @@ int cfgfile_load(const char *path, hall_config **out, char *err, size_t errlen)
     free(text);
     if (rc != 0)
         return -1;
+    if (hall_config_check_records(*out, path, WAL_SEGMENT_HEADER_LEN, WAL_RECORD_OVERHEAD,
+                                  WAL_MAX_PAYLOAD, err, errlen) != 0) {
+        hall_config_free(*out);
+        *out = NULL;
+        return -1;
+    }
     struct stat st;
     if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
         hq_log(HQ_LOG_WARN, "config %s holds tokens and is readable by everyone (chmod o-r)", path);

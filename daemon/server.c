@@ -28,10 +28,14 @@
  * while it holds effects not yet durable.
  *
  * So nothing a client sees is ever ahead of the disk. A failed write or
- * sync answers the batch in flight and the pending one `unavailable`,
- * drops the state txn and replays the durable WAL into the last
- * checkpoint (restore_from_wal), and stops all mutations until a restart
- * recovers from the log (reads go on). On MDB_MAP_FULL the batch is
+ * sync answers the batch in flight and the pending one `unavailable` (the
+ * outcome unknown until a restart), drops the state txn and replays the
+ * durable WAL into the last checkpoint (restore_from_wal), and stops all
+ * mutations until a restart recovers from the log (reads go on, unless
+ * that catch-up failed: then they are `unavailable` too until it succeeds,
+ * tried again every second). A request that fails after it changed the
+ * txn (its record too large, out of memory) fails alone: the batch runs
+ * again without it (batch_drop). On MDB_MAP_FULL the batch is
  * rolled back (txn and WAL batch), and at a quiet point a checkpoint is
  * taken, the map grown with no txn open, and the batch run again at the
  * same time.
@@ -65,11 +69,20 @@
 #define DRAIN_TIMEOUT_MS 5000
 #define CHECKPOINT_RECORDS 50000
 #define CHECKPOINT_SLOW_MS 250 /* a checkpoint this slow is logged */
+enum { LOG_TOOBIG = -4, LOG_NOMEM = -5, BATCH_REDO = -3, BATCH_STOPPED = -6 };
+#define UNKNOWN_OUTCOME                                                                            \
+    "the WAL write or sync failed: whether the request took effect is unknown until the server "   \
+    "restarts (see the daemon log); a retry with the same idem then is safe"
 
 typedef struct server server;
 typedef struct conn conn;
 
-enum { REQ_NEW, REQ_QUEUED, REQ_DONE };
+/* REQ_NEW: parsed, not run (a direct op waits for the head of its FIFO,
+ * config.reload too); REQ_HELD: a mutation parsed behind a direct op of its
+ * connection that has not run yet (it joins the queue once that op ran, so
+ * the op never sees it); REQ_QUEUED: in the queue or a batch; REQ_DONE:
+ * answered. */
+enum { REQ_NEW, REQ_HELD, REQ_QUEUED, REQ_DONE };
 
 typedef struct req {
     struct req *next;  /* in the connection's FIFO, or the free list */
@@ -81,6 +94,8 @@ typedef struct req {
     bool in_batch;    /* in the mutation queue or the batch in flight: the
                        * answer (even an error) waits for the batch's end */
     bool close_after; /* the response ends the connection */
+    bool dropped;     /* failed on its own while its batch was applied: the
+                       * batch is run again without it (batch_apply) */
     proto_buf body;   /* the request's frame body (mutations) */
     proto_buf out;    /* the response frame */
 } req;
@@ -114,7 +129,8 @@ struct conn {
     bool closing; /* no more requests are read; close once output is out */
     bool closed;  /* uv_close called */
     bool handle_gone;
-    bool parsing; /* inside conn_read_frames: pump must not re-enter it */
+    bool parsing;      /* inside conn_read_frames: pump must not re-enter it */
+    bool parse_paused; /* frames wait in the framer until hello has run */
     proto_framer in;
     req *head, *tail;
     uint32_t inflight;
@@ -144,6 +160,7 @@ struct server {
     msgpack_zone zone;
     req *free_reqs;
     proto_buf result, payload;
+    proto_buf strip; /* a mutation without its unknown args */
 
     /* Mutations waiting for the next batch, and the batch in flight. */
     req *q_head, *q_tail;
@@ -174,7 +191,9 @@ struct server {
     uv_idle_t kick_idle;  /* keeps the loop's poll from blocking while a kick waits */
     uv_timer_t due_timer; /* fires when a time-driven record falls due */
     bool due_pending;
-    int64_t last_rec_ms; /* time of the newest record appended: a floor */
+    int64_t last_rec_ms;   /* time of the newest record appended: a floor */
+    int64_t b_clock;       /* the hall's clock after the batch in flight */
+    int64_t durable_clock; /* ... after the last durable one */
 
     /* A config read on SIGHUP, to be put in force by the next batch. */
     char *reload_text;
@@ -182,6 +201,19 @@ struct server {
     bool reload_in_batch;
 
     bool wal_failed;
+    /* Why changes are refused until a restart (wal_failed), for answers. */
+    const char *failed_why;
+    /* The state lost effects that were acknowledged and could not catch up
+     * from the WAL: nothing is read from it until a restart. */
+    bool state_stale;
+    int stale_rc;               /* the mdb_rc to try the catch-up again with */
+    bool stale_stopped_changes; /* changes stopped by it, not by the WAL */
+    size_t rec_max;             /* the largest record payload the WAL takes */
+    /* The map is nearly full and could not grow: batches are refused (a
+     * checkpoint that meets MDB_MAP_FULL would lose the state txn) until a
+     * quiet point grows it. */
+    bool map_stuck;
+    uint64_t grow_tried; /* loop ms of the last grow tried while stuck */
     bool disk_low;
     uint64_t disk_checked;
     int64_t manual_base;
@@ -215,6 +247,19 @@ static int64_t server_now(server *s)
     int64_t last = hall_clock_ms(s->h);
     if (s->opt->read_only)
         return s->opt->fixed_now_ms > last ? s->opt->fixed_now_ms : last;
+    if (s->opt->manual_clock)
+        return last > s->manual_base ? last : s->manual_base;
+    int64_t now = wall_ms();
+    return now > last ? now : last;
+}
+
+/* server_now as of the last durable batch: the clock of a batch still in
+ * flight (a clock.advance) is not shown before it is durable. */
+static int64_t durable_now(server *s)
+{
+    if (!s->flushing && !s->p_open)
+        return server_now(s);
+    int64_t last = s->durable_clock;
     if (s->opt->manual_clock)
         return last > s->manual_base ? last : s->manual_base;
     int64_t now = wall_ms();
@@ -256,6 +301,21 @@ static bool nondurable(const server *s)
     return s->flushing || s->p_open;
 }
 
+/* Doubles LMDB's map (no write txn open). The reused read txn is given
+ * back first: a grow that fails reopens the environment (hall_store_grow). */
+static int store_grow(server *s)
+{
+    if (s->rtxn)
+        mdb_txn_abort(s->rtxn);
+    s->rtxn = NULL;
+    int rc = hall_store_grow(s->st);
+    if (mdb_txn_begin(s->st->env, NULL, MDB_RDONLY, &s->rtxn) == 0)
+        mdb_txn_reset(s->rtxn);
+    else
+        s->rtxn = NULL;
+    return rc;
+}
+
 /* The state txn is lost (a failed checkpoint, a failed WAL batch whose
  * effects it held): `why` says how. Reopens the hall from the LMDB file
  * (the config and clock of the last checkpoint), grows the map on
@@ -277,25 +337,50 @@ static int restore_from_wal(server *s, int mdb_rc, const char *why)
     /* Never past what is durable: a failed batch's bytes may be in the file. */
     recovery_bounds b = {.upto_lsn = wal_writer_durable_lsn(s->w), .skip_verified = true};
     hall *nh = NULL;
-    if (mdb_rc == MDB_MAP_FULL && hall_store_grow(s->st) != 0)
+    bool map = false;
+    if (mdb_rc == MDB_MAP_FULL && store_grow(s) != 0) {
         snprintf(err, sizeof err, "cannot grow the map past %zu MiB", s->st->map_size >> 20);
-    else if (hall_open(&nh, s->st, err, sizeof err) == 0) {
+        map = true;
+    } else if (hall_open(&nh, s->st, err, sizeof err) == 0) {
         hall_close(s->h);
         s->h = *s->hp = nh;
         if (recovery_replay(s->h, s->st, wal_dir, hall_id, NULL, b.upto_lsn ? &b : NULL, err,
                             sizeof err) == 0)
             err[0] = 0;
+        else if (strstr(err, "grow the map"))
+            map = true;
     }
     if (err[0]) {
-        hq_log(HQ_LOG_ERROR,
-               "%s, and the catch-up from the WAL failed: %s; refusing changes until restart "
-               "(the WAL is intact)",
-               why, err);
+        /* The state may now lack acknowledged changes (those after the last
+         * checkpoint): neither reads nor changes are served from it. The
+         * catch-up is tried again once a second (on_sweep): a map that can
+         * grow again, a log readable again, and the state is served again
+         * (changes too, unless the WAL itself failed). */
+        if (!s->state_stale) {
+            hq_log(HQ_LOG_ERROR,
+                   "%s, and the catch-up from the WAL failed: %s; refusing changes and reads "
+                   "until it succeeds (tried again every second; the WAL is intact)",
+                   why, err);
+            s->stale_stopped_changes = !s->wal_failed;
+        }
         s->wal_failed = true;
+        s->state_stale = true;
+        s->stale_rc = mdb_rc;
+        s->failed_why = map ? "the state store (LMDB map) is full and cannot grow (see the "
+                              "daemon log); nothing is served until it can"
+                            : "the state could not catch up from the WAL after a failure (see "
+                              "the daemon log); nothing is served until it can";
         return -1;
     }
     hq_log(HQ_LOG_INFO, "%s; %sthe state caught up from the WAL to LSN %" PRIu64, why,
            mdb_rc == MDB_MAP_FULL ? "map grown, " : "", b.upto_lsn);
+    if (s->state_stale) {
+        s->state_stale = false;
+        if (s->stale_stopped_changes && wal_writer_failed(s->w) == 0) {
+            s->wal_failed = false;
+            hq_log(HQ_LOG_INFO, "taking changes again");
+        }
+    }
     return 0;
 }
 
@@ -349,12 +434,29 @@ static void arm_due_timer(server *s);
 static void quiet_point(server *s)
 {
     bool full = hall_store_nearly_full(s->st);
-    if ((ckpt_owed(s) || full) && checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full)) {
+    uint64_t now = uv_now(&s->loop);
+    /* Stuck, a grow is tried once a second at most: a failed one reopens
+     * the environment (hall_store_grow). */
+    bool may_grow = !s->map_stuck || now - s->grow_tried >= 1000;
+    if ((ckpt_owed(s) || full) && checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full) &&
+        may_grow) {
+        s->grow_tried = now;
         /* The map grows with no write txn open. */
-        if (hall_store_grow(s->st) == 0)
+        if (store_grow(s) == 0) {
             hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
-        else
-            hq_log(HQ_LOG_WARN, "lmdb: cannot grow the map past %zu MiB", s->st->map_size >> 20);
+            if (s->map_stuck)
+                hq_log(HQ_LOG_INFO, "lmdb: taking changes again");
+            s->map_stuck = false;
+        } else if (hall_store_nearly_full(s->st)) {
+            if (!s->map_stuck)
+                hq_log(HQ_LOG_ERROR,
+                       "lmdb: the map of %zu MiB is nearly full and cannot grow: refusing "
+                       "changes until it can (tried again at each batch)",
+                       s->st->map_size >> 20);
+            s->map_stuck = true;
+        }
+    } else if (!full) {
+        s->map_stuck = false;
     }
     s->need_room = 0;
     s->reads_waiting = false;
@@ -391,6 +493,7 @@ static req *req_new(server *s, conn *c)
     r->state = REQ_NEW;
     r->in_batch = false;
     r->close_after = false;
+    r->dropped = false;
     proto_buf_reset(&r->body);
     proto_buf_reset(&r->out);
     return r;
@@ -669,7 +772,7 @@ static void exec_direct(server *s, conn *c, req *r)
     }
     case HALL_OP_PING:
         msgpack_pack_map(&pk, 1);
-        proto_pack_kv_uint(&pk, "now_ms", (uint64_t)server_now(s));
+        proto_pack_kv_uint(&pk, "now_ms", (uint64_t)durable_now(s));
         break;
     case HALL_OP_DIGEST: {
         uint8_t d[32];
@@ -717,10 +820,26 @@ static void exec_direct(server *s, conn *c, req *r)
         req_ok(r, &s->result);
 }
 
-/* Direct ops that read the state (all but hello, subscribe and ping). */
+/* Direct ops that answer from the state, its config or its clock: all but
+ * subscribe (whose seq is the durable LSN) and ping (whose time is the
+ * durable clock, durable_now). They wait while the state txn
+ * holds effects not yet durable, so hello never admits a token, nor ping
+ * tell a time, that a failed batch then takes back. */
 static bool reads_state(hall_op op)
 {
-    return op != HALL_OP_HELLO && op != HALL_OP_SUBSCRIBE && op != HALL_OP_PING;
+    return op != HALL_OP_SUBSCRIBE && op != HALL_OP_PING;
+}
+
+static void reload_at_head(server *s, req *r);
+static void enqueue_mutation(server *s, req *r);
+
+/* After a direct op of c ran: the mutations held behind it join the queue,
+ * up to the next direct op still to run. */
+static void conn_release_held(server *s, req *from)
+{
+    for (req *x = from; x && x->state != REQ_NEW; x = x->next)
+        if (x->state == REQ_HELD)
+            enqueue_mutation(s, x);
 }
 
 /* Moves answered slots from the head of the FIFO to the output, running
@@ -730,12 +849,21 @@ static void conn_pump(conn *c)
     server *s = c->srv;
     while (c->head && !c->closed) {
         req *r = c->head;
+        if (r->state == REQ_HELD)
+            conn_release_held(s, r); /* (its direct op is answered) */
         if (r->state == REQ_NEW) {
-            if (nondurable(s) && reads_state(r->def->op)) {
+            if (s->state_stale && r->def->op != HALL_OP_SUBSCRIBE) {
+                req_error(r, PROTO_E_UNAVAILABLE, s->failed_why);
+            } else if (nondurable(s) && reads_state(r->def->op)) {
                 s->reads_waiting = true; /* at the next quiet point */
                 break;
+            } else if (r->def->op == HALL_OP_CONFIG_RELOAD) {
+                reload_at_head(s, r);
+            } else {
+                exec_direct(s, c, r);
             }
-            exec_direct(s, c, r);
+            if (!r->close_after)
+                conn_release_held(s, r->next);
         }
         if (r->state != REQ_DONE || r->in_batch)
             break; /* a mutation is answered only once its batch is durable */
@@ -779,9 +907,10 @@ static void conn_pump(conn *c)
      * from memory goes out at once, a read of the WAL comes back later. */
     while (!c->closed && feed_pump(&s->feed, &c->sub, (size_t)cap / 2))
         conn_flush(c);
-    /* Reading was paused at max_inflight: resume once below it. */
-    if (!c->parsing && !c->reading && !c->closing && !c->closed &&
-        c->inflight < hall_config_current(s->h)->limits.max_inflight)
+    /* Reading was paused at max_inflight, or parsing until hello ran:
+     * resume once below it, or once hello is answered. */
+    if (!c->parsing && (!c->reading || (c->parse_paused && !c->head)) && !c->closing &&
+        !c->closed && c->inflight < hall_config_current(s->h)->limits.max_inflight)
         conn_read_frames(c);
 }
 
@@ -865,15 +994,24 @@ static hall_config *reload_read(server *s, bool *same, char *err, size_t errlen)
     return c;
 }
 
-/* config.reload: the file is read and checked here, at the edge; the
- * request that joins the batch carries its text, so the record holds the
- * very config put in force (and replay needs no file). A file that does not
- * parse keeps the old config and answers bad_request naming file and line;
- * an unchanged file answers the version in force with no record. */
-static void reload_request(server *s, req *r, const proto_request *rq)
+/* config.reload, at the head of its FIFO with nothing in flight (so it
+ * compares the file with the durable config): the file is read and checked
+ * here, at the edge; the request that joins the batch carries its text, so
+ * the record holds the very config put in force (and replay needs no
+ * file). A file that does not parse keeps the old config and answers
+ * bad_request naming file and line; an unchanged file answers the version
+ * in force with no record; a file too large for a WAL record is `limit`. */
+static void reload_at_head(server *s, req *r)
 {
     char err[600];
     bool same;
+    proto_request rq;
+    proto_error e = {0};
+    msgpack_zone_clear(&s->zone);
+    if (proto_request_decode(&s->zone, r->body.p, r->body.len, &rq, &e) != PROTO_OK) {
+        req_error(r, e.code, e.msg);
+        return;
+    }
     hall_config *c = reload_read(s, &same, err, sizeof err);
     if (!c) {
         req_error(r, PROTO_E_BAD_REQUEST, err);
@@ -881,12 +1019,15 @@ static void reload_request(server *s, req *r, const proto_request *rq)
     }
     if (same) {
         uint64_t version = 0;
+        int rc;
         hall_config_free(c);
-        /* From the last checkpoint: it holds every durable config change,
-         * as a config change is checkpointed at once. */
-        if (mdb_txn_renew(s->rtxn) == 0) {
-            hall_meta_get_u64(s->st, s->rtxn, "config_version", &version);
-            mdb_txn_reset(s->rtxn);
+        MDB_txn *txn = state_read(s, &rc);
+        if (txn)
+            rc = hall_meta_get_u64(s->st, txn, "config_version", &version);
+        state_read_end(s, txn);
+        if (rc) {
+            req_error(r, PROTO_E_INTERNAL, "config.reload: reading the version in force failed");
+            return;
         }
         msgpack_packer pk;
         proto_buf_reset(&s->result);
@@ -897,38 +1038,57 @@ static void reload_request(server *s, req *r, const proto_request *rq)
         req_ok(r, &s->result);
         return;
     }
-    /* The request as it joins the batch: {id, op, args: {text, ...}}. */
+    if (WAL_RECORD_OVERHEAD + (size_t)c->text_len + 256 > s->rec_max) {
+        req_error(r, PROTO_E_LIMIT, "config.reload: the file is too large for a WAL record");
+        hall_config_free(c);
+        return;
+    }
+    /* The request as it joins the batch: {id, op, args: {text, idem?}}.
+     * Other args are ignored (PROTOCOL.md) and not kept. */
+    const char *idem = NULL;
+    uint32_t idem_len = 0;
+    if (proto_arg_str(rq.args, "idem", false, &idem, &idem_len, &e) != PROTO_OK) {
+        req_error(r, e.code, e.msg);
+        hall_config_free(c);
+        return;
+    }
+    proto_buf nb;
+    proto_buf_init(&nb);
     msgpack_packer pk;
-    proto_packer_init(&pk, &r->body);
+    proto_packer_init(&pk, &nb);
     msgpack_pack_map(&pk, 3);
     proto_pack_kv_uint(&pk, "id", r->id);
     proto_pack_kv_str(&pk, "op", r->def->name);
     proto_pack_str(&pk, "args");
-    uint32_t n = 0;
-    const msgpack_object *a = rq->args;
-    if (a && a->type == MSGPACK_OBJECT_MAP)
-        for (uint32_t i = 0; i < a->via.map.size; i++)
-            if (!(a->via.map.ptr[i].key.type == MSGPACK_OBJECT_STR &&
-                  a->via.map.ptr[i].key.via.str.size == 4 &&
-                  !memcmp(a->via.map.ptr[i].key.via.str.ptr, "text", 4)))
-                n++;
-    msgpack_pack_map(&pk, n + 1);
+    msgpack_pack_map(&pk, idem ? 2 : 1);
     proto_pack_str(&pk, "text");
     proto_pack_strn(&pk, c->text, c->text_len);
-    if (a && a->type == MSGPACK_OBJECT_MAP)
-        for (uint32_t i = 0; i < a->via.map.size; i++) {
-            const msgpack_object_kv *kv = &a->via.map.ptr[i];
-            if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 4 &&
-                !memcmp(kv->key.via.str.ptr, "text", 4))
-                continue;
-            msgpack_pack_object(&pk, kv->key);
-            msgpack_pack_object(&pk, kv->val);
-        }
+    if (idem) {
+        proto_pack_str(&pk, "idem");
+        proto_pack_strn(&pk, idem, idem_len);
+    }
     hall_config_free(c);
-    if (r->body.oom) {
+    if (nb.oom) {
+        proto_buf_free(&nb);
         req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
         return;
     }
+    proto_buf_free(&r->body);
+    r->body = nb;
+    enqueue_mutation(s, r);
+}
+
+/* A mutation parsed: it joins the queue, unless a direct op before it on
+ * its connection has not run yet (a read answers the state after the
+ * requests before it and none after): then it is held until that op ran
+ * (conn_release_held). */
+static void conn_enqueue(server *s, conn *c, req *r)
+{
+    for (req *x = c->head; x && x != r; x = x->next)
+        if (x->state == REQ_NEW) {
+            r->state = REQ_HELD;
+            return;
+        }
     enqueue_mutation(s, r);
 }
 
@@ -978,6 +1138,51 @@ static void conn_fail(conn *c, proto_err code, const char *msg)
     r->close_after = true;
     c->closing = true;
     conn_pump(c);
+}
+
+/* A mutation's args without the ones its op does not read (PROTOCOL.md:
+ * ignored), so that they cannot make its record larger: when it has some,
+ * the request is packed again into s->strip and *rq, *body and *len point
+ * there. 0, or -1 out of memory. */
+static int strip_unknown_args(server *s, req *r, proto_request *rq, const uint8_t **body,
+                              uint32_t *len)
+{
+    const msgpack_object *a = rq->args;
+    if (!a || a->type != MSGPACK_OBJECT_MAP)
+        return 0;
+    uint32_t known = 0;
+    for (uint32_t i = 0; i < a->via.map.size; i++) {
+        const msgpack_object *k = &a->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR &&
+            hall_op_knows_arg(r->def, k->via.str.ptr, k->via.str.size))
+            known++;
+    }
+    if (known == a->via.map.size)
+        return 0;
+    msgpack_packer pk;
+    proto_buf_reset(&s->strip);
+    proto_packer_init(&pk, &s->strip);
+    msgpack_pack_map(&pk, 3);
+    proto_pack_kv_uint(&pk, "id", r->id);
+    proto_pack_kv_str(&pk, "op", r->def->name);
+    proto_pack_str(&pk, "args");
+    msgpack_pack_map(&pk, known);
+    for (uint32_t i = 0; i < a->via.map.size; i++) {
+        const msgpack_object_kv *kv = &a->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR &&
+            hall_op_knows_arg(r->def, kv->key.via.str.ptr, kv->key.via.str.size)) {
+            msgpack_pack_object(&pk, kv->key);
+            msgpack_pack_object(&pk, kv->val);
+        }
+    }
+    proto_error e = {0};
+    msgpack_zone_clear(&s->zone);
+    if (s->strip.oom ||
+        proto_request_decode(&s->zone, s->strip.p, s->strip.len, rq, &e) != PROTO_OK)
+        return -1;
+    *body = s->strip.p;
+    *len = (uint32_t)s->strip.len;
+    return 0;
 }
 
 /* One frame from a connection. */
@@ -1041,8 +1246,7 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
             return;
         }
         if (s->wal_failed) {
-            req_error(r, PROTO_E_UNAVAILABLE,
-                      "the WAL cannot be written (see the daemon log); no changes until restart");
+            req_error(r, PROTO_E_UNAVAILABLE, s->failed_why);
             return;
         }
         if (s->stopping) {
@@ -1054,8 +1258,8 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
             return;
         }
     }
-    if (r->def->op == HALL_OP_CONFIG_RELOAD) {
-        reload_request(s, r, &rq);
+    if (r->def->kind == HALL_MUTATE && strip_unknown_args(s, r, &rq, &body, &len) != 0) {
+        req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
         return;
     }
     if (r->def->op == HALL_OP_WINDOW_INTAKE) {
@@ -1065,7 +1269,7 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
             return;
         }
         if (pr > 0) {
-            enqueue_mutation(s, r);
+            conn_enqueue(s, c, r);
             return;
         }
     }
@@ -1074,8 +1278,10 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
         req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
         return;
     }
-    if (r->def->kind == HALL_MUTATE)
-        enqueue_mutation(s, r);
+    /* config.reload is read and checked when it reaches the head of the
+     * FIFO, against the durable config (reload_at_head). */
+    if (r->def->kind == HALL_MUTATE && r->def->op != HALL_OP_CONFIG_RELOAD)
+        conn_enqueue(s, c, r);
 }
 
 /* After a frame: a request whose answer closes the connection ends the
@@ -1095,7 +1301,14 @@ static void conn_read_frames(conn *c)
     if (c->parsing)
         return;
     c->parsing = true;
+    c->parse_paused = false;
     while (!c->closing && !c->closed) {
+        if (!c->authed && c->head) {
+            /* hello waits (for a quiet point): what follows it is parsed
+             * once it is answered, as an authenticated request. */
+            c->parse_paused = true;
+            break;
+        }
         if (c->inflight >= max_inflight) {
             conn_stop_reading(c); /* resumes when answers go out */
             c->parsing = false;
@@ -1184,6 +1397,8 @@ static void on_connection(uv_stream_t *ls, int status)
 static void on_sweep(uv_timer_t *t)
 {
     server *s = t->data;
+    if (s->state_stale && !nondurable(s))
+        restore_from_wal(s, s->stale_rc, "lmdb: the catch-up tried again");
     const hall_limits *l = &hall_config_current(s->h)->limits;
     uint64_t now = uv_now(&s->loop);
     conn *next;
@@ -1312,6 +1527,7 @@ static void after_flush(uv_work_t *w, int status);
 static void start_flush(server *s, req *head, uint64_t records, bool reload)
 {
     wal_writer_seal(s->w);
+    s->b_clock = hall_clock_ms(s->h); /* this batch's: no later one is applied yet */
     s->b_records = records;
     s->b_reload = reload;
     s->b_head = head;
@@ -1332,6 +1548,7 @@ static void after_flush(uv_work_t *w, int status)
     int rc = wal_writer_complete(s->w, status == 0 ? s->flush_rc : -ECANCELED);
     req *pend = NULL;
     if (rc == 0) {
+        s->durable_clock = s->b_clock;
         s->ckpt_records += s->b_records;
         if (s->b_reload)
             hq_log(HQ_LOG_INFO, "config reload (SIGHUP): the new config is in force");
@@ -1352,11 +1569,13 @@ static void after_flush(uv_work_t *w, int status)
             hq_log(HQ_LOG_ERROR, "wal: %s; refusing changes until restart",
                    wal_writer_failed_where(s->w));
         s->wal_failed = true;
-        batch_fail_all(head, PROTO_E_UNAVAILABLE,
-                       "the WAL cannot be written; the request did not take effect");
+        s->failed_why = "the WAL cannot be written (see the daemon log); no changes until restart";
+        /* A failed write or sync may still have put the records on disk
+         * (and at a roll-over the first part is synced into the old
+         * segment): the outcome is known only after a restart. */
+        batch_fail_all(head, PROTO_E_UNAVAILABLE, UNKNOWN_OUTCOME);
         if (s->p_open) {
-            batch_fail_all(s->p_head, PROTO_E_UNAVAILABLE,
-                           "the WAL cannot be written; the request did not take effect");
+            batch_fail_all(s->p_head, PROTO_E_UNAVAILABLE, UNKNOWN_OUTCOME);
             pend = s->p_head;
             s->p_head = NULL;
             s->p_open = false;
@@ -1375,7 +1594,10 @@ static void after_flush(uv_work_t *w, int status)
     maybe_finish_stop(s);
 }
 
-/* Logs a record for a request already applied by hall_exec. */
+/* Logs a record for a request already applied by hall_exec: 0, -1 (the WAL
+ * failed), -2 (another append error), or one that fails this request only
+ * (LOG_TOOBIG: the record is larger than the WAL takes; LOG_NOMEM: out of
+ * memory packing or keeping it). */
 static int log_record(server *s, const hall_request *hr, uint64_t *records)
 {
     uint64_t lsn;
@@ -1385,6 +1607,10 @@ static int log_record(server *s, const hall_request *hr, uint64_t *records)
                                 (uint8_t)hr->actor.role, hr->actor.id, s->payload.p,
                                 (uint32_t)s->payload.len, &lsn);
     if (wrc != 0) {
+        if (wrc == WAL_E_TOOBIG)
+            return LOG_TOOBIG;
+        if (wrc == -1 || wrc == -ENOMEM)
+            return LOG_NOMEM;
         hq_log(HQ_LOG_ERROR, "wal: append: %s", wal_strerror(wrc));
         return wrc == WAL_E_FAILED ? -1 : -2;
     }
@@ -1435,7 +1661,7 @@ static int run_due(server *s, int64_t now, uint64_t *records)
         }
         int rc = log_record(s, &r, records);
         if (rc)
-            return rc;
+            return rc == -1 ? -1 : -2;
         if (r.def->op == HALL_OP_DAY_CLOSE)
             hq_log(HQ_LOG_INFO, "day closed at %lld (LSN %llu)", (long long)r.now_ms,
                    (unsigned long long)wal_writer_last_lsn(s->w));
@@ -1474,6 +1700,8 @@ static int run_reload(server *s, int64_t now, uint64_t *records)
     int x = hall_exec(s->h, s->b_txn, &r, &s->result, &e, &mdb_rc);
     if (mdb_rc)
         return mdb_rc;
+    if (x == HALL_EXEC_UNDO)
+        return -2;
     if (x != HALL_EXEC_RECORD) {
         hq_log(HQ_LOG_ERROR, "config reload (SIGHUP): %s; keeping the config in force", e.msg);
         free(s->reload_text);
@@ -1487,7 +1715,7 @@ static int run_reload(server *s, int64_t now, uint64_t *records)
     int rc = log_record(s, &r, records);
     proto_buf_free(&keep);
     if (rc)
-        return rc;
+        return rc == -1 ? -1 : -2;
     s->reload_in_batch = true;
     return 0;
 }
@@ -1501,10 +1729,23 @@ static void batch_abort(server *s)
     s->b_events.len = s->b_events_mark;
 }
 
+/* A request that failed after hall_exec changed the txn (its record is
+ * too large for the WAL, or memory ran out packing it): it is answered with
+ * its own error and dropped, the batch's txn and WAL records are undone,
+ * and the batch runs again without it (at the same time; nothing of it was
+ * answered yet). Each run drops one request at least. */
+static int batch_drop(server *s, req *r, proto_err code, const char *msg)
+{
+    req_error(r, code, msg);
+    r->dropped = true;
+    batch_abort(s);
+    return BATCH_REDO;
+}
+
 /* Runs the requests of one batch in a txn nested in the state txn, and
  * commits it there (the WAL batch is not written yet). Returns the LMDB
- * error that aborted it (MDB_MAP_FULL: grow and run again), or -1/-2 for
- * the WAL, or 0. */
+ * error that aborted it (MDB_MAP_FULL: grow and run again), -1/-2 for the
+ * WAL, BATCH_REDO (a request was dropped: run it again), or 0. */
 static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
 {
     proto_request rq;
@@ -1524,10 +1765,18 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
     }
     for (req *r = head; r; r = r->bnext) {
         int mdb_rc = 0;
+        if (r->dropped)
+            continue;
         memset(&e, 0, sizeof e);
         msgpack_zone_clear(&s->zone);
         if (proto_request_decode(&s->zone, r->body.p, r->body.len, &rq, &e) != PROTO_OK) {
             req_error(r, e.code, e.msg);
+            continue;
+        }
+        /* Its record holds its args at least: one that cannot fit is
+         * refused before it runs. */
+        if (WAL_RECORD_OVERHEAD + (size_t)r->body.len > s->rec_max) {
+            req_error(r, PROTO_E_LIMIT, "the request is too large for a WAL record");
             continue;
         }
         hall_request hr = {.def = r->def,
@@ -1540,25 +1789,36 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
             batch_abort(s);
             return mdb_rc;
         }
+        if (x == HALL_EXEC_UNDO)
+            return batch_drop(s, r, e.code, e.msg);
         if (x < 0) {
             req_error(r, e.code, e.msg);
             continue;
         }
         if (x == HALL_EXEC_RECORD) {
-            /* A record that cannot be logged undoes the whole batch rather
-             * than keep an effect with no record. */
             int lrc = log_record(s, &hr, records);
+            if (lrc == LOG_TOOBIG)
+                return batch_drop(s, r, PROTO_E_LIMIT,
+                                  "the request's record is too large for the WAL "
+                                  "(wal.segment_bytes)");
+            if (lrc == LOG_NOMEM)
+                return batch_drop(s, r, PROTO_E_INTERNAL, "out of memory writing the record");
             if (lrc == 0 && r->def->op == HALL_OP_CLOCK_ADVANCE) {
-                /* Its answer waits for what the new time triggers. */
+                /* Later requests of the batch take the new time: record
+                 * times never go back. Its answer waits for what the new
+                 * time triggers. */
+                now = hall_clock_ms(s->h);
                 proto_buf keep = s->result;
                 proto_buf_init(&s->result);
-                lrc = run_due(s, hall_clock_ms(s->h), records);
+                lrc = run_due(s, now, records);
                 proto_buf_free(&s->result);
                 s->result = keep;
             }
             if (lrc) {
+                /* A record that cannot be logged undoes the whole batch
+                 * rather than keep an effect with no record. */
                 batch_abort(s);
-                return lrc;
+                return lrc == -1 ? -1 : -2;
             }
         }
         req_ok(r, &s->result);
@@ -1583,6 +1843,47 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
     return 0;
 }
 
+/* A batch that could not be applied (rc from batch_apply): nothing of it
+ * was written, and every request not dropped on its own is answered
+ * `unavailable`, saying what failed. A full LMDB map or txn fails only this
+ * batch (the next one tries to make room again); a failed WAL or another
+ * LMDB error stops changes until a restart. */
+static void batch_failed(server *s, req *head, int rc)
+{
+    const char *msg;
+    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
+        if (!s->map_stuck) /* (else logged once when it stuck) */
+            hq_log(
+                HQ_LOG_ERROR,
+                "lmdb: %s: a batch could not be applied (the map is %zu MiB and could not grow); "
+                "it was not written, and the next batch tries again",
+                mdb_strerror(rc), s->st->map_size >> 20);
+        msg = rc == MDB_MAP_FULL ? "the state store (LMDB map) is full and could not grow; the "
+                                   "request was not applied (see the daemon log)"
+                                 : "the state store's transaction is full; the request was "
+                                   "not applied (see the daemon log)";
+    } else if (rc == BATCH_STOPPED) {
+        msg = s->failed_why;
+    } else if (rc == -2) {
+        hq_log(HQ_LOG_ERROR, "a batch could not be applied (out of memory or a WAL append "
+                             "refused); it was not written");
+        msg = "the change could not be applied (see the daemon log); the request was not applied";
+    } else if (rc == -1) {
+        s->wal_failed = true;
+        s->failed_why = "the WAL cannot be written (see the daemon log); no changes until restart";
+        msg = "the WAL cannot be written (see the daemon log); the request was not applied";
+    } else {
+        hq_log(HQ_LOG_ERROR, "lmdb: a batch failed: %s; refusing changes until restart",
+               mdb_strerror(rc));
+        s->wal_failed = true;
+        s->failed_why = "the state store failed (see the daemon log); no changes until restart";
+        msg = "the state store failed (see the daemon log); the request was not applied";
+    }
+    for (req *r = head; r; r = r->bnext)
+        if (!r->dropped)
+            req_error(r, PROTO_E_UNAVAILABLE, msg);
+}
+
 /* Takes the queue (and what time has brought due) as a batch: applied at
  * once, written now when the disk is idle, else pending until the batch in
  * flight is durable. Applying waits instead when want_quiet(). */
@@ -1596,7 +1897,8 @@ static void batch_maybe_start(server *s)
         req *head = s->q_head;
         s->q_head = s->q_tail = NULL;
         batch_fail_all(head, PROTO_E_UNAVAILABLE,
-                       "the WAL cannot be written; the request did not take effect");
+                       "the WAL cannot be written (see the daemon log); the request was not "
+                       "applied");
         batch_release(s, head);
         maybe_finish_stop(s);
         return;
@@ -1605,6 +1907,17 @@ static void batch_maybe_start(server *s)
         return;
     if (s->flushing && want_quiet(s))
         return; /* after_flush comes back here at the quiet point */
+    if (s->map_stuck && !s->flushing) {
+        quiet_point(s); /* the map may grow now */
+        if (s->map_stuck) {
+            req *head = s->q_head;
+            s->q_head = s->q_tail = NULL;
+            s->due_pending = false;
+            batch_failed(s, head, MDB_MAP_FULL);
+            batch_release(s, head);
+            return;
+        }
+    }
     s->due_pending = false;
     /* Take up to BATCH_MAX_REQS requests off the queue. */
     req *head = s->q_head, *last = head;
@@ -1622,9 +1935,11 @@ static void batch_maybe_start(server *s)
     int64_t now = server_now(s);
     uint64_t records = 0;
     int rc;
-    for (int tries = 0;; tries++) {
+    for (int tries = 0;;) {
         rc = batch_apply(s, head, now, &records);
-        if ((rc != MDB_MAP_FULL && rc != MDB_TXN_FULL) || tries == 8)
+        if (rc == BATCH_REDO)
+            continue; /* a request dropped: again without it */
+        if ((rc != MDB_MAP_FULL && rc != MDB_TXN_FULL) || tries++ == 8)
             break;
         s->need_room = rc;
         if (s->flushing) {
@@ -1641,18 +1956,17 @@ static void batch_maybe_start(server *s)
             }
             return;
         }
+        size_t map_before = s->st->map_size;
         quiet_point(s); /* checkpoint, and the map grows on MDB_MAP_FULL */
         if (s->wal_failed) {
-            rc = -1;
+            rc = BATCH_STOPPED; /* the checkpoint failed: failed_why says how */
             break;
         }
+        if (rc == MDB_MAP_FULL && s->st->map_size == map_before && tries > 1)
+            break; /* the map cannot grow now: try again with the next batch */
     }
     if (rc != 0) {
-        hq_log(HQ_LOG_ERROR, "batch failed: %s", rc > 0 ? mdb_strerror(rc) : "WAL append");
-        batch_fail_all(head, PROTO_E_UNAVAILABLE,
-                       "the change could not be applied durably (see the daemon log)");
-        if (rc == -1 || rc > 0)
-            s->wal_failed = true;
+        batch_failed(s, head, rc);
         batch_release(s, head);
         return;
     }
@@ -1878,10 +2192,17 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     s->w = w;
     const hall_config *cfg = hall_config_current(h);
     s->manual_base = cfg->has_start_ms ? cfg->start_ms : wall_ms();
+    /* The largest record the WAL takes (the segment size of this start). */
+    s->rec_max = WAL_MAX_PAYLOAD + WAL_RECORD_OVERHEAD;
+    if (cfg->wal.segment_bytes - WAL_SEGMENT_HEADER_LEN < s->rec_max)
+        s->rec_max = (size_t)(cfg->wal.segment_bytes - WAL_SEGMENT_HEADER_LEN);
+    s->failed_why = "the WAL cannot be written (see the daemon log); no changes until restart";
     s->last_rec_ms = hall_clock_ms(h);
+    s->durable_clock = hall_clock_ms(h);
     int code = 1;
     proto_buf_init(&s->result);
     proto_buf_init(&s->payload);
+    proto_buf_init(&s->strip);
     if (!msgpack_zone_init(&s->zone, 8192) || uv_loop_init(&s->loop) != 0) {
         free(s);
         return 1;
@@ -1952,6 +2273,7 @@ out:
     }
     proto_buf_free(&s->result);
     proto_buf_free(&s->payload);
+    proto_buf_free(&s->strip);
     free(s->reload_text);
     proto_buf_free(&s->b_events);
     feed_free(&s->feed);

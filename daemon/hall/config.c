@@ -768,6 +768,24 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
     return 0;
 }
 
+int hall_config_check_records(const hall_config *c, const char *origin, uint64_t seg_header,
+                              uint64_t overhead, uint64_t max_payload, char *err, size_t errlen)
+{
+    uint64_t room = c->wal.segment_bytes - seg_header - overhead;
+    if (room > max_payload)
+        room = max_payload;
+    room = room > HALL_RECORD_SLACK ? room - HALL_RECORD_SLACK : 0;
+    if (c->limits.max_frame > room) {
+        snprintf(err, errlen,
+                 "%s: limits.max_frame (%u) is too large for a WAL record in a segment of "
+                 "wal.segment_bytes (%" PRIu64 "): a request's record must fit one segment "
+                 "with its result; make max_frame at most %" PRIu64 " or segment_bytes larger",
+                 origin, c->limits.max_frame, c->wal.segment_bytes, room);
+        return -1;
+    }
+    return 0;
+}
+
 void hall_config_free(hall_config *c)
 {
     if (!c)

@@ -176,4 +176,17 @@ int hall_config_window(const hall_config *c, const char *id, size_t n);
 /* The token entry, compared in constant time over all tokens; NULL if none. */
 const hall_token *hall_config_token(const hall_config *c, const char *token, size_t n);
 
+/* Room a record keeps beyond a request's args: its op name, result and
+ * events (hall_record_pack_ev). */
+#define HALL_RECORD_SLACK 4096
+
+/* Whether this config's records fit the WAL: a request of max_frame bytes
+ * with HALL_RECORD_SLACK and `overhead` bytes of record framing, within one
+ * segment of wal.segment_bytes after
+ * its `seg_header` and within `max_payload`. Checked where a config file
+ * is loaded (a config record replayed from an older log is not refused).
+ * 0, or -1 with a message naming the fields. */
+int hall_config_check_records(const hall_config *c, const char *origin, uint64_t seg_header,
+                              uint64_t overhead, uint64_t max_payload, char *err, size_t errlen);
+
 #endif

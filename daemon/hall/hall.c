@@ -13,6 +13,7 @@
 #include "daemon/hall/ticket.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,13 +247,18 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
 
     msgpack_packer pk;
     proto_packer_init(&pk, result);
-    if ((rc = hall_events_before(h, txn, r, hall_line_waiting)) != 0)
+    if ((rc = hall_events_before(h, txn, r, hall_line_waiting)) == ENOMEM)
+        return proto_fail(e, PROTO_E_INTERNAL, "out of memory noting the events"), -1;
+    if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "events");
     if (handlers[r->def->op](h, txn, r, &pk, e, mdb_rc) != 0)
         return -1;
+    /* From here the handler has written: a failure must undo the txn. */
     if (result->oom)
-        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the result"), -1;
-    if ((rc = hall_events_after(h, txn, r, result)) != 0)
+        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the result"), HALL_EXEC_UNDO;
+    if ((rc = hall_events_after(h, txn, r, result)) == ENOMEM)
+        return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the events"), HALL_EXEC_UNDO;
+    if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "events");
 
     if ((rc = hall_idem_expire(h, txn, r->now_ms)) != 0)
@@ -267,6 +273,9 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
         msgpack_pack_int64(&ipk, r->now_ms);
         msgpack_pack_bin(&ipk, result->len);
         msgpack_pack_bin_body(&ipk, result->p, result->len);
+        if (h->scratch.oom)
+            return proto_fail(e, PROTO_E_INTERNAL, "out of memory packing the idem entry"),
+                   HALL_EXEC_UNDO;
         MDB_val k = {klen, key}, v = {h->scratch.len, h->scratch.p};
         if ((rc = mdb_put(txn, h->st->idem, &k, &v, 0)) != 0 ||
             (rc = hall_idem_index(h, txn, key, klen, r->now_ms)) != 0)

@@ -90,6 +90,11 @@ const hall_op_def *hall_op_find(const char *name, size_t n);
 /* The op of a WAL record type, or NULL (a newer version's record). */
 const hall_op_def *hall_op_by_record(uint16_t type);
 const hall_op_def *hall_op_get(hall_op op);
+/* Whether a mutation from the wire reads an arg of this name (idem is one
+ * of every mutation's). The daemon drops the others before the request
+ * joins a batch, so that an arg PROTOCOL.md says is ignored is not kept in
+ * the record either (a record replayed keeps every arg it holds). */
+bool hall_op_knows_arg(const hall_op_def *def, const char *name, size_t n);
 
 typedef struct hall_actor {
     hall_role role;
@@ -128,11 +133,16 @@ typedef struct hall_request {
 enum {
     HALL_EXEC_RECORD = 0, /* applied: write the record */
     HALL_EXEC_REPLAY = 1, /* an idem retry: answered, nothing changed, no record */
+    /* Failed (e set) after the handler wrote (out of memory packing the
+     * result, its events or its idem entry): the txn holds a partial
+     * change, which the caller must undo (abort the txn it ran in). */
+    HALL_EXEC_UNDO = -2,
 };
 
 /* Runs a mutation (HALL_MUTATE) in the write transaction, packing the
  * result map into `result` (reset first). Returns HALL_EXEC_RECORD or
- * HALL_EXEC_REPLAY, or -1 with e set (the transaction is untouched unless
+ * HALL_EXEC_REPLAY, HALL_EXEC_UNDO (see above), or -1 with e set (the
+ * transaction is untouched unless
  * e->code is PROTO_E_INTERNAL with an LMDB error in *mdb_rc, which means the
  * whole batch must be aborted: MDB_MAP_FULL is one). */
 int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, proto_error *e,

@@ -35,6 +35,7 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
     int rc;
     memset(s, 0, sizeof *s);
     s->read_only = read_only;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(path, sizeof path, "%s/%s", dir, HALL_STORE_FILE);
     if ((rc = mdb_env_create(&s->env)) != 0)
         goto fail;
@@ -110,8 +111,21 @@ int hall_store_grow(hall_store *s)
 {
     size_t want = s->map_size * 2;
     int rc = mdb_env_set_mapsize(s->env, want);
-    if (rc == 0)
+    if (rc == 0) {
         s->map_size = want;
+        return 0;
+    }
+    /* LMDB unmapped the file before mapping it anew: the environment is
+     * unusable now. Open it again at its old size (nothing was lost: no
+     * txn was open). */
+    char dir[sizeof s->dir], err[256];
+    size_t old = s->map_size;
+    bool ro = s->read_only;
+    memcpy(dir, s->dir, sizeof dir);
+    mdb_env_close(s->env);
+    s->env = NULL;
+    if (hall_store_open(s, dir, ro, old, err, sizeof err) != 0)
+        return rc; /* s->env is NULL: the caller cannot go on */
     return rc;
 }
 

@@ -36,6 +36,7 @@ typedef struct hall_store {
         ratings, stats, appointments, appt_due;
     size_t map_size;
     bool read_only;
+    char dir[4096]; /* the data dir, to open the environment again */
 } hall_store;
 
 /* Opens (creating) DATA/state.mdb with a map of at least map_bytes (0: 64
@@ -50,7 +51,10 @@ void hall_store_close(hall_store *s);
  * to save the freelist) rarely meets MDB_MAP_FULL. */
 bool hall_store_nearly_full(const hall_store *s);
 
-/* Doubles the map. Only with no transaction open (MDB_MAP_FULL recovery). */
+/* Doubles the map. Only with no transaction open (MDB_MAP_FULL recovery).
+ * When LMDB cannot map the larger size (out of address space or memory),
+ * the environment is opened again at its old size and the error returned;
+ * s->env is NULL only if that fails too. */
 int hall_store_grow(hall_store *s);
 
 /* Big-endian u64 helpers for keys and meta values. */

@@ -14,6 +14,13 @@
  *                              most 60 s) before it runs, after creating
  *                              PATH.held: a test holds a batch in flight
  *
+ *   HALLQ_FAULT_READ=PATH      while PATH exists, opening a segment read-only
+ *                              fails with EIO (a catch-up cannot read the log)
+ *
+ *   HALLQ_MAP_MAX_FILE=PATH    LMDB cannot map state.mdb larger than the
+ *                              number in PATH (mmap fails with ENOMEM, as
+ *                              when address space runs out; no file: no cap)
+ *
  *   HALLQ_FREE_FILE=PATH       statvfs reports the number in PATH as the
  *                              free bytes (a test "fills" and "frees" the
  *                              disk by rewriting it; no file: the truth)
@@ -25,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <limits.h>
 #include <stdio.h>
@@ -137,9 +145,19 @@ int rename(const char *from, const char *to)
     return real(from, to);
 }
 
+/* HALLQ_FAULT_READ=PATH: while PATH exists, opening a segment to read it
+ * (no O_CREAT: the scan of a catch-up or of a recovery) fails with EIO. */
+static int fault_read(const char *path, int flags)
+{
+    const char *gate = getenv("HALLQ_FAULT_READ");
+    return gate && !(flags & O_CREAT) && is_wal_path(path) && access(gate, F_OK) == 0;
+}
+
 static int open_common(int (*real)(const char *, int, ...), const char *path, int flags,
                        mode_t mode)
 {
+    if (fault_read(path, flags))
+        return errno = EIO, -1;
     int f = should_fail("open", (flags & O_CREAT) && is_wal_path(path));
     if (f)
         return errno = f > 0 ? f : EIO, -1;
@@ -196,4 +214,41 @@ int statvfs(const char *path, struct statvfs *sv)
         fclose(f);
     }
     return rc;
+}
+
+/* HALLQ_MAP_MAX_FILE: an mmap of the state file past the cap fails. */
+static int map_refused(int fd, size_t len)
+{
+    const char *file = getenv("HALLQ_MAP_MAX_FILE");
+    char link[64], path[PATH_MAX];
+    if (!file || fd < 0)
+        return 0;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n < 9)
+        return 0;
+    path[n] = 0;
+    if (strcmp(path + n - 9, "state.mdb") != 0)
+        return 0;
+    FILE *f = fopen(file, "r");
+    unsigned long long cap;
+    int refused = f && fscanf(f, "%llu", &cap) == 1 && len > cap;
+    if (f)
+        fclose(f);
+    return refused;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    static void *(*real)(void *, size_t, int, int, int, off_t);
+    if (!real)
+        real = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
+    if (map_refused(fd, len))
+        return errno = ENOMEM, MAP_FAILED;
+    return real(addr, len, prot, flags, fd, off);
+}
+
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return mmap(addr, len, prot, flags, fd, off);
 }

@@ -117,8 +117,11 @@ def wait_until(pred, what, timeout=20.0, every=0.02):
 
 
 def segment_bytes(n):
-    """An `extra` for write_config: WAL segments of n bytes."""
-    return {"segment_bytes: 67108864": "segment_bytes: %d" % n}
+    """An `extra` for write_config: WAL segments of n bytes (and a max_frame
+    whose records fit them: a segment's header, a record's framing and 4 KiB
+    for its result, see hall_config_check_records)."""
+    return {"segment_bytes: 67108864": "segment_bytes: %d" % n,
+            "max_frame: 65536": "max_frame: %d" % min(65536, n - 128 - 76 - 4096)}
 
 
 class Daemon:
