@@ -86,7 +86,7 @@ import threading
 import time
 
 import walfile
-from conftest import BUILD, HALLQ, TUESDAY_10AM, Daemon, write_config
+from conftest import BUILD, HALLQ, TUESDAY_10AM, Daemon, segment_bytes, write_config
 from hallq_client import Client, Closed
 
 DISKTRACE = BUILD / "tests" / "faults" / "libdisktrace.so"
@@ -702,7 +702,7 @@ class Round:
         self.segment = rng.choice((65536, 1 << 20, 64 << 20))
         self.checkpoint_ms = rng.choice((0, 30, 300, 1000))
         self.sync_us = rng.choice((0, 500, 2000))
-        self.extra = {"segment_bytes: 67108864": "segment_bytes: %d" % self.segment}
+        self.extra = segment_bytes(self.segment)
         self.cfg = write_config(self.dir, start_ms=TUESDAY_10AM, extra=self.extra)
         # A third of the rounds: a SIGKILL and a restart on the same
         # files first (the daemon starts from what the page cache holds),

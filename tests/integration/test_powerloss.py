@@ -59,7 +59,7 @@ def test_trace_and_images_of_a_roll_over(shim, workdir):
     # exactly the synced records, one with every page kept holds all.
     r = powerloss.Round(workdir, SEED, 0)
     r.segment = 65536
-    r.extra = {"segment_bytes: 67108864": "segment_bytes: 65536"}
+    r.extra = powerloss.segment_bytes(65536)
     r.cfg = powerloss.write_config(r.dir, start_ms=powerloss.TUESDAY_10AM, extra=r.extra)
     data = r.dir / "data"
     data.mkdir()
