@@ -67,6 +67,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "shim.h"
+
 /* real_NAME: the next definition of NAME (libc's), looked up once. */
 #define REAL(name)                                                                                 \
     static __typeof__(&name) real_##name;                                                          \
@@ -96,29 +98,6 @@ static int tracing(void)
     }
     pthread_mutex_unlock(&trace_mu);
     return trace_fd >= 0;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static int is_wal_path(const char *path)
-{
-    return ends_with(path, ".wal") || ends_with(path, ".wal.tmp");
-}
-
-/* The absolute path of fd into out; 0 when it has none. */
-static int fd_path(int fd, char out[PATH_MAX])
-{
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, out, PATH_MAX - 1);
-    if (n <= 0)
-        return 0;
-    out[n] = 0;
-    return 1;
 }
 
 static int wal_fd(int fd, char out[PATH_MAX])
@@ -406,38 +385,20 @@ static int traced_open(int fd, int flags)
 int open(const char *path, int flags, ...)
 {
     REAL(open);
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    OPEN_MODE(mode, flags);
     return traced_open(real_open(path, flags, mode), flags);
 }
 
 int open64(const char *path, int flags, ...)
 {
     REAL(open64);
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    OPEN_MODE(mode, flags);
     return traced_open(real_open64(path, flags, mode), flags);
 }
 
 int openat(int dirfd, const char *path, int flags, ...)
 {
     REAL(openat);
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    OPEN_MODE(mode, flags);
     return traced_open(real_openat(dirfd, path, flags, mode), flags);
 }

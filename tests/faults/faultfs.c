@@ -40,22 +40,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static int is_wal_path(const char *path)
-{
-    size_t n = strlen(path);
-    return (n >= 4 && strcmp(path + n - 4, ".wal") == 0) ||
-           (n >= 8 && strcmp(path + n - 8, ".wal.tmp") == 0);
-}
+#include "shim.h"
 
 static int is_wal(int fd)
 {
-    char link[64], path[PATH_MAX];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n < 4)
-        return 0;
-    path[n] = 0;
-    return is_wal_path(path);
+    char path[PATH_MAX];
+    return fd_path(fd, path) && is_wal_path(path);
 }
 
 /* Whether this call of `kind` on the log fails: 0 no, else the error
@@ -76,21 +66,6 @@ static int should_fail(const char *kind, int on_wal)
     return strcmp(e, "ENOSPC") == 0 ? ENOSPC : EIO;
 }
 
-/* HALLQ_FAULT_HOLD: waits while the file exists, having said so. */
-static void hold(void)
-{
-    const char *path = getenv("HALLQ_FAULT_HOLD");
-    if (!path || access(path, F_OK) != 0)
-        return;
-    char held[PATH_MAX];
-    snprintf(held, sizeof held, "%s.held", path);
-    FILE *f = fopen(held, "w");
-    if (f)
-        fclose(f);
-    for (int i = 0; i < 60000 && access(path, F_OK) == 0; i++)
-        usleep(1000);
-}
-
 int fdatasync(int fd)
 {
     static int (*real)(int);
@@ -98,7 +73,7 @@ int fdatasync(int fd)
         real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
     int wal = is_wal(fd);
     if (wal)
-        hold();
+        hold_while(getenv("HALLQ_FAULT_HOLD"));
     int f = should_fail("fdatasync", wal);
     if (f)
         return errno = f > 0 ? f : EIO, -1;
@@ -169,13 +144,7 @@ int open(const char *path, int flags, ...)
     static int (*real)(const char *, int, ...);
     if (!real)
         real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-    mode_t mode = 0;
-    if (flags & O_CREAT) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    OPEN_MODE(mode, flags);
     return open_common(real, path, flags, mode);
 }
 
@@ -184,13 +153,7 @@ int open64(const char *path, int flags, ...)
     static int (*real)(const char *, int, ...);
     if (!real)
         real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
-    mode_t mode = 0;
-    if (flags & O_CREAT) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    OPEN_MODE(mode, flags);
     return open_common(real, path, flags, mode);
 }
 
@@ -220,15 +183,8 @@ int statvfs(const char *path, struct statvfs *sv)
 static int map_refused(int fd, size_t len)
 {
     const char *file = getenv("HALLQ_MAP_MAX_FILE");
-    char link[64], path[PATH_MAX];
-    if (!file || fd < 0)
-        return 0;
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n < 9)
-        return 0;
-    path[n] = 0;
-    if (strcmp(path + n - 9, "state.mdb") != 0)
+    char path[PATH_MAX];
+    if (!file || fd < 0 || !fd_path(fd, path) || !ends_with(path, "state.mdb"))
         return 0;
     FILE *f = fopen(file, "r");
     unsigned long long cap;

@@ -17,44 +17,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shim.h"
+
 static void hold(const char *path, int flags)
 {
-    const char *gate = getenv("HALLQ_READ_HOLD");
-    size_t n = strlen(path);
-    if (!gate || (flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT) || n < 4 ||
-        strcmp(path + n - 4, ".wal") != 0 || access(gate, F_OK) != 0)
-        return;
-    char held[PATH_MAX];
-    snprintf(held, sizeof held, "%s.held", gate);
-    FILE *f = fopen(held, "w");
-    if (f)
-        fclose(f);
-    for (int i = 0; i < 6000 && access(gate, F_OK) == 0; i++)
-        usleep(10000);
+    if ((flags & O_ACCMODE) == O_RDONLY && !(flags & O_CREAT) && is_segment_path(path))
+        hold_while(getenv("HALLQ_READ_HOLD"));
 }
 
-static int open_with(const char *sym, const char *path, int flags, va_list ap)
+static int open_with(const char *sym, const char *path, int flags, mode_t mode)
 {
     int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, sym);
-    mode_t mode = (flags & O_CREAT) ? (mode_t)va_arg(ap, int) : 0;
     hold(path, flags);
     return real(path, flags, mode);
 }
 
 int open(const char *path, int flags, ...)
 {
-    va_list ap;
-    va_start(ap, flags);
-    int fd = open_with("open", path, flags, ap);
-    va_end(ap);
-    return fd;
+    OPEN_MODE(mode, flags);
+    return open_with("open", path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...)
 {
-    va_list ap;
-    va_start(ap, flags);
-    int fd = open_with("open64", path, flags, ap);
-    va_end(ap);
-    return fd;
+    OPEN_MODE(mode, flags);
+    return open_with("open64", path, flags, mode);
 }
