@@ -107,14 +107,7 @@ static void test_fence_rebuilds_the_segment_up_to_the_fence(void **state)
     /* A second recovery finds a clean log; the writer continues. */
     assert_int_equal(recover_plain(&r), 0);
     assert_false(r.fenced);
-    wal_writer *w = open_writer(NULL, SEG);
-    assert_int_equal(wal_writer_last_lsn(w), fc.lsn);
-    append_batch(w, 2, 99999);
-    wal_writer_close(w);
-    seen s;
-    assert_int_equal(scan_check(&r, &s), 0);
-    assert_int_equal(s.n, fc.lsn + 2);
-    assert_int_equal(s.bad, 0);
+    check_writer_continues(fc.lsn, SEG, true, 99999, &r);
     free(orig);
 }
 
@@ -185,23 +178,13 @@ static int x_rename(const char *a, const char *b)
     return rename(a, b);
 }
 
-static int x_open(const char *p, int fl, mode_t m)
-{
-    return open(p, fl, m);
-}
-
-static int x_fallocate(int fd, off_t off, off_t len)
-{
-    return wal_io_posix.fallocate(fd, off, len);
-}
-
 static const wal_io_ops failing_sync = {
-    .open = x_open,
+    .open = io_open,
     .pwrite = pwrite,
     .fdatasync = x_fdatasync,
     .fsync = fsync,
     .rename = x_rename,
-    .fallocate = x_fallocate,
+    .fallocate = io_fallocate,
     .ftruncate = ftruncate,
     .close = close,
 };

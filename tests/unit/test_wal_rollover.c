@@ -30,22 +30,13 @@ static int c_rename(const char *a, const char *b)
     return rename(a, b);
 }
 
-static int c_open(const char *p, int fl, mode_t m)
-{
-    return open(p, fl, m);
-}
-static int c_fallocate(int fd, off_t off, off_t len)
-{
-    return wal_io_posix.fallocate(fd, off, len);
-}
-
 static const wal_io_ops counting = {
-    .open = c_open,
+    .open = io_open,
     .pwrite = c_pwrite,
     .fdatasync = c_fdatasync,
     .fsync = fsync,
     .rename = c_rename,
-    .fallocate = c_fallocate,
+    .fallocate = io_fallocate,
     .ftruncate = ftruncate,
     .close = close,
 };

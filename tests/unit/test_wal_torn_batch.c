@@ -64,13 +64,7 @@ static void expect_torn_batch(long at, uint64_t lsn)
     assert_false(r.torn);
     assert_int_equal(s.n, lsn - 1);
     assert_int_equal(s.bad, 0);
-    wal_writer *w = open_writer(NULL, BIG_SEG);
-    assert_int_equal(wal_writer_last_lsn(w), lsn - 1);
-    append_batch(w, 2, 9000);
-    wal_writer_close(w);
-    assert_int_equal(scan_check(&r, &s), 0);
-    assert_int_equal(s.n, lsn + 1);
-    assert_int_equal(s.bad, 0);
+    check_writer_continues(lsn - 1, BIG_SEG, true, 9000, &r);
     free(damaged);
     free(bb);
     free(after);
@@ -79,20 +73,11 @@ static void expect_torn_batch(long at, uint64_t lsn)
 /* Refused with `words` in the message, nothing repaired. */
 static void expect_refused(long at, uint64_t lsn, const char *words)
 {
-    size_t n0, n1;
-    uint8_t *before = file_read(seg_path(1), &n0);
     wal_scan_result r;
-    assert_int_equal(recover_plain(&r), WAL_E_CORRUPT);
+    recover_refused(&r);
     if ((long)r.bad_at.offset != at || r.bad_at.lsn != lsn || !strstr(r.message, words))
         fail_msg("want refusal at %ld LSN %llu (%s), got: %s", at, (unsigned long long)lsn, words,
                  r.message);
-    assert_false(r.torn);
-    uint8_t *after = file_read(seg_path(1), &n1);
-    assert_int_equal(n0, n1);
-    assert_memory_equal(before, after, n0);
-    assert_int_equal(count_files(".broken"), 0);
-    free(before);
-    free(after);
 }
 
 /* The issue's reproduction: the batch's first page back to its pre-batch
@@ -234,23 +219,13 @@ static int r_fdatasync(int fd)
     return fdatasync(fd);
 }
 
-static int r_open(const char *p, int fl, mode_t m)
-{
-    return open(p, fl, m);
-}
-
-static int r_fallocate(int fd, off_t off, off_t len)
-{
-    return wal_io_posix.fallocate(fd, off, len);
-}
-
 static const wal_io_ops rounds_io = {
-    .open = r_open,
+    .open = io_open,
     .pwrite = r_pwrite,
     .fdatasync = r_fdatasync,
     .fsync = fsync,
     .rename = rename,
-    .fallocate = r_fallocate,
+    .fallocate = io_fallocate,
     .ftruncate = ftruncate,
     .close = close,
 };

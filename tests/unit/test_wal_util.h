@@ -139,6 +139,18 @@ TU void append_batch(wal_writer *w, int n, uint64_t at)
     assert_int_equal(wal_writer_durable_lsn(w), wal_writer_last_lsn(w));
 }
 
+/* Plain open and fallocate, for a test's own I/O table: open is variadic
+ * and wal_io_posix's members are no constants an initializer can name. */
+TU int io_open(const char *p, int fl, mode_t m)
+{
+    return open(p, fl, m);
+}
+
+TU int io_fallocate(int fd, off_t off, off_t len)
+{
+    return wal_io_posix.fallocate(fd, off, len);
+}
+
 /* What run_until_fault saw: the failing flush and complete, the durable
  * LSN before the failing batch, the last LSN appended. */
 typedef struct fault_run {
@@ -244,6 +256,25 @@ TU int recover_plain(wal_scan_result *r)
 {
     wal_scan_options o = {.dir = dir, .hall_id = HALL};
     return wal_recover(&o, NULL, r);
+}
+
+/* The writer (segments of seg bytes, synced or not) continues the log
+ * after LSN `good`: a batch of 2 records at time `at` follows it, and the
+ * log then scans clean, records 1..good + 2 all there and right. *r: that
+ * scan. */
+TU void check_writer_continues(uint64_t good, uint64_t seg, bool sync, uint64_t at,
+                               wal_scan_result *r)
+{
+    wal_writer *w = open_writer_ex(NULL, seg, sync);
+    assert_int_equal(wal_writer_last_lsn(w), good);
+    append_batch(w, 2, at);
+    wal_writer_close(w);
+    seen s;
+    assert_int_equal(scan_check(r, &s), 0);
+    assert_false(r->torn);
+    assert_int_equal(s.n, good + 2);
+    assert_int_equal(s.last, good + 2);
+    assert_int_equal(s.bad, 0);
 }
 
 /* ---- file surgery ---- */
@@ -363,6 +394,23 @@ TU int count_files(const char *suffix)
     if (d)
         closedir(d);
     return n;
+}
+
+/* Recovery refuses the log (WAL_E_CORRUPT) and repairs nothing: no torn
+ * tail, segment 1 byte for byte as before, no .broken copy. *r: for the
+ * caller's checks of where and why. */
+TU void recover_refused(wal_scan_result *r)
+{
+    size_t n0, n1;
+    uint8_t *before = file_read(seg_path(1), &n0);
+    assert_int_equal(recover_plain(r), WAL_E_CORRUPT);
+    assert_false(r->torn);
+    uint8_t *after = file_read(seg_path(1), &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    assert_int_equal(count_files(".broken"), 0);
+    free(before);
+    free(after);
 }
 
 #endif
