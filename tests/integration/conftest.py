@@ -124,6 +124,28 @@ def segment_bytes(n):
             "max_frame: 65536": "max_frame: %d" % min(65536, n - 128 - 76 - 4096)}
 
 
+def subscribe(d, token="display-demo", topics=("line", "call", "window"), since=None,
+              unix=False):
+    """A connection subscribed to `topics` (from `since` on, when given) and
+    the seq subscribe answered."""
+    c = d.unix(token) if unix else d.tcp(token)
+    args = {"topics": list(topics)}
+    if since is not None:
+        args["since"] = since
+    r = c.ok("subscribe", **args)
+    return c, r["seq"]
+
+
+def events(c, n):
+    """The next n pushed events (no response may come in between)."""
+    got = []
+    while len(got) < n:
+        m = c.read()
+        assert "event" in m, "a response where an event was expected: %r" % m
+        got.append(m)
+    return got
+
+
 class Daemon:
     """One hallqd on one data dir; it can be stopped, killed and started
     again on the same dir (each run gets its own port and log file)."""

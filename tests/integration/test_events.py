@@ -5,30 +5,11 @@ see only their own cases, and a subscriber that does not read is cut off at
 the output cap."""
 import socket
 
-from conftest import TUESDAY_10AM
+from conftest import TUESDAY_10AM, events, subscribe
 from hallq_client import Client
 
 PERSON = {"kind": "person", "id": "110101199003077777"}
 MIN = 60 * 1000
-
-
-def subscribe(d, token, topics, since=None, unix=False):
-    c = d.unix(token) if unix else d.tcp(token)
-    args = {"topics": topics}
-    if since is not None:
-        args["since"] = since
-    r = c.ok("subscribe", **args)
-    return c, r["seq"]
-
-
-def events(c, n):
-    """The next n pushed events (no response may come in between)."""
-    got = []
-    while len(got) < n:
-        m = c.read()
-        assert "event" in m, "a response where an event was expected: %r" % m
-        got.append(m)
-    return got
 
 
 def brief(evs):

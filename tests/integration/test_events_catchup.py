@@ -8,7 +8,7 @@ import os
 import re
 import threading
 
-from conftest import BUILD, TUESDAY_10AM, segment_bytes, wait_until
+from conftest import BUILD, TUESDAY_10AM, events, segment_bytes, subscribe, wait_until
 
 READHOLD = BUILD / "tests" / "faults" / "libreadhold.so"
 INDEXED = "events: the WAL is indexed up to LSN"
@@ -24,23 +24,6 @@ def wait_count(d, needle, n):
     """The log once `needle` occurs n times (each start logs it anew)."""
     wait_until(lambda: d.log_text().count(needle) >= n, "%d x %r in the log" % (n, needle))
     return d.log_text()
-
-
-def events(c, n):
-    got = []
-    while len(got) < n:
-        m = c.read()
-        assert "event" in m, "a response where an event was expected: %r" % m
-        got.append(m)
-    return got
-
-
-def subscribe(d, since=None, topics=("line", "call", "window")):
-    c = d.tcp("display-demo")
-    args = {"topics": list(topics)}
-    if since is not None:
-        args["since"] = since
-    return c, c.ok("subscribe", **args)["seq"]
 
 
 def catch_up_lines(text):
