@@ -124,6 +124,24 @@ def segment_bytes(n):
             "max_frame: 65536": "max_frame: %d" % min(65536, n - 128 - 76 - 4096)}
 
 
+class LoadThreads:
+    """Load threads that run until the daemon is killed (test_crash.py,
+    powerloss.py). A subclass sets self.threads, and self.errors: what a
+    thread saw that it should not have."""
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def join(self):
+        """Fails on a thread still running 30 s after the kill, or on any
+        error a thread recorded."""
+        for t in self.threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in self.threads), "a load thread hung"
+        assert not self.errors, self.errors
+
+
 def subscribe(d, token="display-demo", topics=("line", "call", "window"), since=None,
               unix=False):
     """A connection subscribed to `topics` (from `since` on, when given) and

@@ -86,7 +86,8 @@ import threading
 import time
 
 import walfile
-from conftest import BUILD, HALLQ, TUESDAY_10AM, Daemon, segment_bytes, write_config
+from conftest import (BUILD, HALLQ, TUESDAY_10AM, Daemon, LoadThreads, segment_bytes,
+                      write_config)
 from hallq_client import Client, Closed
 
 DISKTRACE = BUILD / "tests" / "faults" / "libdisktrace.so"
@@ -549,7 +550,7 @@ class Ledger:
         self.sent += other.sent
 
 
-class Load(Ledger):
+class Load(Ledger, LoadThreads):
     """Kiosk and window clients until the daemon dies. Every request is
     recorded; its answer, when ok, is kept as acknowledged."""
 
@@ -568,16 +569,6 @@ class Load(Ledger):
                                           args=(self.window, w, seeds[kiosks + j]), daemon=True)
                          for j, w in enumerate(windows)]
         self.rate_queue = []   # ticket ids done, to be rated
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-
-    def join(self):
-        for t in self.threads:
-            t.join(30)
-        assert not any(t.is_alive() for t in self.threads), "a load thread hung"
-        assert not self.errors, self.errors
 
     def _guard(self, fn, who, seed):
         try:

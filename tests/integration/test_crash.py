@@ -20,7 +20,7 @@ import shutil
 import threading
 import time
 
-from conftest import TUESDAY_10AM, segment_bytes
+from conftest import TUESDAY_10AM, LoadThreads, segment_bytes
 from hallq_client import Client, Closed
 
 LINES = "ABCD"  # F, the pickup line, takes only tickets for a ready case
@@ -30,7 +30,7 @@ THREADS = 6
 CHUNK = 100
 
 
-class Loader:
+class Loader(LoadThreads):
     """THREADS connections taking tickets on random lines with unique idem
     keys (some one at a time, some pipelined four deep) until the daemon
     dies. Every key is recorded as unacknowledged before it is sent and
@@ -96,16 +96,6 @@ class Loader:
                 self.errors.append("thread %d: %r" % (i, e))
         finally:
             c.close()
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-
-    def join(self):
-        for t in self.threads:
-            t.join(30)
-        assert not any(t.is_alive() for t in self.threads), "a load thread hung"
-        assert not self.errors, self.errors
 
 
 class Ledger:
