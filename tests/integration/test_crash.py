@@ -36,8 +36,9 @@ class Loader(LoadThreads):
     dies. Every key is recorded as unacknowledged before it is sent and
     moved to acknowledged when its ticket comes back."""
 
-    def __init__(self, daemon, seed, round_no):
+    def __init__(self, daemon, seed, round_no, min_acked=1):
         self.daemon = daemon
+        self.min_acked = min_acked
         self.port = daemon.port
         self.acked = {}      # idem -> (line, result)
         self.unacked = {}    # idem -> line
@@ -88,7 +89,8 @@ class Loader(LoadThreads):
                     with self.lock:
                         del self.unacked[key]
                         self.acked[key] = (line, r)
-                    self.first_ack.set()
+                        if len(self.acked) >= self.min_acked:
+                            self.first_ack.set()
         except (Closed, ConnectionError):
             return  # the kill
         except BaseException as e:  # reported by the test's own thread in join()
@@ -157,7 +159,7 @@ class Ledger:
         k.close()
 
 
-def crash_rounds(make_daemon, rounds, seed, extra=None, budget_s=180.0):
+def crash_rounds(make_daemon, rounds, seed, extra=None, budget_s=180.0, min_acked=1):
     # budget_s only guards against a run that got pathologically slow (a
     # recovery replaying far more than it should); it is generous enough
     # for the sanitizer build on a loaded machine.
@@ -167,10 +169,11 @@ def crash_rounds(make_daemon, rounds, seed, extra=None, budget_s=180.0):
     started = time.monotonic()
     acked_under_load = 0
     for r in range(rounds):
-        loader = Loader(d, seed, r)
+        loader = Loader(d, seed, r, min_acked)
         loader.start()
-        # Let the load reach the daemon, then kill it at a random moment.
-        assert loader.first_ack.wait(30), "no ticket acknowledged in round %d" % r
+        # Let the load reach the daemon (min_acked tickets acknowledged),
+        # then kill it at a random moment.
+        assert loader.first_ack.wait(60), "%d tickets not acknowledged in round %d" % (min_acked, r)
         threading.Event().wait(rng.uniform(0.02, 0.3))
         d.kill()
         loader.join()
@@ -206,8 +209,11 @@ def test_crash_rounds(make_daemon):
 
 
 def test_crash_rounds_across_wal_segments(make_daemon):
-    # Segments of 64 KiB: the kills also land around segment roll-over.
+    # Segments of 64 KiB: the kills also land around segment roll-overs.
+    # At least 100 tickets a round (about 30 KiB of records: 1,000 tickets fill 4 to 5 segments) before the
+    # kill, so that the rounds cross several segments however slow the
+    # build and the machine are.
     d, ledger = crash_rounds(make_daemon, rounds=10, seed=7, extra=segment_bytes(65536),
-                             budget_s=120.0)
+                             budget_s=120.0, min_acked=100)
     segs = sorted(p.name for p in (d.data / "wal").iterdir() if p.is_file())
     assert len(segs) > 3, segs
