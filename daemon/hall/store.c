@@ -7,6 +7,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <msgpack.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,55 @@ uint64_t hall_be64_get(const uint8_t in[8])
     for (int i = 0; i < 8; i++)
         v = (v << 8) | in[i];
     return v;
+}
+
+/* The idem entries' time index (since 2026-12). A state written before it
+ * has none: read-only, the index is left out (nothing expires there);
+ * otherwise it is created and filled from the entries' own times (field 1
+ * of {h, at, r}), so that they expire like new ones. */
+static int open_idem_at(hall_store *s, MDB_txn *txn, bool read_only)
+{
+    int rc = mdb_dbi_open(txn, "idem_at", 0, &s->idem_at);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    if (read_only) {
+        s->no_idem_at = true;
+        return 0;
+    }
+    if ((rc = mdb_dbi_open(txn, "idem_at", MDB_CREATE, &s->idem_at)) != 0)
+        return rc;
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, s->idem, &c)) != 0)
+        return rc;
+    msgpack_zone z;
+    if (!msgpack_zone_init(&z, 1024)) {
+        mdb_cursor_close(c);
+        return ENOMEM;
+    }
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        msgpack_object o;
+        size_t off = 0;
+        uint8_t ik[8 + 512];
+        msgpack_zone_clear(&z);
+        if (k.mv_size > sizeof ik - 8 ||
+            msgpack_unpack(v.mv_data, v.mv_size, &off, &z, &o) != MSGPACK_UNPACK_SUCCESS ||
+            o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size < 2 ||
+            (o.via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+             o.via.array.ptr[1].type != MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        hall_be64_put(ik, (uint64_t)o.via.array.ptr[1].via.i64);
+        memcpy(ik + 8, k.mv_data, k.mv_size);
+        MDB_val ikv = {8 + k.mv_size, ik}, empty = {0, NULL};
+        if ((rc = mdb_put(txn, s->idem_at, &ikv, &empty, 0)) != 0)
+            break;
+    }
+    msgpack_zone_destroy(&z);
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_bytes, char *err,
@@ -66,7 +116,7 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
         (rc = mdb_dbi_open(txn, "tickets", dflags, &s->tickets)) ||
         (rc = mdb_dbi_open(txn, "queue", dflags, &s->queue)) ||
         (rc = mdb_dbi_open(txn, "idem", dflags, &s->idem)) ||
-        (rc = mdb_dbi_open(txn, "idem_at", dflags, &s->idem_at)) ||
+        (rc = open_idem_at(s, txn, read_only)) ||
         (rc = mdb_dbi_open(txn, "windows", dflags, &s->windows)) ||
         (rc = mdb_dbi_open(txn, "cases", dflags, &s->cases)) ||
         (rc = mdb_dbi_open(txn, "review", dflags, &s->review)) ||

@@ -36,6 +36,7 @@ typedef struct hall_store {
         ratings, stats, appointments, appt_due;
     size_t map_size;
     bool read_only;
+    bool no_idem_at; /* read-only, on a state from before the idem index */
     char dir[4096]; /* the data dir, to open the environment again */
 } hall_store;
 

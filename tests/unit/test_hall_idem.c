@@ -125,11 +125,57 @@ static void test_expiry_is_bounded_per_record_and_drains(void **state)
     fx_free(f);
 }
 
+/* Reopens the fixture's hall on its store, read-only or not. */
+static void reopen(fixture *f, bool read_only)
+{
+    char err[256];
+    hall_close(f->h);
+    hall_store_close(&f->st);
+    assert_int_equal(hall_store_open(&f->st, f->dir, read_only, 0, err, sizeof err), 0);
+    assert_int_equal(hall_open(&f->h, &f->st, err, sizeof err), 0);
+}
+
+/* A state written before the idem index existed (forged here by dropping
+ * it): a read-only open serves it as it is; a writable open builds the
+ * index from the entries' own times, and they then expire like new ones. */
+static void test_a_state_from_before_the_index(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(TUE(8, 0));
+    int64_t t0 = TUE(10, 0);
+    char first[40], again[40];
+    size_t entries, indexed;
+    take_idem(f, t0, "k1", first, 0);
+    take_idem(f, t0 + 1, "k2", again, 0);
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(f->st.env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_drop(txn, f->st.idem_at, 1), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+
+    reopen(f, true);
+    assert_true(f->st.no_idem_at);
+    assert_true(idem_held(f, KIOSK, "k1"));
+
+    reopen(f, false);
+    assert_false(f->st.no_idem_at);
+    idem_counts(f, &entries, &indexed);
+    assert_int_equal(entries, 2);
+    assert_int_equal(indexed, 2);
+    take_idem(f, t0 + HOUR_MS, "k1", again, HALL_EXEC_REPLAY);
+    assert_string_equal(again, first);
+    fx_take(f, t0 + DAY_MS + 1, "B", NULL);
+    idem_counts(f, &entries, &indexed);
+    assert_int_equal(entries, 0);
+    assert_int_equal(indexed, 0);
+    fx_free(f); /* the replay (with the index from the start): same digest */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_repeat_within_24h_then_gone),
         cmocka_unit_test(test_expiry_is_bounded_per_record_and_drains),
+        cmocka_unit_test(test_a_state_from_before_the_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
