@@ -30,7 +30,7 @@
  * So nothing a client sees is ever ahead of the disk. A failed write or
  * sync answers the batch in flight and the pending one `unavailable` (the
  * outcome unknown until a restart), drops the state txn and replays the
- * durable WAL into the last checkpoint (restore_from_wal), and stops all
+ * durable WAL into the last checkpoint (state_restore), and stops all
  * mutations until a restart recovers from the log (reads go on, unless
  * that catch-up failed: then they are `unavailable` too until it succeeds,
  * tried again every second). A request that fails after it changed the
@@ -43,9 +43,8 @@
  * Memory: a connection's input is bounded by its framer (4 + max_frame),
  * its slots by max_inflight (reading stops at the limit), and its output by
  * output_cap (a connection whose output passes it is cut off). */
-#include "daemon/server.h"
+#include "daemon/server_internal.h"
 #include "daemon/cfgfile.h"
-#include "daemon/feed.h"
 #include "daemon/hall/events.h"
 #include "daemon/log.h"
 #include "daemon/pii.h"
@@ -67,164 +66,10 @@
 #define BATCH_MAX_REQS 8192
 #define DISK_CHECK_MS 1000
 #define DRAIN_TIMEOUT_MS 5000
-#define CHECKPOINT_RECORDS 50000
-#define CHECKPOINT_SLOW_MS 250 /* a checkpoint this slow is logged */
 enum { LOG_TOOBIG = -4, LOG_NOMEM = -5, BATCH_REDO = -3, BATCH_STOPPED = -6 };
 #define UNKNOWN_OUTCOME                                                                            \
     "the WAL write or sync failed: whether the request took effect is unknown until the server "   \
     "restarts (see the daemon log); a retry with the same idem then is safe"
-
-typedef struct server server;
-typedef struct conn conn;
-
-/* REQ_NEW: parsed, not run (a direct op waits for the head of its FIFO,
- * config.reload too); REQ_HELD: a mutation parsed behind a direct op of its
- * connection that has not run yet (it joins the queue once that op ran, so
- * the op never sees it); REQ_QUEUED: in the queue or a batch; REQ_DONE:
- * answered. */
-enum { REQ_NEW, REQ_HELD, REQ_QUEUED, REQ_DONE };
-
-typedef struct req {
-    struct req *next;  /* in the connection's FIFO, or the free list */
-    struct req *bnext; /* in the server's mutation queue or batch */
-    conn *c;
-    uint64_t id;
-    const hall_op_def *def;
-    int state;
-    bool in_batch;    /* in the mutation queue or the batch in flight: the
-                       * answer (even an error) waits for the batch's end */
-    bool close_after; /* the response ends the connection */
-    bool dropped;     /* failed on its own while its batch was applied: the
-                       * batch is run again without it (batch_apply) */
-    proto_buf body;   /* the request's frame body (mutations) */
-    proto_buf out;    /* the response frame */
-} req;
-
-typedef struct listener {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
-    server *srv;
-    bool is_unix;
-    uint32_t roles;
-    bool open;
-} listener;
-
-struct conn {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
-    server *srv;
-    listener *l;
-    conn *prev, *next;
-    hall_actor actor;
-    bool authed;
-    bool reading;
-    bool closing; /* no more requests are read; close once output is out */
-    bool closed;  /* uv_close called */
-    bool handle_gone;
-    bool parsing;      /* inside conn_read_frames: pump must not re-enter it */
-    bool parse_paused; /* frames wait in the framer until hello has run */
-    proto_framer in;
-    req *head, *tail;
-    uint32_t inflight;
-    feed_sub sub; /* events (daemon/feed.h) */
-    /* Limits (loop ms): when it connected, since when a frame begun has
-     * been waiting for its rest (0: none), a kiosk's request tokens. */
-    uint64_t born_ms, partial_since;
-    double tokens;
-    uint64_t tokens_at;
-    proto_buf wbuf[2]; /* [writing] is being written, the other collects */
-    int writing;
-    bool write_busy;
-    uv_write_t wreq;
-};
-
-struct server {
-    uv_loop_t loop;
-    const server_options *opt;
-    hall *h;
-    hall **hp; /* the caller's: a restore from the WAL reopens the hall */
-    hall_store *st;
-    wal_writer *w;
-    listener tcp, unix_;
-    conn *conns;
-    uint32_t n_conns;
-
-    msgpack_zone zone;
-    req *free_reqs;
-    proto_buf result, payload;
-    proto_buf strip; /* a mutation without its unknown args */
-
-    /* Mutations waiting for the next batch, and the batch in flight. */
-    req *q_head, *q_tail;
-    req *b_head;
-    MDB_txn *st_txn;    /* the state txn: every batch since the checkpoint */
-    MDB_txn *b_txn;     /* a batch's txn while it is applied, nested in st_txn */
-    uint64_t b_records; /* records in the batch in flight */
-    bool b_reload;      /* ... and it holds the SIGHUP config */
-    /* The batch applied while the one in flight is written (pending): its
-     * records wait in the WAL writer, its answers with its requests. */
-    bool p_open, p_reload;
-    req *p_head;
-    uint64_t p_records;
-    uint64_t ckpt_records; /* durable records in st_txn */
-    uv_timer_t ckpt_timer; /* a checkpoint checkpoint_ms after the first of them */
-    /* Reasons to stop applying until everything applied is durable. */
-    bool ckpt_due;        /* the timer fired with batches in flight */
-    bool cfg_dirty;       /* a config change not yet checkpointed */
-    bool reads_waiting;   /* a read waits for the state to be durable */
-    int need_room;        /* MDB_MAP_FULL or MDB_TXN_FULL met while a batch flew */
-    proto_buf b_events;   /* events not yet sent: per record, lsn(8) len(4) n(4) bytes */
-    size_t b_events_mark; /* where the batch being applied began in b_events */
-    feed feed;            /* subscribers, the ring, catch-ups (daemon/feed.c) */
-    uv_work_t work;
-    int flush_rc;
-    bool flushing;
-    uv_check_t kick;
-    uv_idle_t kick_idle;  /* keeps the loop's poll from blocking while a kick waits */
-    uv_timer_t due_timer; /* fires when a time-driven record falls due */
-    bool due_pending;
-    int64_t last_rec_ms;   /* time of the newest record appended: a floor */
-    int64_t b_clock;       /* the hall's clock after the batch in flight */
-    int64_t durable_clock; /* ... after the last durable one */
-
-    /* A config read on SIGHUP, to be put in force by the next batch. */
-    char *reload_text;
-    size_t reload_len;
-    bool reload_in_batch;
-
-    bool wal_failed;
-    /* Why changes are refused until a restart (wal_failed), for answers. */
-    const char *failed_why;
-    /* The state lost effects that were acknowledged and could not catch up
-     * from the WAL: nothing is read from it until a restart. */
-    bool state_stale;
-    int stale_rc;               /* the mdb_rc to try the catch-up again with */
-    bool stale_stopped_changes; /* changes stopped by it, not by the WAL */
-    size_t rec_max;             /* the largest record payload the WAL takes */
-    /* The map is nearly full and could not grow: batches are refused (a
-     * checkpoint that meets MDB_MAP_FULL would lose the state txn) until a
-     * quiet point grows it. */
-    bool map_stuck;
-    uint64_t grow_tried; /* loop ms of the last grow tried while stuck */
-    bool disk_low;
-    uint64_t disk_checked;
-    int64_t manual_base;
-    uint64_t ro_lsn; /* read-only: the state's applied LSN */
-    bool stopping;
-    uv_signal_t sigterm, sigint, sighup;
-    uv_timer_t drain_timer;
-    uv_timer_t sweep_timer; /* hello and partial-frame timeouts */
-    MDB_txn *rtxn;          /* reused read transaction */
-    int exit_code;
-};
 
 static void conn_pump(conn *c);
 static void conn_read_frames(conn *c);
@@ -270,206 +115,6 @@ static int64_t durable_now(server *s)
 static uint64_t durable_lsn(server *s)
 {
     return s->w ? wal_writer_durable_lsn(s->w) : s->ro_lsn;
-}
-
-/* ---- the state txn (see the top of the file) ---- */
-
-/* The txn reads see: the state txn (begun when none is open), or, read-only,
- * the renewed read txn. NULL (and *rc) when LMDB cannot begin one. */
-static MDB_txn *state_read(server *s, int *rc)
-{
-    *rc = 0;
-    if (s->opt->read_only) {
-        *rc = mdb_txn_renew(s->rtxn);
-        return *rc ? NULL : s->rtxn;
-    }
-    if (!s->st_txn && (*rc = mdb_txn_begin(s->st->env, NULL, 0, &s->st_txn)) != 0)
-        return NULL;
-    return s->st_txn;
-}
-
-static void state_read_end(server *s, MDB_txn *txn)
-{
-    if (txn && txn == s->rtxn)
-        mdb_txn_reset(s->rtxn);
-}
-
-/* Whether the state txn holds effects not yet durable: a batch in flight,
- * or one applied while it flies (pending). */
-static bool nondurable(const server *s)
-{
-    return s->flushing || s->p_open;
-}
-
-/* Doubles LMDB's map (no write txn open). The reused read txn is given
- * back first: a grow that fails reopens the environment (hall_store_grow). */
-static int store_grow(server *s)
-{
-    if (s->rtxn)
-        mdb_txn_abort(s->rtxn);
-    s->rtxn = NULL;
-    int rc = hall_store_grow(s->st);
-    if (mdb_txn_begin(s->st->env, NULL, MDB_RDONLY, &s->rtxn) == 0)
-        mdb_txn_reset(s->rtxn);
-    else
-        s->rtxn = NULL;
-    return rc;
-}
-
-/* The state txn is lost (a failed checkpoint, a failed WAL batch whose
- * effects it held): `why` says how. Reopens the hall from the LMDB file
- * (the config and clock of the last checkpoint), grows the map on
- * MDB_MAP_FULL, and replays the WAL's durable records into LMDB, as a
- * restart would. When that fails, no changes until a restart. */
-static int restore_from_wal(server *s, int mdb_rc, const char *why)
-{
-    char err[512] = "";
-    if (s->st_txn)
-        mdb_txn_abort(s->st_txn);
-    s->st_txn = NULL;
-    s->ckpt_records = 0;
-    s->cfg_dirty = false;
-    uv_timer_stop(&s->ckpt_timer);
-    char wal_dir[4096];
-    snprintf(wal_dir, sizeof wal_dir, "%s/wal", s->opt->data_dir);
-    char hall_id[sizeof hall_config_current(s->h)->hall_id];
-    snprintf(hall_id, sizeof hall_id, "%s", hall_config_current(s->h)->hall_id);
-    /* Never past what is durable: a failed batch's bytes may be in the file. */
-    recovery_bounds b = {.upto_lsn = wal_writer_durable_lsn(s->w), .skip_verified = true};
-    hall *nh = NULL;
-    bool map = false;
-    if (mdb_rc == MDB_MAP_FULL && store_grow(s) != 0) {
-        snprintf(err, sizeof err, "cannot grow the map past %zu MiB", s->st->map_size >> 20);
-        map = true;
-    } else if (hall_open(&nh, s->st, err, sizeof err) == 0) {
-        hall_close(s->h);
-        s->h = *s->hp = nh;
-        if (recovery_replay(s->h, s->st, wal_dir, hall_id, NULL, b.upto_lsn ? &b : NULL, err,
-                            sizeof err) == 0)
-            err[0] = 0;
-        else if (strstr(err, "grow the map"))
-            map = true;
-    }
-    if (err[0]) {
-        /* The state may now lack acknowledged changes (those after the last
-         * checkpoint): neither reads nor changes are served from it. The
-         * catch-up is tried again once a second (on_sweep): a map that can
-         * grow again, a log readable again, and the state is served again
-         * (changes too, unless the WAL itself failed). */
-        if (!s->state_stale) {
-            hq_log(HQ_LOG_ERROR,
-                   "%s, and the catch-up from the WAL failed: %s; refusing changes and reads "
-                   "until it succeeds (tried again every second; the WAL is intact)",
-                   why, err);
-            s->stale_stopped_changes = !s->wal_failed;
-        }
-        s->wal_failed = true;
-        s->state_stale = true;
-        s->stale_rc = mdb_rc;
-        s->failed_why = map ? "the state store (LMDB map) is full and cannot grow (see the "
-                              "daemon log); nothing is served until it can"
-                            : "the state could not catch up from the WAL after a failure (see "
-                              "the daemon log); nothing is served until it can";
-        return -1;
-    }
-    hq_log(HQ_LOG_INFO, "%s; %sthe state caught up from the WAL to LSN %" PRIu64, why,
-           mdb_rc == MDB_MAP_FULL ? "map grown, " : "", b.upto_lsn);
-    if (s->state_stale) {
-        s->state_stale = false;
-        if (s->stale_stopped_changes && wal_writer_failed(s->w) == 0) {
-            s->wal_failed = false;
-            hq_log(HQ_LOG_INFO, "taking changes again");
-        }
-    }
-    return 0;
-}
-
-/* Commits the state txn: LMDB writes and syncs the batches it holds. Only
- * when all of them are durable. */
-static int checkpoint(server *s)
-{
-    s->ckpt_due = false;
-    s->cfg_dirty = false;
-    uv_timer_stop(&s->ckpt_timer);
-    if (!s->st_txn)
-        return 0;
-    safe_lsn_mark safe; /* publishes the commit before this one: docs/DESIGN.md, "Archiving" */
-    safe_lsn_before_commit(&safe, s->st, s->st_txn);
-    uint64_t t0 = uv_hrtime();
-    int rc = mdb_txn_commit(s->st_txn);
-    uint64_t ms = (uv_hrtime() - t0) / 1000000;
-    if (ms >= CHECKPOINT_SLOW_MS)
-        hq_log(HQ_LOG_WARN, "lmdb: a checkpoint of %" PRIu64 " records took %" PRIu64 " ms",
-               s->ckpt_records, ms);
-    s->st_txn = NULL;
-    s->ckpt_records = 0;
-    if (rc) {
-        char why[200];
-        snprintf(why, sizeof why, "lmdb: checkpoint: %s", mdb_strerror(rc));
-        return restore_from_wal(s, rc, why);
-    }
-    safe_lsn_after_commit(&safe, s->opt->data_dir);
-    return 0;
-}
-
-/* Whether to let the batch in flight finish before applying more: what
- * waits for a moment when everything in the state txn is durable. */
-/* Whether a checkpoint is owed at the next quiet point. */
-static bool ckpt_owed(const server *s)
-{
-    return s->ckpt_due || s->need_room || s->cfg_dirty || s->stopping || !s->opt->checkpoint_ms ||
-           s->ckpt_records >= CHECKPOINT_RECORDS;
-}
-
-static bool want_quiet(const server *s)
-{
-    return s->reads_waiting || ckpt_owed(s);
-}
-
-static void arm_due_timer(server *s);
-
-/* Everything in the state txn is durable: take a checkpoint when one is
- * owed, make room in the map, re-arm the due timer. Reads that waited run
- * next (the caller pumps them). */
-static void quiet_point(server *s)
-{
-    bool full = hall_store_nearly_full(s->st);
-    uint64_t now = uv_now(&s->loop);
-    /* Stuck, a grow is tried once a second at most: a failed one reopens
-     * the environment (hall_store_grow). */
-    bool may_grow = !s->map_stuck || now - s->grow_tried >= 1000;
-    if ((ckpt_owed(s) || full) && checkpoint(s) == 0 && (s->need_room == MDB_MAP_FULL || full) &&
-        may_grow) {
-        s->grow_tried = now;
-        /* The map grows with no write txn open. */
-        if (store_grow(s) == 0) {
-            hq_log(HQ_LOG_INFO, "lmdb: map grown to %zu MiB", s->st->map_size >> 20);
-            if (s->map_stuck)
-                hq_log(HQ_LOG_INFO, "lmdb: taking changes again");
-            s->map_stuck = false;
-        } else if (hall_store_nearly_full(s->st)) {
-            if (!s->map_stuck)
-                hq_log(HQ_LOG_ERROR,
-                       "lmdb: the map of %zu MiB is nearly full and cannot grow: refusing "
-                       "changes until it can (tried again at each batch)",
-                       s->st->map_size >> 20);
-            s->map_stuck = true;
-        }
-    } else if (!full) {
-        s->map_stuck = false;
-    }
-    s->need_room = 0;
-    s->reads_waiting = false;
-    arm_due_timer(s);
-}
-
-static void on_ckpt_timer(uv_timer_t *t)
-{
-    server *s = t->data;
-    if (nondurable(s))
-        s->ckpt_due = true; /* at the next quiet point */
-    else
-        checkpoint(s);
 }
 
 /* ---- requests ---- */
@@ -854,7 +499,7 @@ static void conn_pump(conn *c)
         if (r->state == REQ_NEW) {
             if (s->state_stale && r->def->op != HALL_OP_SUBSCRIBE) {
                 req_error(r, PROTO_E_UNAVAILABLE, s->failed_why);
-            } else if (nondurable(s) && reads_state(r->def->op)) {
+            } else if (state_nondurable(s) && reads_state(r->def->op)) {
                 s->reads_waiting = true; /* at the next quiet point */
                 break;
             } else if (r->def->op == HALL_OP_CONFIG_RELOAD) {
@@ -1397,8 +1042,8 @@ static void on_connection(uv_stream_t *ls, int status)
 static void on_sweep(uv_timer_t *t)
 {
     server *s = t->data;
-    if (s->state_stale && !nondurable(s))
-        restore_from_wal(s, s->stale_rc, "lmdb: the catch-up tried again");
+    if (s->state_stale && !state_nondurable(s))
+        state_restore(s, s->stale_rc, "lmdb: the catch-up tried again");
     const hall_limits *l = &hall_config_current(s->h)->limits;
     uint64_t now = uv_now(&s->loop);
     conn *next;
@@ -1469,7 +1114,7 @@ static void on_due(uv_timer_t *t)
 
 /* Arms the timer for the next time-driven record (wall clock only; under
  * the manual clock clock.advance brings them). */
-static void arm_due_timer(server *s)
+void batch_arm_due(server *s)
 {
     if (s->opt->manual_clock || s->opt->read_only || s->stopping)
         return;
@@ -1562,8 +1207,7 @@ static void after_flush(uv_work_t *w, int status)
             s->p_head = NULL;
         }
         feed_dispatch(&s->feed, &s->b_events, wal_writer_durable_lsn(s->w));
-        if (s->st_txn && s->opt->checkpoint_ms && !uv_is_active((uv_handle_t *)&s->ckpt_timer))
-            uv_timer_start(&s->ckpt_timer, on_ckpt_timer, s->opt->checkpoint_ms, 0);
+        state_ckpt_arm(s);
     } else {
         if (!s->wal_failed)
             hq_log(HQ_LOG_ERROR, "wal: %s; refusing changes until restart",
@@ -1583,10 +1227,10 @@ static void after_flush(uv_work_t *w, int status)
         proto_buf_reset(&s->b_events);
         /* The state txn held the failed batch: back to what is durable, so
          * that reads go on. */
-        restore_from_wal(s, 0, "wal: a batch failed");
+        state_restore(s, 0, "wal: a batch failed");
     }
-    if (!nondurable(s) && !s->wal_failed)
-        quiet_point(s);
+    if (!state_nondurable(s) && !s->wal_failed)
+        state_quiet_point(s);
     batch_release(s, head);
     if (pend)
         batch_release(s, pend);
@@ -1886,12 +1530,12 @@ static void batch_failed(server *s, req *head, int rc)
 
 /* Takes the queue (and what time has brought due) as a batch: applied at
  * once, written now when the disk is idle, else pending until the batch in
- * flight is durable. Applying waits instead when want_quiet(). */
+ * flight is durable. Applying waits instead when state_want_quiet(). */
 static void batch_maybe_start(server *s)
 {
     uv_check_stop(&s->kick);
     uv_idle_stop(&s->kick_idle);
-    if (s->wal_failed && !nondurable(s) && s->q_head) {
+    if (s->wal_failed && !state_nondurable(s) && s->q_head) {
         /* Queued before the failure (while the failing batch was being
          * written): they will never be written; answer them. */
         req *head = s->q_head;
@@ -1905,10 +1549,10 @@ static void batch_maybe_start(server *s)
     }
     if (s->wal_failed || s->p_open || (!s->q_head && !s->due_pending))
         return;
-    if (s->flushing && want_quiet(s))
+    if (s->flushing && state_want_quiet(s))
         return; /* after_flush comes back here at the quiet point */
     if (s->map_stuck && !s->flushing) {
-        quiet_point(s); /* the map may grow now */
+        state_quiet_point(s); /* the map may grow now */
         if (s->map_stuck) {
             req *head = s->q_head;
             s->q_head = s->q_tail = NULL;
@@ -1957,7 +1601,7 @@ static void batch_maybe_start(server *s)
             return;
         }
         size_t map_before = s->st->map_size;
-        quiet_point(s); /* checkpoint, and the map grows on MDB_MAP_FULL */
+        state_quiet_point(s); /* checkpoint, and the map grows on MDB_MAP_FULL */
         if (s->wal_failed) {
             rc = BATCH_STOPPED; /* the checkpoint failed: failed_why says how */
             break;
@@ -2003,13 +1647,13 @@ static void on_listener_closed(uv_handle_t *hd)
 
 static void maybe_finish_stop(server *s)
 {
-    if (!s->stopping || nondurable(s) || s->q_head)
+    if (!s->stopping || state_nondurable(s) || s->q_head)
         return;
     for (conn *c = s->conns; c; c = c->next)
         if (c->head || c->wbuf[0].len || c->wbuf[1].len)
             return;
     /* Everything answered and written: close what is left and stop. */
-    checkpoint(s);
+    state_checkpoint(s);
     conn *next;
     for (conn *c = s->conns; c; c = next) {
         next = c->next;
@@ -2226,7 +1870,7 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     uv_timer_init(&s->loop, &s->sweep_timer);
     s->sweep_timer.data = s;
     uv_timer_start(&s->sweep_timer, on_sweep, 1000, 1000);
-    arm_due_timer(s);
+    batch_arm_due(s);
     char bound[300];
     if (listen_tcp(s, o->tcp_addr, bound, sizeof bound) != 0 || listen_unix(s, o->unix_path) != 0)
         goto out;
