@@ -18,7 +18,7 @@
  * from the LMDB file and replays the WAL's durable records into it, as a
  * restart would. When that catch-up fails, nothing is served from the
  * state (reads `unavailable` too) until it succeeds, tried again every
- * second (on_sweep). On MDB_MAP_FULL the map grows at a quiet point,
+ * second (conn_sweep). On MDB_MAP_FULL the map grows at a quiet point,
  * after a checkpoint, with no txn open.
  *
  * Never: commit the state txn while an effect in it is not durable, grow
@@ -114,7 +114,7 @@ int state_restore(server *s, int mdb_rc, const char *why)
     if (err[0]) {
         /* The state may now lack acknowledged changes (those after the last
          * checkpoint): neither reads nor changes are served from it. The
-         * catch-up is tried again once a second (on_sweep): a map that can
+         * catch-up is tried again once a second (conn_sweep): a map that can
          * grow again, a log readable again, and the state is served again
          * (changes too, unless the WAL itself failed). */
         if (!s->state_stale) {

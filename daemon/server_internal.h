@@ -178,6 +178,26 @@ struct server {
     int exit_code;
 };
 
+/* ---- server.c: the loop's time, the stop ---- */
+
+int64_t server_wall_ms(void);
+int64_t server_now(server *s);
+int64_t server_durable_now(server *s);
+void server_maybe_finish_stop(server *s);
+
+/* ---- conn.c: requests and connections ---- */
+
+void req_free(server *s, req *r);
+void req_error(req *r, proto_err code, const char *msg);
+void req_ok(req *r, const proto_buf *result);
+void conn_free(conn *c);
+void conn_close(conn *c);
+void conn_stop_reading(conn *c);
+void conn_pump(conn *c);
+void conn_accept(uv_stream_t *ls, int status);
+void conn_sweep(uv_timer_t *t);
+extern const feed_ops conn_feed_ops;
+
 /* ---- checkpoint.c: the state txn ---- */
 
 /* The txn reads see (the state txn, or read-only the renewed read txn);
@@ -193,6 +213,11 @@ void state_ckpt_arm(server *s);
 
 /* ---- batch.c: the mutation queue and batches ---- */
 
+void batch_enqueue(server *s, req *r);
 void batch_arm_due(server *s);
+
+/* ---- reload.c: config.reload and SIGHUP ---- */
+
+void reload_at_head(server *s, req *r);
 
 #endif
