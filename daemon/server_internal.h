@@ -214,10 +214,12 @@ void state_ckpt_arm(server *s);
 /* ---- batch.c: the mutation queue and batches ---- */
 
 void batch_enqueue(server *s, req *r);
+void batch_maybe_start(server *s);
 void batch_arm_due(server *s);
 
 /* ---- reload.c: config.reload and SIGHUP ---- */
 
 void reload_at_head(server *s, req *r);
+void reload_on_signal(server *s);
 
 #endif
