@@ -1,58 +1,35 @@
-/* daemon/server.c: the event loop and the durable request path.
+/* daemon/server.c: hallqd's event loop: start, listeners, signals, and a
+ * stop that finishes what is in flight.
  *
- * Every request gets a slot in its connection's FIFO; responses leave in
- * FIFO order. A read (or hello, ping...) runs when it reaches the head of
- * the FIFO, so it sees every earlier mutation of its connection, and it
- * reads durable state only. A mutation joins the server's queue; a batch
- * takes the queue (docs/DESIGN.md, "The durable request path"):
+ * The durable request path (docs/DESIGN.md) in short: a request takes a
+ * slot in its connection's FIFO, and answers leave in FIFO order. A read
+ * runs at the head of its FIFO on durable state. A mutation joins the
+ * queue; a batch applies the queue in a txn nested in the state txn,
+ * appends its records to the WAL, writes and syncs them on the thread
+ * pool, and only then answers. LMDB holds the WAL applied, committed at
+ * checkpoints. So nothing a client sees is ever ahead of the disk.
  *
- *   a txn nested in the state txn -> for each request: hall_exec (check,
- *   assign server values, apply) and append its record to the WAL batch ->
- *   commit the nested txn into the state txn -> seal -> write + fdatasync
- *   on the libuv thread pool -> answer.
+ * The files (their types and shared functions in server_internal.h; each
+ * file's header says more):
+ *   server.c      this: server_run, the listeners, signals, the stop and
+ *                 its drain, the loop's time (server_now)
+ *   conn.c        connections: frames, the FIFO of request slots, direct
+ *                 requests (hello, ping, reads, subscribe), output, limits
+ *   batch.c       the mutation queue and its batches: apply, log, flush,
+ *                 answer; time-driven records; failed batches
+ *   checkpoint.c  the state txn, checkpoints, the quiet point, map growth,
+ *                 the restore from the WAL after a failure
+ *   reload.c      config.reload and SIGHUP: reading the config file
+ *   feed.c        the events feed: subscribers, the ring, catch-ups
+ * The next listener (HTTP) goes in a file of its own beside conn.c.
  *
- * While a batch is written the loop reads on, and the next requests are
- * applied as the pending batch, sealed the moment the one before is
- * durable: applying overlaps syncing. Its answers wait for its own sync.
- *
- * The WAL is what makes a batch durable; LMDB is the WAL applied. So the
- * state txn (s->st_txn) stays open across batches and is committed
- * (written and synced by LMDB) only at a checkpoint: every --checkpoint-ms
- * (1 s), after CHECKPOINT_RECORDS records, after a batch that changed the
- * config, before the map grows and at stop; always at a quiet point, when
- * nothing in it is waiting for the WAL. One fdatasync per batch (the
- * WAL's, off the loop). Every LMDB commit is an ordinary synced one, so
- * the file is always a whole checkpoint; a crash loses only what the WAL
- * replays at the next start (recovery starts from the applied LSN, which
- * every batch sets). Reads use the state txn, and wait for a quiet point
- * while it holds effects not yet durable.
- *
- * So nothing a client sees is ever ahead of the disk. A failed write or
- * sync answers the batch in flight and the pending one `unavailable` (the
- * outcome unknown until a restart), drops the state txn and replays the
- * durable WAL into the last checkpoint (state_restore), and stops all
- * mutations until a restart recovers from the log (reads go on, unless
- * that catch-up failed: then they are `unavailable` too until it succeeds,
- * tried again every second). A request that fails after it changed the
- * txn (its record too large, out of memory) fails alone: the batch runs
- * again without it (batch_drop). On MDB_MAP_FULL the batch is
- * rolled back (txn and WAL batch), and at a quiet point a checkpoint is
- * taken, the map grown with no txn open, and the batch run again at the
- * same time.
- *
- * Memory: a connection's input is bounded by its framer (4 + max_frame),
- * its slots by max_inflight (reading stops at the limit), and its output by
- * output_cap (a connection whose output passes it is cut off). */
+ * Stop (SIGTERM, SIGINT): the listeners close and reading stops; what is
+ * in flight is made durable and answered, then the last checkpoint is
+ * taken and the loop ends. Clients that do not read their answers within
+ * DRAIN_TIMEOUT_MS are closed (their answers are durable, unsent). */
 #include "daemon/server_internal.h"
-#include "daemon/cfgfile.h"
-#include "daemon/hall/events.h"
 #include "daemon/log.h"
-#include "daemon/pii.h"
-#include "daemon/recovery.h"
-#include "daemon/safe_lsn.h"
 
-#include <errno.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -36,6 +36,7 @@ typedef struct conn conn;
  * answered. */
 enum { REQ_NEW, REQ_HELD, REQ_QUEUED, REQ_DONE };
 
+/* A request slot: one per request, in its connection's FIFO. */
 typedef struct req {
     struct req *next;  /* in the connection's FIFO, or the free list */
     struct req *bnext; /* in the server's mutation queue or batch */
@@ -52,6 +53,7 @@ typedef struct req {
     proto_buf out;    /* the response frame */
 } req;
 
+/* A listening socket; its tokens may take these roles. */
 typedef struct listener {
     union {
         uv_tcp_t tcp;
@@ -65,6 +67,7 @@ typedef struct listener {
     bool open;
 } listener;
 
+/* A client connection (conn.c). */
 struct conn {
     union {
         uv_tcp_t tcp;
@@ -98,6 +101,7 @@ struct conn {
     uv_write_t wreq;
 };
 
+/* The one server of a hallqd (server_run makes it). */
 struct server {
     uv_loop_t loop;
     const server_options *opt;
@@ -181,22 +185,29 @@ struct server {
 /* ---- server.c: the loop's time, the stop ---- */
 
 int64_t server_wall_ms(void);
+/* The time a new record is stamped with: the manual clock, or the wall
+ * clock never behind the last record. */
 int64_t server_now(server *s);
+/* server_now as of the last durable batch (ping). */
 int64_t server_durable_now(server *s);
+/* Stopping, and everything answered and written out: stops the loop. */
 void server_maybe_finish_stop(server *s);
 
 /* ---- conn.c: requests and connections ---- */
 
-void req_free(server *s, req *r);
+void req_free(server *s, req *r); /* back to the free list (not while in_batch) */
+/* Answer r (its frame goes to r->out; the slot leaves with its FIFO). */
 void req_error(req *r, proto_err code, const char *msg);
 void req_ok(req *r, const proto_buf *result);
-void conn_free(conn *c);
+void conn_free(conn *c); /* once closed, its handle gone, no slot left */
 void conn_close(conn *c);
 void conn_stop_reading(conn *c);
+/* Runs what reached the head of c's FIFO and writes the answers out (it
+ * may close c). */
 void conn_pump(conn *c);
-void conn_accept(uv_stream_t *ls, int status);
-void conn_sweep(uv_timer_t *t);
-extern const feed_ops conn_feed_ops;
+void conn_accept(uv_stream_t *ls, int status); /* a listener's callback */
+void conn_sweep(uv_timer_t *t);                /* once a second: timeouts, the catch-up retried */
+extern const feed_ops conn_feed_ops;           /* a connection's output, lent to feed.c */
 
 /* ---- checkpoint.c: the state txn ---- */
 
@@ -204,22 +215,28 @@ extern const feed_ops conn_feed_ops;
  * NULL and *rc when LMDB cannot begin one. End it with state_read_end. */
 MDB_txn *state_read(server *s, int *rc);
 void state_read_end(server *s, MDB_txn *txn);
+/* Whether the state txn holds effects not yet durable. */
 bool state_nondurable(const server *s);
+/* Drops the state txn and catches up from the WAL; 0, or -1 (then nothing
+ * is served from the state until a retry succeeds). */
 int state_restore(server *s, int mdb_rc, const char *why);
+/* Commits the state txn (only when state_nondurable is false); 0, or what
+ * state_restore returned. */
 int state_checkpoint(server *s);
 bool state_want_quiet(const server *s);
+/* Everything applied is durable: checkpoint when owed, grow the map. */
 void state_quiet_point(server *s);
 void state_ckpt_arm(server *s);
 
 /* ---- batch.c: the mutation queue and batches ---- */
 
-void batch_enqueue(server *s, req *r);
+void batch_enqueue(server *s, req *r); /* a batch starts at the end of the loop turn */
 void batch_maybe_start(server *s);
-void batch_arm_due(server *s);
+void batch_arm_due(server *s); /* the timer of the next time-driven record */
 
 /* ---- reload.c: config.reload and SIGHUP ---- */
 
-void reload_at_head(server *s, req *r);
+void reload_at_head(server *s, req *r); /* config.reload at the head of its FIFO */
 void reload_on_signal(server *s);
 
 #endif
