@@ -24,9 +24,9 @@
  * The next listener (HTTP) goes in a file of its own beside conn.c.
  *
  * Stop (SIGTERM, SIGINT): the listeners close and reading stops; what is
- * in flight is made durable and answered, then the last checkpoint is
- * taken and the loop ends. Clients that do not read their answers within
- * DRAIN_TIMEOUT_MS are closed (their answers are durable, unsent). */
+ * in flight is finished and answered, then the last checkpoint is taken
+ * and the loop ends. Clients that do not read their answers within
+ * DRAIN_TIMEOUT_MS are closed (their answers stay unsent). */
 #include "daemon/server_internal.h"
 #include "daemon/log.h"
 
