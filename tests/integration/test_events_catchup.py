@@ -137,7 +137,9 @@ def test_catch_up_across_segments_is_what_went_out_live(make_daemon):
         assert events(c, len(want)) == want, since
         pid = c.send("ping")
         assert c.read()["id"] == pid  # and nothing more before it
-    assert len(catch_up_lines(d.log_text())) >= len(starts)
+    # (stderr reaches the log through a thread: wait for the last one's line)
+    text = d.wait_log("catches up from LSN %d:" % (starts[-1] + 1))
+    assert len(catch_up_lines(text)) >= len(starts)
 
 
 def test_catch_up_while_records_are_written(make_daemon):
