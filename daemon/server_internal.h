@@ -179,7 +179,6 @@ struct server {
     uv_timer_t drain_timer;
     uv_timer_t sweep_timer; /* hello and partial-frame timeouts */
     MDB_txn *rtxn;          /* reused read transaction */
-    int exit_code;
 };
 
 /* ---- server.c: the loop's time, the stop ---- */

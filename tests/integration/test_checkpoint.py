@@ -1,5 +1,5 @@
 """LMDB checkpoints: the state txn holds the durable batches and LMDB writes
-them out every --checkpoint-ms (daemon/server.c). The WAL makes a batch
+them out every --checkpoint-ms (daemon/checkpoint.c). The WAL makes a batch
 durable; between checkpoints a crash loses nothing, as recovery replays the
 WAL from the state's applied LSN."""
 import subprocess
