@@ -111,16 +111,16 @@ class Ledger:
     def check(self, daemon):
         k = daemon.kiosk()
         # Every acknowledged ticket is there, and its idem retry returns it.
+        # The reads go first, then the retries: on one connection a read
+        # interleaved with mutations waits for each of them to be durable
+        # (and holds back the next), a batch per pair.
         keys = list(self.tickets)
-        reqs = []
-        for key in keys:
+        gets = k.pipeline([("ticket.get", {"ticket_id": self.tickets[key][1]["ticket_id"]})
+                           for key in keys], chunk=CHUNK)
+        retries = k.pipeline([("ticket.take", {"line": self.tickets[key][0], "idem": key})
+                              for key in keys], chunk=CHUNK)
+        for key, g, again in zip(keys, gets, retries):
             line, r = self.tickets[key]
-            reqs.append(("ticket.get", {"ticket_id": r["ticket_id"]}))
-            reqs.append(("ticket.take", {"line": line, "idem": key}))
-        got = k.pipeline(reqs, chunk=CHUNK)
-        for i, key in enumerate(keys):
-            line, r = self.tickets[key]
-            g, again = got[2 * i], got[2 * i + 1]
             assert g["ok"], "acknowledged %s (%s) lost: %r" % (key, r["number"], g)
             g = g["result"]
             assert (g["ticket_id"], g["number"], g["line"]) == \
