@@ -53,14 +53,17 @@ typedef struct req {
     proto_buf out;    /* the response frame */
 } req;
 
+/* A listener's or a connection's libuv handle: TCP or a Unix socket. */
+typedef union hq_stream {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_stream_t stream;
+    uv_handle_t handle;
+} hq_stream;
+
 /* A listening socket; its tokens may take these roles. */
 typedef struct listener {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
+    hq_stream h;
     server *srv;
     bool is_unix;
     uint32_t roles;
@@ -69,12 +72,7 @@ typedef struct listener {
 
 /* A client connection (conn.c). */
 struct conn {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
+    hq_stream h;
     server *srv;
     listener *l;
     conn *prev, *next;
