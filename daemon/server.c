@@ -13,8 +13,10 @@
  * file's header says more):
  *   server.c      this: server_run, the listeners, signals, the stop and
  *                 its drain, the loop's time (server_now)
- *   conn.c        connections: frames, the FIFO of request slots, direct
- *                 requests (hello, ping, reads, subscribe), output, limits
+ *   conn.c        connections: frames, the FIFO of request slots, output,
+ *                 limits
+ *   direct.c      the requests that write no record (hello, ping, reads,
+ *                 subscribe), run at the head of their FIFO
  *   batch.c       the mutation queue and its batches: apply, log, flush,
  *                 answer; time-driven records; failed batches
  *   checkpoint.c  the state txn, checkpoints, the quiet point, map growth,

@@ -190,6 +190,14 @@ int64_t server_durable_now(server *s);
 /* Stopping, and everything answered and written out: stops the loop. */
 void server_maybe_finish_stop(server *s);
 
+/* ---- direct.c: requests that write no record ---- */
+
+/* Runs r (hello, subscribe, ping, digest, a read) and answers it. */
+void direct_exec(server *s, conn *c, req *r);
+/* Whether op answers from the state, its config or its clock (it then
+ * waits for a quiet point). */
+bool direct_reads_state(hall_op op);
+
 /* ---- conn.c: requests and connections ---- */
 
 void req_free(server *s, req *r); /* back to the free list (not while in_batch) */
