@@ -16,6 +16,7 @@ import random
 
 import pytest
 
+import diskmodel
 import powerloss
 
 # valgrind's own preload conflicts with the shim (tools/valgrind.sh).
@@ -28,8 +29,8 @@ ROUNDS = int(os.environ.get("HALLQ_POWERLOSS_ROUNDS", "20"))
 
 @pytest.fixture
 def shim():
-    assert powerloss.DISKTRACE.exists(), "not built: %s" % powerloss.DISKTRACE
-    return powerloss.DISKTRACE
+    assert diskmodel.DISKTRACE.exists(), "not built: %s" % diskmodel.DISKTRACE
+    return diskmodel.DISKTRACE
 
 
 def test_power_loss_rounds(shim, workdir):
@@ -64,7 +65,7 @@ def test_trace_and_images_of_a_roll_over(shim, workdir):
     data = r.dir / "data"
     data.mkdir()
     trace = r.dir / "trace"
-    d = r.daemon(data, powerloss.shim_env(trace))
+    d = r.daemon(data, diskmodel.shim_env(trace))
     try:
         d.start()
         k = d.kiosk()
@@ -73,10 +74,10 @@ def test_trace_and_images_of_a_roll_over(shim, workdir):
                         for j in range(100)])
         k.close()
         d.kill()
-        entries = powerloss.read_trace(trace)
+        entries = diskmodel.read_trace(trace)
         ops = "".join(e.op for e in entries)
         assert {"O", "F", "W", "w", "S", "R", "D"} <= set(ops), sorted(set(ops))
-        disk = powerloss.Disk(data / "wal").replay(entries)
+        disk = diskmodel.Disk(data / "wal").replay(entries)
         disk.check_against(data / "wal")
         assert disk.pending() == {}, "every batch was acknowledged, so synced"
         segs = sorted(n for n in disk.names if n.endswith(".wal"))
@@ -87,7 +88,7 @@ def test_trace_and_images_of_a_roll_over(shim, workdir):
         # A write after the last sync is pending: dropped in one image,
         # kept in the other.
         last = disk.names[segs[-1]]
-        recs = list(powerloss.records(last.contents(last.size)))
+        recs = list(diskmodel.records(last.contents(last.size)))
         end = powerloss.walfile.HEADER_LEN + sum(len(raw) for _, raw in recs)
         last.write(end, b"\x01" * 5000)
         assert disk.pending() == {segs[-1]: 2}
@@ -95,7 +96,7 @@ def test_trace_and_images_of_a_roll_over(shim, workdir):
             img = r.dir / ("img%s" % keep)
             _, held = disk.image(img, random.Random(1), keep)
             assert (held["kept"], held["dropped"]) == ((2, 0) if keep else (0, 2)), held
-            got = powerloss.read_sparse(img / segs[-1]).ljust(end + 5000, b"\0")
+            got = diskmodel.read_sparse(img / segs[-1]).ljust(end + 5000, b"\0")
             assert got[end:end + 5000] == want, keep
             assert sorted(p.name for p in img.iterdir()) == sorted(disk.names)
     finally:
