@@ -20,6 +20,11 @@
 static const char *const role_names[HALL_ROLE__COUNT] = {"system",  "kiosk",      "window",
                                                          "display", "department", "admin"};
 
+const char *hall_window_order_name(hall_window_order o)
+{
+    return o == HALL_ORDER_LINES ? "lines" : "earliest";
+}
+
 const char *hall_role_name(hall_role r)
 {
     return (unsigned)r < HALL_ROLE__COUNT ? role_names[r] : "?";
@@ -655,7 +660,7 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
                        &s->n_checklist))
             return -1;
     }
-    static const char *const win_keys[] = {"id", "lines", "kind", NULL};
+    static const char *const win_keys[] = {"id", "lines", "kind", "order", NULL};
     if (parse_list(p, root, "windows", false, sizeof(hall_window), (void **)&c->windows,
                    &c->n_windows, &list))
         return -1;
@@ -673,6 +678,16 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
             return -1;
         if (w->n_lines == 0)
             return fail(p, e, "%s: a window serves at least one line", what);
+        char order[16] = "earliest";
+        if (get_str(p, e, "windows[]", "order", false, order, sizeof order))
+            return -1;
+        if (strcmp(order, "earliest") == 0)
+            w->order = HALL_ORDER_EARLIEST;
+        else if (strcmp(order, "lines") == 0)
+            w->order = HALL_ORDER_LINES;
+        else
+            return fail(p, get(p, e, "order"), "windows[%s].order: expected earliest or lines",
+                        w->id);
     }
     static const char *const tok_keys[] = {"token", "role", "id", NULL};
     if (parse_list(p, root, "tokens", true, sizeof(hall_token), (void **)&c->tokens, &c->n_tokens,

@@ -67,11 +67,22 @@ typedef struct hall_service {
     int n_checklist;
 } hall_service;
 
+/* How a window picks among its lines' tickets of the best class waiting
+ * (PROTOCOL.md 1.2): the earliest of any line, or the earliest of the first
+ * line (in the window's order) that has one. */
+typedef enum hall_window_order {
+    HALL_ORDER_EARLIEST = 0,
+    HALL_ORDER_LINES = 1
+} hall_window_order;
+
+const char *hall_window_order_name(hall_window_order o);
+
 typedef struct hall_window {
     char id[HALL_ID_MAX + 1];
     char kind[HALL_NAME_MAX + 1];
     int lines[HALL_MAX_LIST]; /* indexes into lines, in serving order */
     int n_lines;
+    hall_window_order order;
 } hall_window;
 
 typedef struct hall_token {

@@ -69,6 +69,11 @@ static void test_config_demo(void **state)
     assert_null(hall_config_token(c, "window-W0", 9));
     assert_null(hall_config_token(c, "window-W033", 11));
     assert_int_equal(hall_config_token(c, "dept-mkt", 8)->role, HALL_ROLE_DEPARTMENT);
+    /* Calling order (1.2): the domain windows W03 and W04 go by lines. */
+    assert_int_equal(c->windows[0].order, HALL_ORDER_EARLIEST);
+    assert_int_equal(c->windows[2].order, HALL_ORDER_LINES);
+    assert_int_equal(c->windows[3].order, HALL_ORDER_LINES);
+    assert_int_equal(c->windows[5].order, HALL_ORDER_EARLIEST);
     hall_config_free(c);
 }
 
@@ -102,6 +107,8 @@ static void test_config_errors(void **state)
     expect_error("open: \"09:00\"", "open: \"+9:00\"", "HH:MM");
     expect_error("kiosk_burst: 40", "kiosk_burst: 0", "kiosk_burst");
     expect_error("frame_timeout_s: 10", "frame_timeout_s: ten", "frame_timeout_s");
+    expect_error("order: lines}", "order: first}",
+                 "windows[W03].order: expected earliest or lines");
     /* The line number points at the offending line. */
     char err[512];
     parse_variant("{id: W04, lines: [C, D]", "{id: W04, lines: [C, Z]", err, sizeof err);
