@@ -442,8 +442,9 @@ FX uint32_t fx_len(fixture *f, const char *path)
 
 /* ---- set-up and the replay check ---- */
 
-/* A fresh hall running the demo config from `start`. */
-FX fixture *fx_new(int64_t start)
+/* A fresh hall running the demo config from `start`, its config record
+ * naming rules version `rules` (0: none, which is rules 1). */
+FX fixture *fx_new_rules(int64_t start, int rules)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
@@ -454,9 +455,11 @@ FX fixture *fx_new(int64_t start)
     proto_buf_init(&args);
     msgpack_packer pk;
     proto_packer_init(&pk, &args);
-    msgpack_pack_map(&pk, 1);
+    msgpack_pack_map(&pk, rules ? 2 : 1);
     proto_pack_str(&pk, "text");
     proto_pack_strn(&pk, t, len);
+    if (rules)
+        proto_pack_kv_uint(&pk, "rules", (uint64_t)rules);
     msgpack_zone z;
     msgpack_zone_init(&z, 1024);
     msgpack_object o;
@@ -480,6 +483,12 @@ FX fixture *fx_new(int64_t start)
     msgpack_zone_destroy(&z);
     proto_buf_free(&args);
     return f;
+}
+
+/* A fresh hall under this build's rules (HALL_RULES_VERSION). */
+FX fixture *fx_new(int64_t start)
+{
+    return fx_new_rules(start, HALL_RULES_VERSION);
 }
 
 FX void fx_digest(fixture *f, uint8_t d[32])
