@@ -5,7 +5,8 @@ and is carried on by this build under its own rules. A log from newer rules
 than the build's is refused, naming both versions.
 
 Each fixture dir holds wal/*.wal.gz (the log), state.mdb.gz (that build's
-LMDB state at the end), hall.yaml (its config), answers.json (every request
+LMDB state at the end), hall.yaml (its config in force at the end),
+fixture.json (the rules version and the commit that made it), answers.json (every request
 of the day with its answer; `recorded`: it made a WAL record) and
 reads.json (reads taken at the end)."""
 import gzip
@@ -168,7 +169,8 @@ def test_the_same_config_under_new_rules_is_recorded_again(fx, workdir):
     try:
         new = dump(data)[len(old):]
         assert [r["op"] for r in new] == ["config"], new
-        assert new[0]["args"] == dict(old[0]["args"], rules=RULES)
+        last = [r for r in old if r["op"] in ("config", "config.reload")][-1]
+        assert new[0]["args"] == {"text": last["args"]["text"], "rules": RULES}
     finally:
         d.stop()
 
