@@ -108,10 +108,16 @@ def test_verify_and_replay_to_the_recorded_answers(fx, workdir):
         assert r == a, (i, r, a)
 
 
-def test_read_only_serves_the_old_day_as_it_was(fx, workdir):
-    data = unpack(fx, workdir / "data")
-    hallq("wal", "replay", data, "--into", workdir / "replay")
-    d = start(workdir, fx, "replay", args=["--read-only"])
+@pytest.mark.parametrize("what", ["replay", "its-state"])
+def test_read_only_serves_the_old_day_as_it_was(fx, workdir, what):
+    """From this build's replay of the log, or from the old build's own
+    state (an older schema, read as it is, never migrated read-only)."""
+    data = unpack(fx, workdir / "data", state=what == "its-state")
+    if what == "replay":
+        hallq("wal", "replay", data, "--into", workdir / "replay")
+    else:
+        before = (data / "state.mdb").read_bytes()
+    d = start(workdir, fx, what == "replay" and "replay" or "data", args=["--read-only"])
     d.start()
     try:
         conns = {}
@@ -128,6 +134,8 @@ def test_read_only_serves_the_old_day_as_it_was(fx, workdir):
                 assert m["error"]["code"] == r["error"]["code"], (r, m)
     finally:
         d.stop()
+    if what == "its-state":
+        assert (data / "state.mdb").read_bytes() == before
 
 
 @pytest.mark.parametrize("with_state", [False, True], ids=["from-the-log", "from-its-state"])
