@@ -309,9 +309,10 @@ static int run_reload(server *s, int64_t now, uint64_t *records)
     msgpack_packer pk;
     proto_buf_reset(&s->payload);
     proto_packer_init(&pk, &s->payload);
-    msgpack_pack_map(&pk, 1);
+    msgpack_pack_map(&pk, 2);
     proto_pack_str(&pk, "text");
     proto_pack_strn(&pk, s->reload_text, s->reload_len);
+    proto_pack_kv_uint(&pk, "rules", HALL_RULES_VERSION);
     if (s->payload.oom)
         return -2;
     msgpack_zone_clear(&s->zone);

@@ -34,7 +34,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
                "              [--manual-clock] [--fsync always|none] [--checkpoint-ms N]\n"
-               "              [--read-only]\n"
+               "              [--read-only] [--version]\n"
                "\n"
                "  --config FILE   the hall's configuration (default: the demo hall,\n"
                "                  " HALLQ_DEFAULT_CONFIG ")\n"
@@ -51,6 +51,7 @@ static void usage(FILE *f)
                "  --read-only     serve the state in DIR as it is (a replay made by\n"
                "                  'hallq wal replay'): reads, stats, digest; every\n"
                "                  mutation is forbidden; the config comes from the state\n"
+               "  --version       print hallqd's version, its rules and WAL format versions\n"
                "\n"
                "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
 }
@@ -102,12 +103,16 @@ static int mkdir_p(const char *dir)
     return -1;
 }
 
-/* Writes the config as a record when it is not the one in force. */
+/* Writes the config as a record when it is not the one in force, or when
+ * the state's records were decided under other rules than this build's: a
+ * log continued by a newer build goes on under its rules from that record
+ * (hall.h, HALL_RULES_VERSION). */
 static int log_config(hall *h, hall_store *st, wal_writer *w, const hall_config *file_cfg,
                       bool manual_clock, char *err, size_t errlen)
 {
     const hall_config *cur = hall_config_current(h);
-    if (cur && memcmp(cur->sha, file_cfg->sha, sizeof cur->sha) == 0)
+    if (cur && memcmp(cur->sha, file_cfg->sha, sizeof cur->sha) == 0 &&
+        hall_rules_version(h) == HALL_RULES_VERSION)
         return 0;
     proto_buf args, result, payload;
     proto_buf_init(&args);
@@ -169,8 +174,8 @@ static int log_config(hall *h, hall_store *st, wal_writer *w, const hall_config 
         goto out;
     }
     hall_batch_commit(h);
-    hq_log(HQ_LOG_INFO, "config of hall %s is in force from LSN %llu", file_cfg->hall_id,
-           (unsigned long long)lsn);
+    hq_log(HQ_LOG_INFO, "config of hall %s is in force from LSN %llu, under rules %d",
+           file_cfg->hall_id, (unsigned long long)lsn, HALL_RULES_VERSION);
     ret = 0;
 out:
     msgpack_zone_destroy(&z);
@@ -249,12 +254,17 @@ int main(int argc, char **argv)
     const char *fsync_mode = NULL;
     long checkpoint_ms = 1000;
     bool manual_clock = false, read_only = false;
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
-        {"tcp", required_argument, 0, 't'},    {"unix", required_argument, 0, 'u'},
-        {"manual-clock", no_argument, 0, 'm'}, {"fsync", required_argument, 0, 'f'},
-        {"read-only", no_argument, 0, 'r'},    {"checkpoint-ms", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"data", required_argument, 0, 'd'},
+                                         {"tcp", required_argument, 0, 't'},
+                                         {"unix", required_argument, 0, 'u'},
+                                         {"manual-clock", no_argument, 0, 'm'},
+                                         {"fsync", required_argument, 0, 'f'},
+                                         {"read-only", no_argument, 0, 'r'},
+                                         {"checkpoint-ms", required_argument, 0, 'k'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:rk:h", opts, NULL)) != -1) {
         switch (ch) {
@@ -292,6 +302,10 @@ int main(int argc, char **argv)
         }
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf("hallqd %s, rules %d, wal format %d\n", HALLQ_VERSION, HALL_RULES_VERSION,
+                   WAL_FORMAT_VERSION);
             return 0;
         default:
             usage(stderr);

@@ -358,11 +358,39 @@ typedef struct verify_ctx {
     uint8_t anchor[WAL_HASH_LEN];
     bool anchor_seen, anchor_ok;
     wal_pos anchor_at;
+    /* The first config record from a newer rules version (hall.h): the
+     * log is intact, but this build cannot replay it. */
+    uint64_t newer_lsn, newer_rules;
+    uint64_t rules; /* the latest config record's */
 } verify_ctx;
+
+/* A config record's rules version (1 when it names none; 0: unreadable). */
+static uint64_t record_rules(const wal_record *rec)
+{
+    msgpack_zone z;
+    msgpack_object o;
+    size_t off = 0;
+    uint64_t rules = 0;
+    msgpack_zone_init(&z, 1024);
+    if (msgpack_unpack((const char *)rec->payload, rec->payload_len, &off, &z, &o) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        hall_config_rules_arg(proto_map_get(&o, "args"), &rules) != 0)
+        rules = 0;
+    msgpack_zone_destroy(&z);
+    return rules;
+}
 
 static int verify_visit(void *ctx, const wal_record *rec, const wal_pos *pos)
 {
     verify_ctx *v = ctx;
+    const hall_op_def *def = hall_op_by_record(rec->type);
+    if (def && def->op == HALL_OP_CONFIG) {
+        v->rules = record_rules(rec);
+        if (v->rules > HALL_RULES_VERSION && !v->newer_lsn) {
+            v->newer_lsn = rec->lsn;
+            v->newer_rules = v->rules;
+        }
+    }
     if ((rec->lsn & 0x3fff) == 0)
         audit_progress_show(&v->prog, rec->lsn);
     if (v->anchor_lsn && rec->lsn == v->anchor_lsn) {
@@ -466,6 +494,15 @@ static int cmd_wal_verify(int ac, char **av)
     } else if (!cfg) {
         printf("DAMAGED   %s\n", err);
         code = A_FAIL;
+    }
+    if (code == A_OK && v.newer_lsn) {
+        printf("NEWER     WAL record %" PRIu64 " puts rules %" PRIu64
+               " in force for the records after it; this build knows rules 1 to %d: use a "
+               "newer hallq\n",
+               v.newer_lsn, v.newer_rules, HALL_RULES_VERSION);
+        code = A_FAIL;
+    } else if (code == A_OK && v.rules) {
+        printf("rules     %" PRIu64 " (from the latest config record)\n", v.rules);
     }
     if (anchor && code == A_OK) {
         if (!v.anchor_seen && res.records && v.anchor_lsn < res.first_lsn) {

@@ -8,6 +8,8 @@
  * hall (TCP 127.0.0.1:7420, ./hallq-data/hallq.sock, its tokens). */
 #include "tools/audit.h"
 #include "tools/hallq.h"
+#include "daemon/hall/hall.h"
+#include "wal/wal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,7 @@ void hq_usage(FILE *f)
           "  --via tcp|unix     the listener, whatever the role\n"
           "  --json             print the result map as JSON\n"
           "  --timeout MS       per request (default 30000; 0 waits for ever)\n"
+          "  --version          print hallq's version, its rules and WAL format versions\n"
           "\n"
           "exit status: 0 ok, 1 error answer (code and message on stderr), 2 usage,\n"
           "3 connection failure. Times print in the local zone (set TZ to the hall's).\n",
@@ -165,6 +168,12 @@ int main(int argc, char **argv)
         if (!only_words && !strcmp(argv[i], "--")) {
             only_words = true;
             continue;
+        }
+        if (!only_words && !strcmp(argv[i], "--version")) {
+            printf("hallq %s, rules %d, wal format %d\n", HALLQ_VERSION, HALL_RULES_VERSION,
+                   WAL_FORMAT_VERSION);
+            free(rest);
+            return HQ_EXIT_OK;
         }
         if (!only_words && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
             hq_usage(stdout);

@@ -4,7 +4,10 @@
  * clock.advance (manual clock only: the server refuses it otherwise) moves
  * the hall's clock forward; it is a record, so a replay moves it the same.
  * A config record puts a new config in force and keeps its text in the
- * state, so a read-only copy of the state knows its hall. */
+ * state, so a read-only copy of the state knows its hall. It also says
+ * which rules version decides the records after it (args.rules, hall.h),
+ * kept in the state (meta "rules") and in h->rules; config.reload keeps
+ * the version in force. */
 #include "daemon/hall/hall_internal.h"
 
 #include <stdio.h>
@@ -36,8 +39,16 @@ int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
     uint32_t len;
     char err[512];
     hall_config *c;
+    uint64_t rules = (uint64_t)h->rules;
     if (proto_arg_str(r->args, "text", true, &text, &len, e))
         return -1;
+    if (r->def->op == HALL_OP_CONFIG && hall_config_rules_arg(r->args, &rules) != 0)
+        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.rules: expected a positive integer"), -1;
+    if (rules > HALL_RULES_VERSION)
+        return proto_fail(e, PROTO_E_BAD_REQUEST,
+                          "args.rules: rules %llu are newer than this build's (1 to %d)",
+                          (unsigned long long)rules, HALL_RULES_VERSION),
+               -1;
     if (h->n_retired == HALL_MAX_PENDING_CONFIGS)
         return proto_fail(e, PROTO_E_LIMIT, "too many config changes in one batch"), -1;
     if (hall_config_parse(text, len, "config record", &c, err, sizeof err) != 0)
@@ -61,14 +72,27 @@ int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
         rc = hall_meta_put_u64(h->st, txn, "closed_through_ms", (uint64_t)r->now_ms);
     if (rc || (rc = hall_meta_put_u64(h->st, txn, "config_version", version + 1)) ||
         (rc = mdb_put(txn, h->st->meta, &kt, &vt, 0)) ||
-        (rc = mdb_put(txn, h->st->meta, &ks, &vs, 0))) {
+        (rc = mdb_put(txn, h->st->meta, &ks, &vs, 0)) ||
+        (rc = hall_meta_put_u64(h->st, txn, "rules", rules))) {
         hall_config_free(c);
         return hall_mdb_fail(e, mdb_rc, rc, "config");
     }
     if (h->cfg)
         h->retired[h->n_retired++] = h->cfg;
     h->cfg = c;
+    h->rules = (int)rules;
     msgpack_pack_map(pk, 1);
     proto_pack_kv_uint(pk, "version", version + 1);
+    return 0;
+}
+
+int hall_config_rules_arg(const msgpack_object *args, uint64_t *v)
+{
+    proto_error e;
+    bool present;
+    if (proto_arg_uint(args, "rules", false, v, &present, &e) != PROTO_OK || (present && *v == 0))
+        return -1;
+    if (!present)
+        *v = 1;
     return 0;
 }

@@ -93,13 +93,26 @@ int hall_open(hall **out, hall_store *st, char *err, size_t errlen)
         hall_close(h);
         return -1;
     }
-    uint64_t clock;
+    uint64_t clock, rules = 0;
     rc = hall_meta_get_u64(st, txn, "clock_ms", &clock);
     h->clock_ms = (int64_t)clock;
-    if (rc == 0 && load_config(h, txn, err, errlen) != 0)
+    if (rc == 0)
+        rc = hall_meta_get_u64(st, txn, "rules", &rules);
+    if (rc == 0 && load_config(h, txn, err, errlen) != 0) {
         rc = -1;
-    else if (rc)
+    } else if (rc) {
         snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+    } else if (rules > HALL_RULES_VERSION) {
+        snprintf(err, errlen,
+                 "the state was decided under rules %llu; this build knows rules 1 to %d: use "
+                 "a newer hallq",
+                 (unsigned long long)rules, HALL_RULES_VERSION);
+        rc = -1;
+    } else {
+        /* A state written before rules had versions has a config and no
+         * "rules": its records were decided under rules 1. */
+        h->rules = rules ? (int)rules : h->cfg ? 1 : 0;
+    }
     mdb_txn_abort(txn);
     if (rc) {
         hall_close(h);
@@ -134,10 +147,16 @@ int64_t hall_clock_ms(const hall *h)
     return h->clock_ms;
 }
 
+int hall_rules_version(const hall *h)
+{
+    return h->rules;
+}
+
 void hall_batch_begin(hall *h)
 {
     h->saved_cfg = h->cfg;
     h->saved_clock = h->clock_ms;
+    h->saved_rules = h->rules;
     h->n_retired = 0;
     h->in_batch = true;
     h->ev_txn = NULL;
@@ -150,6 +169,7 @@ void hall_batch_commit(hall *h)
     h->n_retired = 0;
     h->saved_cfg = h->cfg;
     h->saved_clock = h->clock_ms;
+    h->saved_rules = h->rules;
     h->in_batch = false;
     h->ev_txn = NULL;
 }
@@ -167,6 +187,7 @@ void hall_batch_abort(hall *h)
         hall_config_free(h->cfg);
     h->cfg = h->saved_cfg;
     h->clock_ms = h->saved_clock;
+    h->rules = h->saved_rules;
     h->n_retired = 0;
 }
 
@@ -261,7 +282,10 @@ int hall_exec(hall *h, MDB_txn *txn, const hall_request *r, proto_buf *result, p
     if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "events");
 
-    if ((rc = hall_idem_expire(h, txn, r->now_ms)) != 0)
+    /* Rules 2: idem entries past their 24 h are deleted as records go by
+     * (rules 1 kept them; a repeat past 24 h was a new request either way,
+     * so only the state differs). */
+    if (h->rules >= 2 && (rc = hall_idem_expire(h, txn, r->now_ms)) != 0)
         return hall_mdb_fail(e, mdb_rc, rc, "idem expiry");
     if (idem) {
         msgpack_packer ipk;
@@ -432,6 +456,15 @@ int hall_replay(hall *h, MDB_txn *txn, uint64_t lsn, int64_t at_ms, uint16_t typ
     }
     const msgpack_object *args = proto_map_get(&o, "args");
     const msgpack_object *res = proto_map_get(&o, "result");
+    uint64_t rules = 0;
+    if (def->op == HALL_OP_CONFIG && hall_config_rules_arg(args, &rules) == 0 &&
+        rules > HALL_RULES_VERSION) {
+        snprintf(err, errlen,
+                 "WAL record %llu puts rules %llu in force for the records after it; this build "
+                 "knows rules 1 to %d: use a newer hallq",
+                 (unsigned long long)lsn, (unsigned long long)rules, HALL_RULES_VERSION);
+        goto out;
+    }
     hall_request r = {.def = def, .args = args, .now_ms = at_ms, .lsn = lsn};
     r.actor.role = (hall_role)role;
     hall_copy(r.actor.id, sizeof r.actor.id, actor_id, SIZE_MAX);
@@ -479,8 +512,9 @@ int hall_config_record(const hall_config *c, proto_buf *payload)
     msgpack_packer pk;
     proto_buf_reset(payload);
     proto_packer_init(&pk, payload);
-    msgpack_pack_map(&pk, 1);
+    msgpack_pack_map(&pk, 2);
     proto_pack_str(&pk, "text");
     proto_pack_strn(&pk, c->text, c->text_len);
+    proto_pack_kv_uint(&pk, "rules", HALL_RULES_VERSION);
     return payload->oom ? -1 : 0;
 }

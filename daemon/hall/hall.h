@@ -20,6 +20,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The rules' version: what this build's mutations decide. A release that
+ * changes what any rule decides (an answer, an event, or the state a later
+ * answer reads) adds one. The config record says which version decided the
+ * records after it (args.rules; absent: 1, the rules of commit 5a6218c),
+ * and replay and recovery apply that version: a rule that changed keeps its
+ * old branch, chosen by hall_rules_version(h), in the handler that owns it,
+ * with a comment saying what changed in which version.
+ *   1  the first release (5a6218c)
+ *   2  idem entries expire after 24 h (idem.c); a window's calling order
+ *      `lines` (window.c) */
+#define HALL_RULES_VERSION 2
+
 #define R_ANY 0x3e /* every connected role */
 #define R_K HALL_ROLE_BIT(HALL_ROLE_KIOSK)
 #define R_W HALL_ROLE_BIT(HALL_ROLE_WINDOW)
@@ -110,6 +122,9 @@ void hall_close(hall *h);
 
 /* The config in force (NULL before the first config record). */
 const hall_config *hall_config_current(const hall *h);
+/* The rules version the records are decided under (the last config
+ * record's, 1 for one that names none; 0 before the first). */
+int hall_rules_version(const hall *h);
 /* The time of the latest record applied (or advanced to, under the manual
  * clock); 0 on a fresh state. */
 int64_t hall_clock_ms(const hall *h);
@@ -173,7 +188,12 @@ bool hall_due(hall *h, MDB_txn *txn, int64_t now, hall_request *r);
 /* When the next time-driven record falls due (INT64_MAX: none). */
 int64_t hall_next_due_ms(hall *h, MDB_txn *txn);
 
-/* The payload of a config record for this config text. */
+/* The args of a config record for this config text, under this build's
+ * rules: {text, rules: HALL_RULES_VERSION}. */
 int hall_config_record(const hall_config *c, proto_buf *payload);
+/* A config record's rules version (args.rules; 1 when absent): 0 with *v
+ * set, or -1 when it is not a positive integer. A version above
+ * HALL_RULES_VERSION is a log from a newer build: replay refuses it. */
+int hall_config_rules_arg(const msgpack_object *args, uint64_t *v);
 
 #endif

@@ -30,6 +30,7 @@ struct hall {
     const struct hall_take_hooks *take; /* ticket.take's calls upward */
     hall_config *cfg;                   /* in force */
     int64_t clock_ms;                   /* latest record time (or manual clock) */
+    int rules;                          /* the rules version in force (hall.h) */
     msgpack_zone zone;                  /* scratch for decoding stored values, cleared per op */
     msgpack_zone replay_zone;           /* a replayed record's payload, cleared per record */
     proto_buf scratch;
@@ -62,6 +63,7 @@ struct hall {
     /* Batch bracketing: what to restore on abort, what to free on commit. */
     hall_config *saved_cfg;
     int64_t saved_clock;
+    int saved_rules;
     hall_config *retired[HALL_MAX_PENDING_CONFIGS]; /* replaced within the batch */
     int n_retired;
 };

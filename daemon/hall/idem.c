@@ -11,7 +11,11 @@
  * rebuilds the same state. A record adds at most one entry and removes up
  * to IDEM_SWEEP > 1 expired ones, so a backlog (e.g. after a long pause)
  * drains within a few records. An index entry whose idem entry was since
- * replaced (the key used again after it expired) only removes itself. */
+ * replaced (the key used again after it expired) only removes itself.
+ *
+ * Expiry is a rule of rules version 2 (hall.h): under rules 1 entries were
+ * never deleted, so hall_exec does not call hall_idem_expire for records of
+ * an older log. The index is kept under every version. */
 #include "daemon/hall/hall_internal.h"
 
 #define IDEM_SWEEP 8

@@ -78,6 +78,27 @@ static int open_idem_at(hall_store *s, MDB_txn *txn, bool read_only)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* The schema the store was written with (meta "schema"): a store without
+ * it but with content is schema 1 (written before schemas were recorded,
+ * by the first release); an empty one is new, so the current schema.
+ * *stamped: whether the key is there. */
+static int read_schema(hall_store *s, MDB_txn *txn, bool *stamped)
+{
+    uint64_t v;
+    int rc = hall_meta_get_u64(s, txn, "schema", &v);
+    if (rc)
+        return rc;
+    *stamped = v != 0;
+    if (!v) {
+        MDB_stat st;
+        if ((rc = mdb_stat(txn, s->meta, &st)) != 0)
+            return rc;
+        v = st.ms_entries ? 1 : HALL_SCHEMA_VERSION;
+    }
+    s->schema = v > INT32_MAX ? INT32_MAX : (int)v;
+    return 0;
+}
+
 int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_bytes, char *err,
                     size_t errlen)
 {
@@ -111,8 +132,28 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
     if ((rc = mdb_txn_begin(s->env, NULL, read_only ? MDB_RDONLY : 0, &txn)) != 0)
         goto fail;
     unsigned dflags = read_only ? 0 : MDB_CREATE;
-    if ((rc = mdb_dbi_open(txn, "meta", dflags, &s->meta)) ||
-        (rc = mdb_dbi_open(txn, "lines", dflags, &s->lines)) ||
+    if ((rc = mdb_dbi_open(txn, "meta", dflags, &s->meta)) != 0) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
+    bool stamped;
+    if ((rc = read_schema(s, txn, &stamped)) != 0) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
+    if (s->schema > HALL_SCHEMA_VERSION) {
+        mdb_txn_abort(txn);
+        snprintf(err, errlen,
+                 "%s was written with state schema %d; this build knows schemas 1 to %d: use a "
+                 "newer hallq",
+                 path, s->schema, HALL_SCHEMA_VERSION);
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return MDB_INCOMPATIBLE;
+    }
+    /* Migrations, oldest first, each in this transaction: schema 1 -> 2
+     * builds the idem time index (open_idem_at). */
+    if ((rc = mdb_dbi_open(txn, "lines", dflags, &s->lines)) ||
         (rc = mdb_dbi_open(txn, "tickets", dflags, &s->tickets)) ||
         (rc = mdb_dbi_open(txn, "queue", dflags, &s->queue)) ||
         (rc = mdb_dbi_open(txn, "idem", dflags, &s->idem)) ||
@@ -128,6 +169,13 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
         (rc = mdb_dbi_open(txn, "appt_due", dflags, &s->appt_due))) {
         mdb_txn_abort(txn);
         goto fail;
+    }
+    if (!read_only && (!stamped || s->schema != HALL_SCHEMA_VERSION)) {
+        if ((rc = hall_meta_put_u64(s, txn, "schema", HALL_SCHEMA_VERSION)) != 0) {
+            mdb_txn_abort(txn);
+            goto fail;
+        }
+        s->schema = HALL_SCHEMA_VERSION;
     }
     if ((rc = mdb_txn_commit(txn)) != 0)
         goto fail;

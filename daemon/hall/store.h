@@ -30,6 +30,15 @@
 
 #define HALL_STORE_FILE "state.mdb"
 
+/* The layout of the state (its databases and stored values), kept in meta
+ * "schema". A build opens states of its schema and older ones, migrating
+ * them when it opens them writable (store.c says how, per schema); a state
+ * of a newer schema is refused, never misread. Add one with every change
+ * of a database, an index or a stored value's format.
+ *   1  the first release (5a6218c): no "schema" key
+ *   2  idem_at, the idem entries' time index */
+#define HALL_SCHEMA_VERSION 2
+
 typedef struct hall_store {
     MDB_env *env;
     MDB_dbi meta, lines, tickets, queue, idem, idem_at, windows, cases, review, deptcases, timers,
@@ -37,7 +46,8 @@ typedef struct hall_store {
     size_t map_size;
     bool read_only;
     bool no_idem_at; /* read-only, on a state from before the idem index */
-    char dir[4096]; /* the data dir, to open the environment again */
+    int schema;      /* as found (read-only) or as now stamped */
+    char dir[4096];  /* the data dir, to open the environment again */
 } hall_store;
 
 /* Opens (creating) DATA/state.mdb with a map of at least map_bytes (0: 64

@@ -3,10 +3,12 @@
  * A window is open, paused or closed (closed on a fresh state) and holds at
  * most one current ticket. window.call takes the best waiting ticket among
  * the window's lines: the best class first (appointment, priority, the
- * rest), then first come first served by the ticket's time across those
- * lines (a transferred ticket keeps its time); equal times go by ticket
- * sequence. The day's close expires every waiting ticket and closes every
- * window; it runs by itself at rules.day_close on working days (a record
+ * rest); within it, a window whose order is `earliest` takes the earliest
+ * by the ticket's time across its lines (a transferred ticket keeps its
+ * time; equal times go by ticket sequence), one whose order is `lines` the
+ * earliest of the first of its lines (in the config's order) that has one.
+ * Rules 1 knew no order: every window took the earliest. The day's close expires every waiting
+ * ticket and closes every window; it runs by itself at rules.day_close on working days (a record
  * written by the daemon's timer, or by clock.advance under the manual
  * clock) and on demand with day.close.
  *
@@ -162,8 +164,11 @@ int hall_window_call(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
     char best_id[HALL_TICKET_ID_MAX + 1] = "";
     uint8_t best_key[HALL_QUEUE_KEY_MAX];
     size_t best_len = 0;
+    /* Rules 2 brought the window's `order`; under rules 1 every window
+     * took the earliest of its lines. */
+    bool by_lines = h->rules >= 2 && cw->order == HALL_ORDER_LINES;
     for (int cls = 0; cls < HALL_CLASSES && !best_id[0]; cls++) {
-        for (int i = 0; i < cw->n_lines; i++) {
+        for (int i = 0; i < cw->n_lines && !(by_lines && best_id[0]); i++) {
             MDB_val k, v;
             rc = queue_head(h, c, h->cfg->lines[cw->lines[i]].id, cls, &k, &v);
             if (rc == MDB_NOTFOUND)

@@ -130,9 +130,10 @@ static void setup(void)
     static char text[65536];
     size_t len = fread(text, 1, sizeof text, f);
     fclose(f);
-    msgpack_packer *pk = args_begin(1);
+    msgpack_packer *pk = args_begin(2); /* as hall_config_record: this build's rules */
     proto_pack_str(pk, "text");
     proto_pack_strn(pk, text, len);
+    proto_pack_kv_uint(pk, "rules", HALL_RULES_VERSION);
     seed_exec("config", HALL_ROLE_SYSTEM, "hallqd");
 
     static const char *const lines = "AABBCDAB";

@@ -73,6 +73,9 @@ OPEN_MIN, CLOSE_MIN = 9 * 60, 17 * 60
 
 LINES = "ABCDF"
 WINDOWS = {"W01": "AB", "W02": "AB", "W03": "BA", "W04": "CD", "W05": "F", "W06": "ABC"}
+# The calling order within a class (protocol 1.2, rules 2): the domain
+# windows take their first line's earliest ticket, the others the earliest.
+BY_LINES = {"W03", "W04"}
 DEPTS = ["mkt", "hrss", "pol", "res", "hsg"]
 # code: (line, departments, kind, working days, checklist)
 SERVICES = {
@@ -324,6 +327,8 @@ class Model:
                 if i < len(q) and q[i][0][0] == cls:
                     if best is None or q[i][0][1:3] < best[0][1:3]:
                         best = q[i]
+                    if wid in BY_LINES:
+                        break
             if best:
                 return self.tickets[best[1]]
         return None

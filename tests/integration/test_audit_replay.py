@@ -81,11 +81,11 @@ def test_verify_replay_and_read_only(daemon, make_daemon, workdir):
         assert a.ok("digest") == middle
         st = a.ok("stats")
         assert st["now_ms"] == middle_ms  # the state's clock: 10:17
-        # W03 took the earliest ticket of its lines, A001.
-        assert st["lines"]["B"]["waiting"] == 2 and st["lines"]["A"]["waiting"] == 1
+        # W03 (lines B A, order lines) took its first line's ticket, B001.
+        assert st["lines"]["B"]["waiting"] == 1 and st["lines"]["A"]["waiting"] == 2
         assert st["lines"]["A"]["longest_wait_s"] == 17 * 60
         k = ro.kiosk()
-        assert k.ok("ticket.get", ticket_id="20261124-A001")["state"] == "done"
+        assert k.ok("ticket.get", ticket_id="20261124-B001")["state"] == "done"
         assert k.ok("case.get", case_no="20261124-0001")["state"] == "review"
         for c, op, args in [(k, "ticket.take", {"line": "A"}), (a, "day.close", {}),
                             (a, "config.reload", {}), (ro.tcp("window-W01"), "window.call", {})]:

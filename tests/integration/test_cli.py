@@ -478,3 +478,22 @@ def test_cli_broken_server_exits_3(how):
         assert out.stdout == b"" and out.stderr.startswith(b"hallq: "), out
     finally:
         srv.close()
+
+
+def test_version():
+    """hallqd and hallq say what they are: the release (CMake's project
+    version, one place), the rules version they decide by and the WAL format
+    they write, and exit 0 without touching any data dir."""
+    from conftest import HALLQD
+    m = re.search(r"^project\(hallq VERSION (\d+\.\d+\.\d+)", (REPO / "CMakeLists.txt").read_text(),
+                  re.M)
+    rules = re.search(r"^#define HALL_RULES_VERSION (\d+)$",
+                      (REPO / "daemon" / "hall" / "hall.h").read_text(), re.M).group(1)
+    wal = re.search(r"^#define WAL_FORMAT_VERSION (\d+)$",
+                    (REPO / "wal" / "wal.h").read_text(), re.M).group(1)
+    tail = "%s, rules %s, wal format %s\n" % (m.group(1), rules, wal)
+    assert tail == "0.2.0, rules 2, wal format 1\n"
+    for binary, name in ((HALLQD, "hallqd"), (HALLQ, "hallq")):
+        p = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10,
+                           cwd="/")
+        assert p.returncode == 0 and p.stdout == name + " " + tail and not p.stderr, p

@@ -54,6 +54,41 @@ def test_calling_order_classes_and_lines(daemon):
     assert w4.ok("window.call")["ticket"]["number"] == t_c1["number"]
 
 
+def test_calling_order_by_lines(daemon):
+    """Protocol 1.2: W03 (B A, order lines) calls its first line's ticket
+    before an earlier one of its second line, W04 (C D) likewise; W01 (A B,
+    earliest) the earliest of either. The best class still comes first in
+    both orders: a priority A before every B at W03, a priority B before an
+    earlier A at W01."""
+    a = daemon.admin()
+    t_a1 = take(daemon, "A")
+    t_d1 = take(daemon, "D")
+    a.ok("clock.advance", ms=MIN)
+    t_b1 = take(daemon, "B")
+    t_c1 = take(daemon, "C")
+    a.ok("clock.advance", ms=MIN)
+    t_a2 = take(daemon, "A")
+    t_b2 = take(daemon, "B")
+    w3, w1, w4 = open_window(daemon, "W03"), open_window(daemon, "W01"), open_window(daemon, "W04")
+
+    def call(w):
+        t = w.ok("window.call")["ticket"]
+        w.ok("window.done")
+        return t["number"]
+
+    assert call(w3) == t_b1["number"]  # B after A001, yet first at W03
+    assert call(w1) == t_a1["number"]  # the earliest of A and B
+    assert call(w4) == t_c1["number"] and call(w4) == t_d1["number"]
+    a.ok("clock.advance", ms=MIN)
+    t_ap = take(daemon, "A", priority=True)
+    assert call(w3) == t_ap["number"]  # the class first, across the lines
+    assert call(w3) == t_b2["number"]
+    t_bp = take(daemon, "B", priority=True)
+    assert call(w1) == t_bp["number"]  # before the earlier A002
+    assert call(w1) == t_a2["number"]
+    assert w3.ok("window.call") == {"ticket": None}
+
+
 def test_one_current_ticket_recall_done(daemon):
     t = take(daemon, "A")
     w = open_window(daemon, "W02")

@@ -442,44 +442,72 @@ FX uint32_t fx_len(fixture *f, const char *path)
 
 /* ---- set-up and the replay check ---- */
 
-/* A fresh hall running the demo config from `start`. */
-FX fixture *fx_new(int64_t start)
+/* A config record of the demo config at `now`, as the daemon writes one at
+ * start, naming rules version `rules` (0: none, which is rules 1); the
+ * time-driven records due by then go first. 0, or -1 with f->e set. */
+FX int fx_config(fixture *f, int64_t now, int rules)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    fx_open_store(f);
+    if (f->lsn)
+        fx_run_due(f, now);
     size_t len;
     char *t = fx_demo_text(&len);
     proto_buf args;
     proto_buf_init(&args);
     msgpack_packer pk;
     proto_packer_init(&pk, &args);
-    msgpack_pack_map(&pk, 1);
+    msgpack_pack_map(&pk, rules ? 2 : 1);
     proto_pack_str(&pk, "text");
     proto_pack_strn(&pk, t, len);
+    if (rules)
+        proto_pack_kv_uint(&pk, "rules", (uint64_t)rules);
     msgpack_zone z;
     msgpack_zone_init(&z, 1024);
     msgpack_object o;
     size_t off = 0;
     assert_int_equal(msgpack_unpack((const char *)args.p, args.len, &off, &z, &o),
                      MSGPACK_UNPACK_SUCCESS);
-    hall_request r = {.def = hall_op_find("config", 6), .args = &o, .now_ms = start, .lsn = 1};
+    hall_request r = {
+        .def = hall_op_find("config", 6), .args = &o, .now_ms = now, .lsn = f->lsn + 1};
     r.actor.role = HALL_ROLE_SYSTEM;
     strcpy(r.actor.id, "hallqd");
     MDB_txn *txn;
     int mdb_rc = 0;
+    memset(&f->e, 0, sizeof f->e);
     assert_int_equal(mdb_txn_begin(f->st.env, NULL, 0, &txn), 0);
     hall_batch_begin(f->h);
-    assert_int_equal(hall_exec(f->h, txn, &r, &f->result, &f->e, &mdb_rc), HALL_EXEC_RECORD);
-    f->lsn = 1;
-    fx_keep(f, &r);
-    assert_int_equal(hall_store_set_applied_lsn(&f->st, txn, 1), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    hall_batch_commit(f->h);
-    f->due_through = start;
+    int rc = hall_exec(f->h, txn, &r, &f->result, &f->e, &mdb_rc);
+    assert_int_equal(mdb_rc, 0);
+    if (rc == HALL_EXEC_RECORD) {
+        f->lsn++;
+        fx_keep(f, &r);
+        assert_int_equal(hall_store_set_applied_lsn(&f->st, txn, f->lsn), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        hall_batch_commit(f->h);
+    } else {
+        mdb_txn_abort(txn);
+        hall_batch_abort(f->h);
+    }
     msgpack_zone_destroy(&z);
     proto_buf_free(&args);
+    return rc == HALL_EXEC_RECORD ? 0 : -1;
+}
+
+/* A fresh hall running the demo config from `start`, its config record
+ * naming rules version `rules` (0: none, which is rules 1). */
+FX fixture *fx_new_rules(int64_t start, int rules)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    fx_open_store(f);
+    assert_int_equal(fx_config(f, start, rules), 0);
+    f->due_through = start;
     return f;
+}
+
+/* A fresh hall under this build's rules (HALL_RULES_VERSION). */
+FX fixture *fx_new(int64_t start)
+{
+    return fx_new_rules(start, HALL_RULES_VERSION);
 }
 
 FX void fx_digest(fixture *f, uint8_t d[32])

@@ -170,12 +170,44 @@ static void test_a_state_from_before_the_index(void **state)
     fx_free(f); /* the replay (with the index from the start): same digest */
 }
 
+/* Rules 1 (a log from the first release) kept every entry: a repeat past
+ * 24 h was a new request all the same, but the entry stayed. A config
+ * record naming rules 2 turns expiry on from there. */
+static void test_rules_1_keeps_entries(void **state)
+{
+    (void)state;
+    fixture *f = fx_new_rules(TUE(8, 0), 1);
+    assert_int_equal(hall_rules_version(f->h), 1);
+    int64_t t0 = TUE(10, 0);
+    char first[40], later[40];
+    size_t entries, indexed;
+    take_idem(f, t0, "k1", first, 0);
+    take_idem(f, t0 + 2 * DAY_MS, "k2", later, 0);
+    fx_take(f, t0 + 2 * DAY_MS + 1, "B", NULL);
+    assert_true(idem_held(f, KIOSK, "k1"));
+    idem_counts(f, &entries, &indexed);
+    assert_int_equal(entries, 2);
+    /* ... and the same key past 24 h is a new request under both rules. */
+    take_idem(f, t0 + 2 * DAY_MS + 2, "k1", later, 0);
+    assert_string_not_equal(later, first);
+    idem_counts(f, &entries, &indexed);
+    assert_int_equal(entries, 2);
+    /* The log goes on under rules 2 from a config record naming them: that
+     * record already deletes the entries past 24 h (both, by then). */
+    assert_int_equal(fx_config(f, t0 + 4 * DAY_MS, HALL_RULES_VERSION), 0);
+    assert_int_equal(hall_rules_version(f->h), HALL_RULES_VERSION);
+    idem_counts(f, &entries, &indexed);
+    assert_int_equal(entries, 0);
+    fx_free(f); /* replayed: the same rules at the same records, same digest */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_repeat_within_24h_then_gone),
         cmocka_unit_test(test_expiry_is_bounded_per_record_and_drains),
         cmocka_unit_test(test_a_state_from_before_the_index),
+        cmocka_unit_test(test_rules_1_keeps_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

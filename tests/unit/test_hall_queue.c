@@ -45,10 +45,11 @@ static const char *call_done(fixture *f, int64_t now, const char *w)
     return num;
 }
 
-static void test_order_classes_and_lines(void **state)
+/* The same tickets at W03 (lines B A, order: lines) under rules `rules`,
+ * called in the order `want`. */
+static void order_classes_and_lines(int rules, const char *const want[6])
 {
-    (void)state;
-    fixture *f = tuesday();
+    fixture *f = fx_new_rules(TUE(8, 0), rules);
     fx_take(f, TUE(10, 0), "A", NULL); /* A001 rest */
     fx_take(f, TUE(10, 1), "B", NULL); /* B001 rest */
     fx_take(f, TUE(10, 2), "A", ", priority: true");
@@ -67,16 +68,65 @@ static void test_order_classes_and_lines(void **state)
     fx_ok(f, "ticket.get", KIOSK, TUE(10, 52), "{ticket_id: 20261124-A001}");
     assert_int_equal(fx_int(f, "ahead"), 2);
 
-    /* W03 serves B before A, but the order is class, then time, across
-     * its lines; W03 never calls line C. */
+    /* The best class first, across its lines; W03 never calls line C. */
     fx_open_window(f, TUE(10, 55), "W03");
-    const char *want[] = {"A003", "B003", "A002", "B002", "A001", "B001"};
     for (int i = 0; i < 6; i++)
         assert_string_equal(call_done(f, TUE(11, i), "W03"), want[i]);
     assert_string_equal(fx_call(f, TUE(11, 10), "W03"), "");
     assert_true(fx_nil(f, "ticket"));
     fx_open_window(f, TUE(11, 10), "W04");
     assert_string_equal(fx_call(f, TUE(11, 11), "W04"), "C001");
+    fx_free(f);
+}
+
+static void test_order_classes_and_lines(void **state)
+{
+    (void)state;
+    /* Rules 2: W03 goes by lines (B, then A) within each class. */
+    const char *const by_lines[] = {"B003", "A003", "B002", "A002", "B001", "A001"};
+    order_classes_and_lines(HALL_RULES_VERSION, by_lines);
+    /* Rules 1 (a log from before the order): the earliest of any line. */
+    const char *const earliest[] = {"A003", "B003", "A002", "B002", "A001", "B001"};
+    order_classes_and_lines(1, earliest);
+    order_classes_and_lines(0, earliest); /* a config record naming no rules */
+}
+
+/* Protocol 1.2: W03 (B A, order lines) calls a later B before an earlier A;
+ * W01 (A B, order earliest) calls the earliest of either; W04 (C D, lines)
+ * calls C while one waits. A priority ticket still comes first at W03, and
+ * an appointment in its slot before it. */
+static void test_window_order(void **state)
+{
+    (void)state;
+    fixture *f = tuesday();
+    const char *code = book(f, TUE(9, 0), "A", TUE(11, 0));
+    fx_take(f, TUE(10, 0), "A", NULL); /* A001 */
+    fx_take(f, TUE(10, 1), "B", NULL); /* B001 */
+    fx_take(f, TUE(10, 2), "A", NULL); /* A002 */
+    fx_take(f, TUE(10, 3), "B", NULL); /* B002 */
+    fx_take(f, TUE(10, 4), "D", NULL); /* D001 */
+    fx_take(f, TUE(10, 5), "C", NULL); /* C001 */
+    fx_open_window(f, TUE(10, 10), "W03");
+    fx_open_window(f, TUE(10, 10), "W01");
+    fx_open_window(f, TUE(10, 10), "W04");
+    assert_string_equal(call_done(f, TUE(10, 11), "W03"), "B001");
+    assert_string_equal(call_done(f, TUE(10, 12), "W01"), "A001");
+    assert_string_equal(call_done(f, TUE(10, 13), "W04"), "C001");
+    assert_string_equal(call_done(f, TUE(10, 14), "W04"), "D001");
+    /* A priority A ticket, later than B002: W03 takes it first. */
+    fx_take(f, TUE(10, 20), "A", ", priority: true"); /* A003 */
+    assert_string_equal(call_done(f, TUE(10, 21), "W03"), "A003");
+    /* An appointment in its slot, then a priority B: the appointment. */
+    take_appt(f, TUE(10, 50), "A", code, NULL);       /* A004 */
+    fx_take(f, TUE(10, 51), "B", ", priority: true"); /* B003 */
+    assert_string_equal(call_done(f, TUE(10, 52), "W03"), "A004");
+    assert_string_equal(call_done(f, TUE(10, 53), "W03"), "B003");
+    assert_string_equal(call_done(f, TUE(10, 54), "W03"), "B002");
+    /* W01: the earliest of either line, whichever it is. */
+    fx_take(f, TUE(10, 55), "B", NULL); /* B004 */
+    assert_string_equal(call_done(f, TUE(10, 56), "W01"), "A002");
+    assert_string_equal(call_done(f, TUE(10, 57), "W01"), "B004");
+    assert_string_equal(fx_call(f, TUE(10, 58), "W03"), "");
     fx_free(f);
 }
 
@@ -428,6 +478,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_classes_and_lines),
+        cmocka_unit_test(test_window_order),
         cmocka_unit_test(test_appointment_slot_edges),
         cmocka_unit_test(test_appointment_book_rules),
         cmocka_unit_test(test_fcfs_within_class),
