@@ -74,6 +74,8 @@ static const hq_op ops[] = {
     {"day.close", A, HQ_ADMIN},
     {"clock.advance", A, HQ_ADMIN},
     {"digest", A, HQ_ADMIN},
+    {"board", D | W | A, HQ_DISPLAY},
+    {"catalogue", HQ_ANY, HQ_KIOSK},
 };
 
 const hq_op *hq_op_find(const char *name)
