@@ -52,24 +52,24 @@ void hq_show_ping(const hq_conn *c, const msgpack_object *r)
 void hq_show_ticket_take(const hq_conn *c, const msgpack_object *r)
 {
     (void)c;
-    char num[32], id[64], line[32], d[32];
+    char num[32], id[64], line[32], d[32], ln[200];
+    hq_get_str(r, "line", line, sizeof line, "?");
     printf("%s  ticket %s, line %s: %" PRId64 " ahead, about %s wait\n",
            hq_get_str(r, "number", num, sizeof num, "?"),
-           hq_get_str(r, "ticket_id", id, sizeof id, "?"),
-           hq_get_str(r, "line", line, sizeof line, "?"), hq_get_int(r, "ahead", 0),
-           dur(d, sizeof d, hq_get_int(r, "est_wait_s", 0)));
+           hq_get_str(r, "ticket_id", id, sizeof id, "?"), hq_named(ln, sizeof ln, 'l', line),
+           hq_get_int(r, "ahead", 0), dur(d, sizeof d, hq_get_int(r, "est_wait_s", 0)));
 }
 
 /* One ticket map (ticket.get, window.call). */
 static void ticket_line(const msgpack_object *t, const char *suffix)
 {
-    char num[32], id[64], line[32], state[32], win[32];
+    char num[32], id[64], line[32], state[32], win[32], ln[200];
     hq_get_str(t, "number", num, sizeof num, "?");
     hq_get_str(t, "ticket_id", id, sizeof id, "?");
     hq_get_str(t, "line", line, sizeof line, "?");
     hq_get_str(t, "state", state, sizeof state, "?");
     const char *w = hq_get_str(t, "window", win, sizeof win, NULL);
-    printf("%s  ticket %s, line %s: %s", num, id, line, state);
+    printf("%s  ticket %s, line %s: %s", num, id, hq_named(ln, sizeof ln, 'l', line), state);
     if (hq_get(t, "ahead"))
         printf(", %" PRId64 " ahead", hq_get_int(t, "ahead", 0));
     if (w)
@@ -110,11 +110,11 @@ void hq_show_window_call(const hq_conn *c, const msgpack_object *r)
         printf("%s: no ticket waiting\n", c->id);
         return;
     }
-    char num[32], win[32], id[64], line[32];
+    char num[32], win[32], id[64], line[32], ln[200];
+    hq_get_str(t, "line", line, sizeof line, "?");
     printf("%s -> %s  (ticket %s, line %s)%s\n", hq_get_str(t, "number", num, sizeof num, "?"),
            hq_get_str(t, "window", win, sizeof win, c->id),
-           hq_get_str(t, "ticket_id", id, sizeof id, "?"),
-           hq_get_str(t, "line", line, sizeof line, "?"),
+           hq_get_str(t, "ticket_id", id, sizeof id, "?"), hq_named(ln, sizeof ln, 'l', line),
            strcmp(c->op, "window.recall") ? "" : ", called again");
 }
 
@@ -148,12 +148,21 @@ static void print_codes(const msgpack_object *list)
     }
     for (uint32_t i = 0; i < list->via.array.size; i++) {
         const msgpack_object *e = &list->via.array.ptr[i];
+        char code[40];
+        const char *name = NULL;
+        if (e->type == MSGPACK_OBJECT_STR && e->via.str.size < sizeof code) {
+            memcpy(code, e->via.str.ptr, e->via.str.size);
+            code[e->via.str.size] = 0;
+            name = hq_name('m', code);
+        }
         if (i)
-            fputc(' ', stdout);
+            fputs(hq_names_known() ? ", " : " ", stdout);
         if (e->type == MSGPACK_OBJECT_STR)
             hq_text(stdout, e->via.str.ptr, e->via.str.size);
         else
             fputc('?', stdout);
+        if (name)
+            printf(" %s", name);
     }
 }
 
@@ -197,9 +206,12 @@ static const char *departments(char *buf, size_t n, const msgpack_object *cs)
     size_t o = 0;
     buf[0] = 0;
     for (uint32_t i = 0; ds && ds->type == MSGPACK_OBJECT_ARRAY && i < ds->via.array.size; i++) {
-        char d[32], s[32];
-        int w = snprintf(buf + o, n - o, "%s%s:%s", i ? " " : "",
-                         hq_get_str(&ds->via.array.ptr[i], "department", d, sizeof d, "?"),
+        char d[32], s[32], dn[200];
+        hq_get_str(&ds->via.array.ptr[i], "department", d, sizeof d, "?");
+        const char *name = hq_name('d', d);
+        if (name)
+            snprintf(dn, sizeof dn, "(%s)", name);
+        int w = snprintf(buf + o, n - o, "%s%s%s:%s", i ? " " : "", d, name ? dn : "",
                          hq_get_str(&ds->via.array.ptr[i], "state", s, sizeof s, "?"));
         if (w < 0 || (size_t)w >= n - o)
             break;
@@ -212,13 +224,13 @@ static const char *departments(char *buf, size_t n, const msgpack_object *cs)
 
 static void case_block(const msgpack_object *cs)
 {
-    char no[64], svc[32], st[32], t[40];
+    char no[64], svc[32], st[32], t[40], sn[200];
+    hq_get_str(cs, "service", svc, sizeof svc, "?");
     printf("case %s  service %s  %s\n", hq_get_str(cs, "case_no", no, sizeof no, "?"),
-           hq_get_str(cs, "service", svc, sizeof svc, "?"),
-           hq_get_str(cs, "state", st, sizeof st, "?"));
+           hq_named(sn, sizeof sn, 's', svc), hq_get_str(cs, "state", st, sizeof st, "?"));
     printf("  accepted     %s\n", time_at(t, sizeof t, cs, "accepted_ms"));
     printf("  deadline     %s\n", time_at(t, sizeof t, cs, "deadline_ms"));
-    char deps[256];
+    char deps[1024];
     printf("  departments  %s\n", departments(deps, sizeof deps, cs));
     fputs("  flags        ", stdout);
     flags(cs);

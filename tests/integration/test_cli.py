@@ -92,13 +92,13 @@ def cell_of(v):
 def test_cli_flow(daemon):
     # A citizen takes a ticket at the kiosk.
     out = ok(daemon, "ticket", "take", "B")
-    assert out == "B001  ticket %s-B001, line B: 0 ahead, about 0s wait\n" % TUESDAY
+    assert out == "B001  ticket %s-B001, line B 法人: 0 ahead, about 0s wait\n" % TUESDAY
 
     # W01 is closed at first: calling is a conflict (exit 1, code on stderr).
     fails(daemon, 1, "--window", "W01", "window", "call", code="conflict")
     assert ok(daemon, "--window", "W01", "window", "state", "open") == "W01 open\n"
     out = ok(daemon, "window", "call", "--window", "W01")  # options go anywhere
-    assert out == "B001 -> W01  (ticket %s-B001, line B)\n" % TUESDAY
+    assert out == "B001 -> W01  (ticket %s-B001, line B 法人)\n" % TUESDAY
     assert "called again" in ok(daemon, "--window", "W01", "window", "recall")
 
     # Intake: accept with a material missing is refused by the checklist;
@@ -107,7 +107,7 @@ def test_cli_flow(daemon):
           "--materials", "M01,M02", "--accept", code="checklist")
     out = ok(daemon, "--window", "W01", "intake", "S01", "--applicant", PERSON,
              "--materials", "M01,M02", "--notify")
-    assert out == "one-time notice: missing M03\n"
+    assert out == "one-time notice: missing M03 经营场所证明\n"
     out = ok(daemon, "--window", "W01", "intake", "S01", "--applicant", PERSON,
              "--materials", "M01,M02,M03", "--accept", "--idem", "intake-1")
     m = re.fullmatch(r"case (%s-\d{4}) accepted, due 2026-11-27 17:00:00\n" % TUESDAY, out)
@@ -119,8 +119,8 @@ def test_cli_flow(daemon):
     assert again["case_no"] == case_no
 
     out = ok(daemon, "case", "get", case_no)
-    assert out.splitlines()[0] == "case %s  service S01  review" % case_no
-    assert "departments  mkt:pending" in out
+    assert out.splitlines()[0] == "case %s  service S01 个体工商户登记  review" % case_no
+    assert "departments  mkt(市场监管局):pending" in out
     assert js(daemon, "case", "get", case_no)["state"] == "review"
 
     # The department claims and decides.
@@ -204,7 +204,7 @@ def test_cli_window_moves(daemon):
     assert ok(daemon, "--window", "W02", "window", "transfer", "B") == \
         "W02: ticket moved to line B\n"
     out = ok(daemon, "ticket", "get", "%s-A001" % TUESDAY)
-    assert out == "A001  ticket %s-A001, line B: waiting, 0 ahead\n" % TUESDAY
+    assert out == "A001  ticket %s-A001, line B 法人: waiting, 0 ahead\n" % TUESDAY
     assert ok(daemon, "--window", "W03", "window", "call").startswith("A001 -> W03")
     # Nothing waits now: {ticket: nil}, which --json prints as null.
     assert js(daemon, "--window", "W02", "window", "call") == {"ticket": None}
@@ -220,7 +220,7 @@ def test_cli_window_moves(daemon):
     assert js(daemon, "case", "get", r["case_no"])["state"] == "approved"
     # The window itself may read a case too (case.get allows it).
     assert ok(daemon, "--window", "W03", "case", "get", r["case_no"]).startswith(
-        "case %s  service S02  approved" % r["case_no"])
+        "case %s  service S02 社保卡补办  approved" % r["case_no"])
 
 
 def test_cli_admin_and_appointments(daemon):
@@ -343,8 +343,8 @@ def test_cli_watch(daemon):
         lines = _read_lines(board.stdout, lambda ls: len(ls) >= 4)
         stamp = r"\d\d:\d\d:\d\d  "
         assert len(lines) == 4, lines
-        for line, text in zip(lines, ["W01 open", "line A: 1 waiting", "A001 -> W01",
-                                      "line A: 0 waiting"]):
+        for line, text in zip(lines, ["W01 open", "line A 自然人: 1 waiting", "A001 -> W01",
+                                      "line A 自然人: 0 waiting"]):
             assert re.fullmatch(stamp + re.escape(text), line), lines
     finally:
         board.send_signal(signal.SIGTERM)
@@ -362,6 +362,66 @@ def test_cli_watch(daemon):
     assert out.returncode == 0 and out.stdout == "10:00:00  A001 -> W01\n", out.stdout
     fails(daemon, 1, "watch", "weather", "--count", "1", code="bad_request")
     fails(daemon, 2, "watch", "--count", "many")
+
+
+def test_cli_board_catalogue_and_names(daemon):
+    """hallq board and hallq catalogue, and the config's names: Chinese
+    where the config has them, English with --lang en."""
+    ok(daemon, "ticket", "take", "A")
+    ok(daemon, "ticket", "take", "B")
+    ok(daemon, "--window", "W01", "window", "state", "open")
+    ok(daemon, "--window", "W02", "window", "state", "paused")
+    ok(daemon, "--window", "W01", "window", "call")
+    seq = js(daemon, "board")["seq"]
+    assert ok(daemon, "board") == (
+        "board at seq %d, 2026-11-24 10:00:00\n"
+        "\n"
+        "window  state   serving\n"
+        "W01     open    A001  (A 自然人)\n"
+        "W02     paused  -\n"
+        "W03     closed  -\n"
+        "W04     closed  -\n"
+        "W05     closed  -\n"
+        "W06     closed  -\n"
+        "\n"
+        "line      waiting\n"
+        "A 自然人  0\n"
+        "B 法人    1\n"
+        "C 咨询    0\n"
+        "D 投诉    0\n"
+        "F 出件    0\n"
+        "\n"
+        "recent calls\n"
+        "10:00:00  A001 -> W01\n" % seq)
+    en = ok(daemon, "--lang", "en", "board")
+    assert "A 自然人" not in en and "W01     open    A001  (A natural persons)\n" in en
+    assert "B legal persons    1\n" in en
+    # The board is the display's, a window's and the admin's; not a kiosk's.
+    assert ok(daemon, "--window", "W03", "board").startswith("board at seq")
+    fails(daemon, 1, "--as", "kiosk", "board", code="forbidden")
+
+    cat = ok(daemon, "catalogue")
+    assert "  F    出件  (pickup)\n" in cat
+    assert ("  S01  个体工商户登记\n"
+            "       line B 法人, review in 3 working days, by mkt 市场监管局\n"
+            "       materials: M01 申请表, M02 身份证, M03 经营场所证明\n") in cat
+    assert "  W03  lines B A, order lines (legal-person domain)\n" in cat
+    assert "  hrss 人社局\n" in cat
+    cat = ok(daemon, "--lang", "en", "catalogue")
+    assert "  S06  housing-fund withdrawal\n" in cat and "人社局" not in cat
+    assert "       materials: M02 identity card, M10 bank card\n" in cat
+    assert js(daemon, "catalogue")["services"][1]["name_zh"] == "社保卡补办"
+    # Names elsewhere: a case, in both languages; --json is untouched.
+    ok(daemon, "--window", "W01", "intake", "S06", "--applicant", PERSON,
+       "--materials", "M02,M10", "--instant")
+    out = ok(daemon, "--lang", "en", "case", "get", "%s-0001" % TUESDAY)
+    assert out.splitlines()[0] == "case %s-0001  service S06 housing-fund withdrawal  approved" \
+        % TUESDAY
+    assert "departments  hsg(Housing):approved" in out
+    assert "service S06 公积金提取" in ok(daemon, "case", "get", "%s-0001" % TUESDAY)
+    assert js(daemon, "case", "get", "%s-0001" % TUESDAY)["service"] == "S06"
+    fails(daemon, 2, "--lang", "fr", "board")
+    fails(daemon, 2, "board", "now")
 
 
 # ---- a fake server, for what the real one never sends ----
