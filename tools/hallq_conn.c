@@ -250,8 +250,8 @@ void hq_close(hq_conn *c)
 static bool names_shown(hq_render r)
 {
     static const hq_render with_names[] = {
-        hq_show_ticket_take, hq_show_ticket, hq_show_window_call, hq_show_intake,
-        hq_show_case,        hq_show_claim,  hq_show_board,       hq_show_catalogue,
+        hq_show_ticket_take, hq_show_ticket, hq_show_window_call, hq_show_intake, hq_show_case,
+        hq_show_claim,       hq_show_board,  hq_show_catalogue,   hq_show_stats,
     };
     for (size_t i = 0; i < sizeof with_names / sizeof with_names[0]; i++)
         if (with_names[i] == r)

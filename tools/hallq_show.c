@@ -334,10 +334,23 @@ static void key_text(char *buf, const msgpack_object *k)
     cell(buf, k);
 }
 
+/* The label of row i: its id, and its name for lines ('l') and
+ * departments ('d'). */
+static const char *row_label(char *buf, size_t n, const msgpack_object *rows, uint32_t i, char kind)
+{
+    char id[CELL];
+    key_text(id, &rows->via.map.ptr[i].key);
+    if (kind)
+        return hq_named(buf, n, kind, id);
+    snprintf(buf, n, "%s", id);
+    return buf;
+}
+
 /* A table of `rows` (a map of id -> map of figures) or, when `label` is
  * NULL, of the one map `rows` itself. Columns are every key that appears,
- * in the order first seen. */
-static void table(const char *label, const msgpack_object *rows)
+ * in the order first seen; rows of lines and departments (kind 'l', 'd')
+ * have their names beside their ids. */
+static void table(const char *label, const msgpack_object *rows, char kind)
 {
     const msgpack_object *one[1] = {rows};
     uint32_t nrows = label ? rows->via.map.size : 1;
@@ -364,13 +377,13 @@ static void table(const char *label, const msgpack_object *rows)
         }
     }
     /* Widths: the label column, then each figure's. */
-    char buf[CELL];
+    char buf[CELL], lab[256];
     int w0 = label ? (int)strlen(label) : 0;
     int w[64];
     for (uint32_t i = 0; label && i < nrows; i++) {
-        key_text(buf, &rows->via.map.ptr[i].key);
-        if ((int)strlen(buf) > w0)
-            w0 = (int)strlen(buf);
+        int lw = (int)hq_width(row_label(lab, sizeof lab, rows, i, kind));
+        if (lw > w0)
+            w0 = lw;
     }
     /* hq_get needs a C string key: copy each column's name once. */
     char names[64][CELL];
@@ -391,9 +404,7 @@ static void table(const char *label, const msgpack_object *rows)
         printf("  %*s", w[x], names[x]);
     fputc('\n', stdout);
     for (uint32_t i = 0; i < nrows; i++) {
-        if (label)
-            key_text(buf, &rows->via.map.ptr[i].key);
-        printf("%-*s", w0, label ? buf : "");
+        hq_pad(label ? row_label(lab, sizeof lab, rows, i, kind) : "", (size_t)w0);
         for (uint32_t x = 0; x < ncols; x++) {
             const msgpack_object *v = hq_get(rowv[i], names[x]);
             if (v)
@@ -445,10 +456,10 @@ void hq_show_stats(const hq_conn *c, const msgpack_object *r)
             for (size_t j = 0; j < sizeof labels / sizeof labels[0]; j++)
                 if (!strcmp(name, labels[j][0]))
                     label = labels[j][1];
-            table(label, v);
+            table(label, v, !strcmp(name, "lines") ? 'l' : !strcmp(name, "departments") ? 'd' : 0);
         } else {
             printf("%s\n", name);
-            table(NULL, v);
+            table(NULL, v, 0);
         }
     }
 }

@@ -15,6 +15,7 @@ import struct
 import subprocess
 import threading
 import time
+import unicodedata
 
 import pytest
 
@@ -62,7 +63,8 @@ def fails(daemon, status, *args, code=None):
 
 def table(text, label):
     """{row id: {column: cell}} of the stats table whose header starts with
-    `label`."""
+    `label` (a row's label is its id, and for lines and departments its
+    name after it)."""
     lines = text.splitlines()
     start = next(i for i, l in enumerate(lines) if l.split()[:1] == [label])
     header = lines[start].split()[1:]
@@ -71,7 +73,7 @@ def table(text, label):
         if not line.strip():
             break
         cells = line.split()
-        rows[cells[0]] = dict(zip(header, cells[1:]))
+        rows[cells[0]] = dict(zip(header, cells[len(cells) - len(header):]))
     return rows
 
 
@@ -80,6 +82,11 @@ def one_row(text, title):
     lines = text.splitlines()
     i = lines.index(title)
     return dict(zip(lines[i + 1].split(), lines[i + 2].split()))
+
+
+def columns(text):
+    """Terminal columns of text (CJK takes two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def cell_of(v):
@@ -182,6 +189,15 @@ def test_cli_flow(daemon):
             assert rows[rid] == {k: cell_of(v) for k, v in figures.items()}, (label, rid)
     for key in ("cases", "ratings"):
         assert one_row(text, key) == {k: cell_of(v) for k, v in st[key].items()}
+    # Lines and departments with their names, the columns aligned.
+    rows = text.splitlines()
+    start = rows.index(next(l for l in rows if l.startswith("line ")))
+    block = rows[start:start + 6]
+    assert [l.split()[:2] for l in block[1:]] == [
+        ["A", "自然人"], ["B", "法人"], ["C", "咨询"], ["D", "投诉"], ["F", "出件"]]
+    assert len({columns(l) for l in block}) == 1, block  # right-aligned figures
+    assert any(l.startswith("mkt 市场监管局 ") for l in rows)
+    assert any(l.startswith("W01 ") for l in rows)  # windows have no names
     assert ok(daemon, "stats", "--day", "2026-11-23").startswith("stats of 2026-11-23")
     fails(daemon, 1, "stats", "--day", "yesterday", code="bad_request")
 
