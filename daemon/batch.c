@@ -252,11 +252,12 @@ static int log_record(server *s, const hall_request *hr, uint64_t *records)
     uint32_t n_ev;
     const uint8_t *ev = hall_events(s->h, &ev_len, &n_ev);
     if (n_ev) {
-        uint8_t hd[16];
+        uint8_t hd[FEED_EV_HEADER]; /* feed_dispatch's layout */
         hall_be64_put(hd, lsn);
+        hall_be64_put(hd + 8, (uint64_t)hr->now_ms); /* the record's at_ms */
         for (int i = 0; i < 4; i++) {
-            hd[8 + i] = (uint8_t)(ev_len >> (24 - 8 * i));
-            hd[12 + i] = (uint8_t)(n_ev >> (24 - 8 * i));
+            hd[16 + i] = (uint8_t)(ev_len >> (24 - 8 * i));
+            hd[20 + i] = (uint8_t)(n_ev >> (24 - 8 * i));
         }
         size_t mark = s->b_events.len;
         if (!proto_buf_append(&s->b_events, hd, sizeof hd) ||

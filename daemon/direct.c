@@ -127,8 +127,13 @@ void direct_exec(server *s, conn *c, req *r)
         msgpack_zone_clear(&s->zone);
         if (proto_request_decode(&s->zone, r->body.p, r->body.len, &rq, &e) != PROTO_OK)
             break;
-        hall_request hr = {
-            .def = r->def, .args = rq.args, .actor = c->actor, .now_ms = server_now(s)};
+        /* Reads run at a quiet point: the state holds exactly the records
+         * whose events went out (board checks its seq against this). */
+        hall_request hr = {.def = r->def,
+                           .args = rq.args,
+                           .actor = c->actor,
+                           .now_ms = server_now(s),
+                           .lsn = s->w ? feed_seq(&s->feed) : 0};
         int rc;
         MDB_txn *txn = state_read(s, &rc);
         if (!txn) {

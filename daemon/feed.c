@@ -81,8 +81,11 @@ static bool event_visible(const feed_filter *flt, const msgpack_object *deps)
 }
 
 /* Appends one event frame to ob if the filter lets ev ([topic, deps,
- * data]) through. */
-static void pack_event(const feed_filter *flt, proto_buf *ob, uint64_t seq,
+ * data]) through. Its data gets `at_ms`, the time of the record that
+ * caused it (from the WAL record's header, so events of logs written
+ * before 1.2 have it too; the `ev` a record holds is left as it was, and
+ * a replay compares it). */
+static void pack_event(const feed_filter *flt, proto_buf *ob, uint64_t seq, uint64_t at_ms,
                        const msgpack_object *ev)
 {
     if (ev->type != MSGPACK_OBJECT_ARRAY || ev->via.array.size != 3)
@@ -100,13 +103,23 @@ static void pack_event(const feed_filter *flt, proto_buf *ob, uint64_t seq,
     proto_pack_kv_str(&pk, "event", hall_topic_name(topic));
     proto_pack_kv_uint(&pk, "seq", seq);
     proto_pack_str(&pk, "data");
-    msgpack_pack_object(&pk, ev->via.array.ptr[2]);
+    const msgpack_object *data = &ev->via.array.ptr[2];
+    if (data->type == MSGPACK_OBJECT_MAP && !proto_map_get(data, "at_ms")) {
+        msgpack_pack_map(&pk, data->via.map.size + 1);
+        for (uint32_t i = 0; i < data->via.map.size; i++) {
+            msgpack_pack_object(&pk, data->via.map.ptr[i].key);
+            msgpack_pack_object(&pk, data->via.map.ptr[i].val);
+        }
+        proto_pack_kv_uint(&pk, "at_ms", at_ms);
+    } else {
+        msgpack_pack_object(&pk, *data);
+    }
     proto_frame_end(ob, off);
 }
 
 /* Packs the n events at p (len bytes) for flt into ob. */
-static void pack_events(const feed_filter *flt, proto_buf *ob, uint64_t seq, const uint8_t *p,
-                        size_t len, uint32_t n, msgpack_zone *z)
+static void pack_events(const feed_filter *flt, proto_buf *ob, uint64_t seq, uint64_t at_ms,
+                        const uint8_t *p, size_t len, uint32_t n, msgpack_zone *z)
 {
     size_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -114,7 +127,7 @@ static void pack_events(const feed_filter *flt, proto_buf *ob, uint64_t seq, con
         msgpack_unpack_return ur = msgpack_unpack((const char *)p, len, &off, z, &ev);
         if (ur != MSGPACK_UNPACK_SUCCESS && ur != MSGPACK_UNPACK_EXTRA_BYTES)
             break;
-        pack_event(flt, ob, seq, &ev);
+        pack_event(flt, ob, seq, at_ms, &ev);
     }
     msgpack_zone_clear(z);
 }
@@ -123,7 +136,8 @@ static void pack_events(const feed_filter *flt, proto_buf *ob, uint64_t seq, con
 
 /* Keeps one record's events in the ring, dropping the oldest when full
  * (its buffer is reused: no allocation once the ring is warm). */
-static void ring_put(feed *f, uint64_t lsn, const uint8_t *ev, uint32_t len, uint32_t n)
+static void ring_put(feed *f, uint64_t lsn, uint64_t at_ms, const uint8_t *ev, uint32_t len,
+                     uint32_t n)
 {
     if (!f->ring)
         return;
@@ -138,6 +152,7 @@ static void ring_put(feed *f, uint64_t lsn, const uint8_t *ev, uint32_t len, uin
     }
     proto_buf_reset(&slot->ev);
     slot->lsn = lsn;
+    slot->at_ms = at_ms;
     slot->n = n;
     if (!proto_buf_append(&slot->ev, ev, len)) {
         /* Out of memory: forget this one and what came before it. */
@@ -171,7 +186,7 @@ static void ring_catch_up(feed *f, feed_sub *sub, size_t budget)
             msgpack_zone_destroy(&z);
             return;
         }
-        pack_events(&sub->flt, ob, slot->lsn, slot->ev.p, slot->ev.len, slot->n, &z);
+        pack_events(&sub->flt, ob, slot->lsn, slot->at_ms, slot->ev.p, slot->ev.len, slot->n, &z);
     }
     msgpack_zone_destroy(&z);
     sub->next_lsn = 0; /* the ring holds every durable record's events: live */
@@ -230,7 +245,7 @@ static int read_visit(void *ctx, const wal_record *rec, const wal_pos *pos)
         const msgpack_object *ev = proto_map_get(&o, "ev");
         if (ev && ev->type == MSGPACK_OBJECT_ARRAY)
             for (uint32_t i = 0; i < ev->via.array.size; i++)
-                pack_event(&r->flt, &r->out, rec->lsn, &ev->via.array.ptr[i]);
+                pack_event(&r->flt, &r->out, rec->lsn, rec->at_ms, &ev->via.array.ptr[i]);
     }
     if (r->out.oom) {
         r->oom = true;
@@ -609,19 +624,19 @@ void feed_dispatch(feed *f, proto_buf *events, uint64_t upto)
     bool zone = false;
     if (upto > f->durable)
         f->durable = upto;
-    while (end - p >= 16) {
-        uint64_t lsn = hall_be64_get(p);
+    while (end - p >= FEED_EV_HEADER) {
+        uint64_t lsn = hall_be64_get(p), at_ms = hall_be64_get(p + 8);
         uint32_t len = 0, n = 0;
         for (int i = 0; i < 4; i++) {
-            len = len << 8 | p[8 + i];
-            n = n << 8 | p[12 + i];
+            len = len << 8 | p[16 + i];
+            n = n << 8 | p[20 + i];
         }
         if (lsn > upto)
             break; /* the pending batch's: not durable yet */
-        p += 16;
+        p += FEED_EV_HEADER;
         if ((size_t)(end - p) < len)
             break;
-        ring_put(f, lsn, p, len, n);
+        ring_put(f, lsn, at_ms, p, len, n);
         if (!f->n_subs || (!zone && !(zone = msgpack_zone_init(&z, 1024)))) {
             p += len;
             continue;
@@ -635,7 +650,7 @@ void feed_dispatch(feed *f, proto_buf *events, uint64_t upto)
             for (feed_sub *sub = f->subs; sub; sub = sub->next) {
                 proto_buf *ob;
                 if (!sub->next_lsn && (ob = f->ops->out(sub)) != NULL)
-                    pack_event(&sub->flt, ob, lsn, &ev);
+                    pack_event(&sub->flt, ob, lsn, at_ms, &ev);
             }
         }
         msgpack_zone_clear(&z);

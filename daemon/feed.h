@@ -65,6 +65,7 @@ struct feed_sub {
 
 typedef struct feed_ring_slot {
     uint64_t lsn;
+    uint64_t at_ms; /* the record's time: every event's data carries it */
     uint32_t n;
     proto_buf ev;
 } feed_ring_slot;
@@ -124,9 +125,11 @@ void feed_unsubscribe(feed *f, feed_sub *sub);
 bool feed_pump(feed *f, feed_sub *sub, size_t budget);
 
 /* Sends the events of the records up to `upto` (now durable) from
- * `events` (per record: lsn(8) len(4) n(4) then n events, each [topic,
+ * `events` (per record: a header of FEED_EV_HEADER bytes, lsn(8 BE)
+ * at_ms(8 BE) len(4 BE) n(4 BE), then n events, each [topic,
  * [department...], data]) and keeps them in the ring; what is left in
  * `events` belongs to later records. */
+#define FEED_EV_HEADER 24
 void feed_dispatch(feed *f, proto_buf *events, uint64_t upto);
 /* The events of record `lsn` could not be kept (out of memory): a
  * catch-up through it reads the WAL. */

@@ -48,6 +48,10 @@ void hq_usage(FILE *f)
           "  wal verify | replay | dump | history | archive, state digest, report\n"
           "any role:\n"
           "  ping\n"
+          "  catalogue                     the hall's lines, services, materials, windows,\n"
+          "                                departments, with their names\n"
+          "  board                         what a hall display shows: windows, waiting,\n"
+          "                                the latest calls (display, window, admin)\n"
           "  watch [TOPIC ...] [--since SEQ] [--count N]   live board, one line per event;\n"
           "                                topics call line window case deadline\n"
           "                                (default: call line window), as display-demo\n"
@@ -64,6 +68,9 @@ void hq_usage(FILE *f)
           "                     listener and the demo token of that role\n"
           "  --via tcp|unix     the listener, whatever the role\n"
           "  --json             print the result map as JSON\n"
+          "  --lang zh|en       names of lines, services, departments, materials: the\n"
+          "                     config's Chinese ones where it has them (zh, default)\n"
+          "                     or English (en)\n"
           "  --timeout MS       per request (default 30000; 0 waits for ever)\n"
           "  --version          print hallq's version, its rules and WAL format versions\n"
           "\n"
@@ -76,8 +83,8 @@ void hq_usage(FILE *f)
  * it was one, 0 when not, or -1 (usage) on a bad value. */
 static int global_opt(hq_opts *o, int ac, char **av, int *i)
 {
-    static const char *const with_value[] = {"--tcp", "--unix", "--token",   "--window", "--dept",
-                                             "--as",  "--via",  "--timeout", NULL};
+    static const char *const with_value[] = {"--tcp", "--unix", "--token", "--window",  "--dept",
+                                             "--as",  "--via",  "--lang",  "--timeout", NULL};
     const char *w = av[*i];
     if (!strcmp(w, "--json")) {
         o->json = true;
@@ -112,6 +119,12 @@ static int global_opt(hq_opts *o, int ac, char **av, int *i)
                 return -1;
             }
             o->via = val[0];
+        } else if (!strcmp(name, "--lang")) {
+            if (strcmp(val, "zh") && strcmp(val, "en")) {
+                hq_usage_error("--lang: zh or en, not '%s'", val);
+                return -1;
+            }
+            o->lang_en = val[0] == 'e';
         } else if (!strcmp(name, "--timeout")) {
             if (!hq_all_digits(val) || strlen(val) > 9) {
                 hq_usage_error("--timeout: a number of ms, not '%s'", val);

@@ -47,6 +47,7 @@ typedef struct hq_opts {
     int as;  /* a role forced by --as */
     int via; /* 't' or 'u' forced by --via, else 0 */
     bool json;
+    bool lang_en; /* --lang en: English names (default: the config's Chinese ones) */
     int timeout_ms;
 } hq_opts;
 
@@ -106,6 +107,7 @@ typedef struct hq_conn {
     char id[64];         /* the identity hello answered (W01, mkt, K1...) */
     bool connected;      /* pc holds a socket to close */
     const char *op;      /* the op being run, for messages */
+    bool quiet;          /* an error answer is not printed (hq_names_load) */
     const hq_args *args; /* its arguments, for renderers */
 } hq_conn;
 
@@ -179,6 +181,25 @@ void hq_show_day_close(const hq_conn *c, const msgpack_object *r);
 void hq_show_config(const hq_conn *c, const msgpack_object *r);
 void hq_show_clock(const hq_conn *c, const msgpack_object *r);
 void hq_show_digest(const hq_conn *c, const msgpack_object *r);
+
+/* ---- names (hallq_names.c) ---- */
+
+/* Reads the hall's names with `catalogue` on c (once per run; an error
+ * answer is not shown and leaves ids only). Call before the request whose
+ * result is rendered. */
+void hq_names_load(hq_conn *c, const hq_opts *o);
+/* The name of a line ('l'), service ('s'), department ('d') or material
+ * ('m') in the language asked for, or NULL. */
+const char *hq_name(char kind, const char *id);
+bool hq_names_known(void); /* whether the catalogue was read */
+/* "ID NAME", or "ID" when it has no name, into buf. */
+const char *hq_named(char *buf, size_t n, char kind, const char *id);
+/* Terminal columns of a UTF-8 string (CJK takes two); hq_pad prints s
+ * and spaces up to `width` columns. */
+size_t hq_width(const char *s);
+void hq_pad(const char *s, size_t width);
+void hq_show_board(const hq_conn *c, const msgpack_object *r);
+void hq_show_catalogue(const hq_conn *c, const msgpack_object *r);
 
 /* ---- commands (hallq_cmd.c, hallq_watch.c) ---- */
 

@@ -494,6 +494,11 @@ int hq_command(const hq_opts *o, int ac, char **av)
             return hq_usage_error("digest takes no words");
         return hq_run(o, "digest", &none, hq_show_digest);
     }
+    if (!strcmp(w, "board") || !strcmp(w, "catalogue")) {
+        if (ac != 1)
+            return hq_usage_error("%s takes no words", w);
+        return hq_run(o, w, &none, w[0] == 'b' ? hq_show_board : hq_show_catalogue);
+    }
     if (!strcmp(w, "watch"))
         return hq_watch(o, ac, av);
     if (!strcmp(w, "call"))

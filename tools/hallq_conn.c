@@ -74,6 +74,8 @@ static const hq_op ops[] = {
     {"day.close", A, HQ_ADMIN},
     {"clock.advance", A, HQ_ADMIN},
     {"digest", A, HQ_ADMIN},
+    {"board", D | W | A, HQ_DISPLAY},
+    {"catalogue", HQ_ANY, HQ_KIOSK},
 };
 
 const hq_op *hq_op_find(const char *name)
@@ -174,7 +176,8 @@ int hq_request(hq_conn *c, const char *op, const proto_buf *args, const msgpack_
         if (rid->via.u64 != id && !(rid->via.u64 == 0 && !ok->via.boolean))
             continue;
         if (!ok->via.boolean) {
-            print_error(op, m);
+            if (!c->quiet)
+                print_error(op, m);
             return HQ_EXIT_ERROR;
         }
         const msgpack_object *r = hq_get(m, "result");
@@ -242,6 +245,20 @@ void hq_close(hq_conn *c)
     c->connected = false;
 }
 
+/* Renderers that print names of lines, services, departments or
+ * materials (the others never need the catalogue). */
+static bool names_shown(hq_render r)
+{
+    static const hq_render with_names[] = {
+        hq_show_ticket_take, hq_show_ticket, hq_show_window_call, hq_show_intake, hq_show_case,
+        hq_show_claim,       hq_show_board,  hq_show_catalogue,   hq_show_stats,
+    };
+    for (size_t i = 0; i < sizeof with_names / sizeof with_names[0]; i++)
+        if (with_names[i] == r)
+            return true;
+    return false;
+}
+
 int hq_run(const hq_opts *o, const char *op, const hq_args *a, hq_render render)
 {
     const hq_op *d = hq_op_find(op);
@@ -260,6 +277,8 @@ int hq_run(const hq_opts *o, const char *op, const hq_args *a, hq_render render)
     c.args = a;
     if (rc == 0) {
         const msgpack_object *res;
+        if (!o->json && render && names_shown(render))
+            hq_names_load(&c, o);
         rc = hq_request(&c, op, with_args ? &b : NULL, &res);
         if (rc == 0) {
             if (o->json || !render) {

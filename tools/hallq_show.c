@@ -52,24 +52,24 @@ void hq_show_ping(const hq_conn *c, const msgpack_object *r)
 void hq_show_ticket_take(const hq_conn *c, const msgpack_object *r)
 {
     (void)c;
-    char num[32], id[64], line[32], d[32];
+    char num[32], id[64], line[32], d[32], ln[200];
+    hq_get_str(r, "line", line, sizeof line, "?");
     printf("%s  ticket %s, line %s: %" PRId64 " ahead, about %s wait\n",
            hq_get_str(r, "number", num, sizeof num, "?"),
-           hq_get_str(r, "ticket_id", id, sizeof id, "?"),
-           hq_get_str(r, "line", line, sizeof line, "?"), hq_get_int(r, "ahead", 0),
-           dur(d, sizeof d, hq_get_int(r, "est_wait_s", 0)));
+           hq_get_str(r, "ticket_id", id, sizeof id, "?"), hq_named(ln, sizeof ln, 'l', line),
+           hq_get_int(r, "ahead", 0), dur(d, sizeof d, hq_get_int(r, "est_wait_s", 0)));
 }
 
 /* One ticket map (ticket.get, window.call). */
 static void ticket_line(const msgpack_object *t, const char *suffix)
 {
-    char num[32], id[64], line[32], state[32], win[32];
+    char num[32], id[64], line[32], state[32], win[32], ln[200];
     hq_get_str(t, "number", num, sizeof num, "?");
     hq_get_str(t, "ticket_id", id, sizeof id, "?");
     hq_get_str(t, "line", line, sizeof line, "?");
     hq_get_str(t, "state", state, sizeof state, "?");
     const char *w = hq_get_str(t, "window", win, sizeof win, NULL);
-    printf("%s  ticket %s, line %s: %s", num, id, line, state);
+    printf("%s  ticket %s, line %s: %s", num, id, hq_named(ln, sizeof ln, 'l', line), state);
     if (hq_get(t, "ahead"))
         printf(", %" PRId64 " ahead", hq_get_int(t, "ahead", 0));
     if (w)
@@ -110,11 +110,11 @@ void hq_show_window_call(const hq_conn *c, const msgpack_object *r)
         printf("%s: no ticket waiting\n", c->id);
         return;
     }
-    char num[32], win[32], id[64], line[32];
+    char num[32], win[32], id[64], line[32], ln[200];
+    hq_get_str(t, "line", line, sizeof line, "?");
     printf("%s -> %s  (ticket %s, line %s)%s\n", hq_get_str(t, "number", num, sizeof num, "?"),
            hq_get_str(t, "window", win, sizeof win, c->id),
-           hq_get_str(t, "ticket_id", id, sizeof id, "?"),
-           hq_get_str(t, "line", line, sizeof line, "?"),
+           hq_get_str(t, "ticket_id", id, sizeof id, "?"), hq_named(ln, sizeof ln, 'l', line),
            strcmp(c->op, "window.recall") ? "" : ", called again");
 }
 
@@ -148,12 +148,21 @@ static void print_codes(const msgpack_object *list)
     }
     for (uint32_t i = 0; i < list->via.array.size; i++) {
         const msgpack_object *e = &list->via.array.ptr[i];
+        char code[40];
+        const char *name = NULL;
+        if (e->type == MSGPACK_OBJECT_STR && e->via.str.size < sizeof code) {
+            memcpy(code, e->via.str.ptr, e->via.str.size);
+            code[e->via.str.size] = 0;
+            name = hq_name('m', code);
+        }
         if (i)
-            fputc(' ', stdout);
+            fputs(hq_names_known() ? ", " : " ", stdout);
         if (e->type == MSGPACK_OBJECT_STR)
             hq_text(stdout, e->via.str.ptr, e->via.str.size);
         else
             fputc('?', stdout);
+        if (name)
+            printf(" %s", name);
     }
 }
 
@@ -197,9 +206,12 @@ static const char *departments(char *buf, size_t n, const msgpack_object *cs)
     size_t o = 0;
     buf[0] = 0;
     for (uint32_t i = 0; ds && ds->type == MSGPACK_OBJECT_ARRAY && i < ds->via.array.size; i++) {
-        char d[32], s[32];
-        int w = snprintf(buf + o, n - o, "%s%s:%s", i ? " " : "",
-                         hq_get_str(&ds->via.array.ptr[i], "department", d, sizeof d, "?"),
+        char d[32], s[32], dn[200];
+        hq_get_str(&ds->via.array.ptr[i], "department", d, sizeof d, "?");
+        const char *name = hq_name('d', d);
+        if (name)
+            snprintf(dn, sizeof dn, "(%s)", name);
+        int w = snprintf(buf + o, n - o, "%s%s%s:%s", i ? " " : "", d, name ? dn : "",
                          hq_get_str(&ds->via.array.ptr[i], "state", s, sizeof s, "?"));
         if (w < 0 || (size_t)w >= n - o)
             break;
@@ -212,13 +224,13 @@ static const char *departments(char *buf, size_t n, const msgpack_object *cs)
 
 static void case_block(const msgpack_object *cs)
 {
-    char no[64], svc[32], st[32], t[40];
+    char no[64], svc[32], st[32], t[40], sn[200];
+    hq_get_str(cs, "service", svc, sizeof svc, "?");
     printf("case %s  service %s  %s\n", hq_get_str(cs, "case_no", no, sizeof no, "?"),
-           hq_get_str(cs, "service", svc, sizeof svc, "?"),
-           hq_get_str(cs, "state", st, sizeof st, "?"));
+           hq_named(sn, sizeof sn, 's', svc), hq_get_str(cs, "state", st, sizeof st, "?"));
     printf("  accepted     %s\n", time_at(t, sizeof t, cs, "accepted_ms"));
     printf("  deadline     %s\n", time_at(t, sizeof t, cs, "deadline_ms"));
-    char deps[256];
+    char deps[1024];
     printf("  departments  %s\n", departments(deps, sizeof deps, cs));
     fputs("  flags        ", stdout);
     flags(cs);
@@ -322,10 +334,23 @@ static void key_text(char *buf, const msgpack_object *k)
     cell(buf, k);
 }
 
+/* The label of row i: its id, and its name for lines ('l') and
+ * departments ('d'). */
+static const char *row_label(char *buf, size_t n, const msgpack_object *rows, uint32_t i, char kind)
+{
+    char id[CELL];
+    key_text(id, &rows->via.map.ptr[i].key);
+    if (kind)
+        return hq_named(buf, n, kind, id);
+    snprintf(buf, n, "%s", id);
+    return buf;
+}
+
 /* A table of `rows` (a map of id -> map of figures) or, when `label` is
  * NULL, of the one map `rows` itself. Columns are every key that appears,
- * in the order first seen. */
-static void table(const char *label, const msgpack_object *rows)
+ * in the order first seen; rows of lines and departments (kind 'l', 'd')
+ * have their names beside their ids. */
+static void table(const char *label, const msgpack_object *rows, char kind)
 {
     const msgpack_object *one[1] = {rows};
     uint32_t nrows = label ? rows->via.map.size : 1;
@@ -352,13 +377,13 @@ static void table(const char *label, const msgpack_object *rows)
         }
     }
     /* Widths: the label column, then each figure's. */
-    char buf[CELL];
+    char buf[CELL], lab[256];
     int w0 = label ? (int)strlen(label) : 0;
     int w[64];
     for (uint32_t i = 0; label && i < nrows; i++) {
-        key_text(buf, &rows->via.map.ptr[i].key);
-        if ((int)strlen(buf) > w0)
-            w0 = (int)strlen(buf);
+        int lw = (int)hq_width(row_label(lab, sizeof lab, rows, i, kind));
+        if (lw > w0)
+            w0 = lw;
     }
     /* hq_get needs a C string key: copy each column's name once. */
     char names[64][CELL];
@@ -379,9 +404,7 @@ static void table(const char *label, const msgpack_object *rows)
         printf("  %*s", w[x], names[x]);
     fputc('\n', stdout);
     for (uint32_t i = 0; i < nrows; i++) {
-        if (label)
-            key_text(buf, &rows->via.map.ptr[i].key);
-        printf("%-*s", w0, label ? buf : "");
+        hq_pad(label ? row_label(lab, sizeof lab, rows, i, kind) : "", (size_t)w0);
         for (uint32_t x = 0; x < ncols; x++) {
             const msgpack_object *v = hq_get(rowv[i], names[x]);
             if (v)
@@ -433,10 +456,10 @@ void hq_show_stats(const hq_conn *c, const msgpack_object *r)
             for (size_t j = 0; j < sizeof labels / sizeof labels[0]; j++)
                 if (!strcmp(name, labels[j][0]))
                     label = labels[j][1];
-            table(label, v);
+            table(label, v, !strcmp(name, "lines") ? 'l' : !strcmp(name, "departments") ? 'd' : 0);
         } else {
             printf("%s\n", name);
-            table(NULL, v);
+            table(NULL, v, 0);
         }
     }
 }

@@ -7,7 +7,9 @@
  * answer must come within the timeout; after it hallq waits for events
  * for ever, until --count events were printed (exit 0), the server closes
  * (exit 3) or a signal ends it. stdout is flushed after every line, so a
- * pipe sees each event as it happens. */
+ * pipe sees each event as it happens. Each line prints the time of the
+ * record that caused the event (its data's at_ms, protocol 1.2; a server
+ * older than that sends none, and the time it arrived is printed). */
 #include "tools/hallq.h"
 
 #include <inttypes.h>
@@ -33,10 +35,12 @@ static void event_line(const msgpack_object *ev, const msgpack_object *name,
     if (IS("call"))
         printf("%s -> %s\n", hq_get_str(data, "number", a, sizeof a, "?"),
                hq_get_str(data, "window", b, sizeof b, "?"));
-    else if (IS("line"))
-        printf("line %s: %" PRId64 " waiting\n", hq_get_str(data, "line", a, sizeof a, "?"),
+    else if (IS("line")) {
+        char ln[200];
+        hq_get_str(data, "line", a, sizeof a, "?");
+        printf("line %s: %" PRId64 " waiting\n", hq_named(ln, sizeof ln, 'l', a),
                hq_get_int(data, "waiting", 0));
-    else if (IS("window"))
+    } else if (IS("window"))
         printf("%s %s\n", hq_get_str(data, "window", a, sizeof a, "?"),
                hq_get_str(data, "state", b, sizeof b, "?"));
     else if (IS("case"))
@@ -103,6 +107,8 @@ int hq_watch(const hq_opts *o, int ac, char **av)
         proto_buf_free(&b);
         return rc;
     }
+    if (!o->json)
+        hq_names_load(&c, o); /* before subscribing: events may come at once */
     setvbuf(stdout, NULL, _IOLBF, 0);
     uint64_t id;
     bool answered = false;

@@ -595,7 +595,7 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
             check_dup(p, list, c->departments, sizeof *d, i, "departments"))
             return -1;
     }
-    static const char *const mat_keys[] = {"code", "name", NULL};
+    static const char *const mat_keys[] = {"code", "name", "name_zh", NULL};
     if (parse_list(p, root, "materials", false, sizeof(hall_material), (void **)&c->materials,
                    &c->n_materials, &list))
         return -1;
@@ -605,6 +605,7 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
         if (check_keys(p, e, "materials[]", mat_keys) ||
             parse_id(p, e, "materials[]", "code", m->code) ||
             get_str(p, e, "materials[]", "name", false, m->name, sizeof m->name) ||
+            get_str(p, e, "materials[]", "name_zh", false, m->name_zh, sizeof m->name_zh) ||
             check_dup(p, list, c->materials, sizeof *m, i, "materials"))
             return -1;
     }

@@ -47,6 +47,7 @@ typedef struct hall_department {
 typedef struct hall_material {
     char code[HALL_ID_MAX + 1];
     char name[HALL_NAME_MAX + 1];
+    char name_zh[HALL_NAME_MAX + 1];
 } hall_material;
 
 typedef enum hall_service_kind {
@@ -70,10 +71,7 @@ typedef struct hall_service {
 /* How a window picks among its lines' tickets of the best class waiting
  * (PROTOCOL.md 1.2): the earliest of any line, or the earliest of the first
  * line (in the window's order) that has one. */
-typedef enum hall_window_order {
-    HALL_ORDER_EARLIEST = 0,
-    HALL_ORDER_LINES = 1
-} hall_window_order;
+typedef enum hall_window_order { HALL_ORDER_EARLIEST = 0, HALL_ORDER_LINES = 1 } hall_window_order;
 
 const char *hall_window_order_name(hall_window_order o);
 

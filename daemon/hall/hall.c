@@ -49,6 +49,8 @@ static const hall_handler handlers[HALL_OP__COUNT] = {
     [HALL_OP_APPOINTMENT_BOOK] = hall_appointment_book,
     [HALL_OP_APPOINTMENT_GET] = hall_appointment_get,
     [HALL_OP_APPOINTMENT_TIMER] = hall_appointment_timer,
+    [HALL_OP_BOARD] = hall_board_read,
+    [HALL_OP_CATALOGUE] = hall_catalogue_read,
 };
 
 static int load_config(hall *h, MDB_txn *txn, char *err, size_t errlen)

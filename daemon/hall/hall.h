@@ -80,7 +80,9 @@
     X(STATS, "stats", 0, R_A, HALL_READ)                                                           \
     X(APPOINTMENT_BOOK, "appointment.book", 30, R_K | R_A, HALL_MUTATE)                            \
     X(APPOINTMENT_GET, "appointment.get", 0, R_K | R_A, HALL_READ)                                 \
-    X(APPOINTMENT_TIMER, "appointment.timer", 31, R_SYS, HALL_MUTATE)
+    X(APPOINTMENT_TIMER, "appointment.timer", 31, R_SYS, HALL_MUTATE)                              \
+    X(BOARD, "board", 0, R_D | R_W | R_A, HALL_READ)                                               \
+    X(CATALOGUE, "catalogue", 0, R_ANY, HALL_READ)
 
 typedef enum hall_op {
 #define HALL_OP_ENUM(e, name, rec, roles, kind) HALL_OP_##e,
@@ -141,7 +143,10 @@ typedef struct hall_request {
     const msgpack_object *args; /* map or NULL */
     hall_actor actor;
     int64_t now_ms;
-    uint64_t lsn; /* the LSN the record gets (mutations) */
+    /* Mutations: the LSN the record gets. Reads: the LSN whose events went
+     * out last (subscribe's seq; 0: none, read-only), which `board` checks
+     * against the state it reads. */
+    uint64_t lsn;
 } hall_request;
 
 /* Outcome of a mutation. */

@@ -6,6 +6,7 @@
  *   window.c      -> case.c, appointment.c, ticket.c, stats.c
  *   case.c        -> ticket.c, stats.c, events.c
  *   stats_read.c  -> ticket.c, stats.c
+ *   board.c       -> ticket.c (and reads the windows window.c stores)
  *   ticket.c      -> stats.c, events.c; cases and appointments only through
  *                    h->take (ticket.h), a table hall.c fills
  *   appointment.c, clock.c, config.c, idem.c
@@ -111,6 +112,8 @@ HALL_CASE_HANDLER(hall_case_timer)
 HALL_CASE_HANDLER(hall_appointment_book)
 HALL_CASE_HANDLER(hall_appointment_get)
 HALL_CASE_HANDLER(hall_appointment_timer)
+HALL_CASE_HANDLER(hall_board_read)
+HALL_CASE_HANDLER(hall_catalogue_read)
 #undef HALL_CASE_HANDLER
 int hall_case_check_pickup(hall *h, MDB_txn *txn, const char *no, size_t n, proto_error *e,
                            int *mdb_rc);

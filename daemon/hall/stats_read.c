@@ -93,8 +93,11 @@ int hall_stats_read(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer
         return -1;
     if (ds && hall_day_parse(ds, dn, &day) != 0)
         return proto_fail(e, PROTO_E_BAD_REQUEST, "args.day: expected YYYY-MM-DD"), -1;
+    /* No day: the hall's local calendar date of now, also after the close
+     * and on days off (PROTOCOL.md 1.2): at 17:05 the day just closed, not
+     * the next business day that tickets taken now would belong to. */
     if (!ds)
-        day = live;
+        day = hall_local_day(&h->cfg->cal, r->now_ms);
     const hall_config *cfg = h->cfg;
     uint8_t k[HALL_STATS_KEY_MAX];
     int64_t v[8];

@@ -613,7 +613,7 @@ class Model:
     # -- stats --
     def stats(self, day=None):
         live = business_day(self.now)
-        day = live if day is None else day
+        day = local_day(self.now) if day is None else day  # 1.2: the hall's date
         lines = {}
         for l in LINES:
             taken, served, no_show, expired, waits = self.lstat.get((day, l), [0, 0, 0, 0, []])

@@ -244,3 +244,34 @@ def test_the_pickup_line_takes_only_case_tickets(daemon):
     code, msg = k.err("ticket.take", line="A", case_no=r["case_no"])
     assert code == "bad_request" and "args.case_no" in msg, msg
     assert k.ok("ticket.take", line="F", case_no=r["case_no"])["number"] == "F001"
+
+
+def test_ready_in_every_state(daemon):
+    """case.get's `ready` (1.2): true while a result waits for pickup
+    (approved, denied or instant, not delivered), false before a decision
+    and once delivered (`delivered` then true)."""
+    w = window_with_ticket(daemon)
+    k, mkt = daemon.kiosk(), daemon.unix("dept-mkt")
+
+    def flags(no):
+        c = k.ok("case.get", case_no=no)
+        return c["state"], c["ready"], c["delivered"]
+
+    approved, denied, paused = (accept(w)["case_no"] for _ in range(3))
+    instant = w.ok("window.intake", service="S02", applicant=PERSON, materials=["M02", "M04"],
+                   outcome="instant")["case_no"]
+    assert flags(approved) == ("review", False, False)
+    for no, decision, extra in ((approved, "approve", {}), (denied, "deny", {"reason": "no"}),
+                                (paused, "supplement", {"missing": ["M03"]})):
+        assert mkt.ok("review.claim")["case"]["case_no"] == no
+        mkt.ok("review.decide", case_no=no, decision=decision, **extra)
+    assert flags(approved) == ("approved", True, False)
+    assert flags(denied) == ("denied", True, False)
+    assert flags(paused) == ("supplement", False, False)
+    assert flags(instant) == ("approved", True, False)
+    w.ok("case.supplement", case_no=paused, materials=["M03"])
+    assert flags(paused) == ("review", False, False)
+    w5 = daemon.tcp("window-W05")
+    for no in (approved, denied, instant):
+        w5.ok("case.deliver", case_no=no, method="counter")
+        assert flags(no) == ("delivered", False, True)

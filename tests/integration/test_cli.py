@@ -15,10 +15,11 @@ import struct
 import subprocess
 import threading
 import time
+import unicodedata
 
 import pytest
 
-from conftest import HALLQ, REPO, SANITIZER_MARKS, TUESDAY
+from conftest import HALLQ, REPO, SANITIZER_MARKS, TUESDAY, TUESDAY_10AM
 from hallq_client import Client, Closed, frame, pack
 
 HALL_TZ = "Asia/Shanghai"
@@ -62,7 +63,8 @@ def fails(daemon, status, *args, code=None):
 
 def table(text, label):
     """{row id: {column: cell}} of the stats table whose header starts with
-    `label`."""
+    `label` (a row's label is its id, and for lines and departments its
+    name after it)."""
     lines = text.splitlines()
     start = next(i for i, l in enumerate(lines) if l.split()[:1] == [label])
     header = lines[start].split()[1:]
@@ -71,7 +73,7 @@ def table(text, label):
         if not line.strip():
             break
         cells = line.split()
-        rows[cells[0]] = dict(zip(header, cells[1:]))
+        rows[cells[0]] = dict(zip(header, cells[len(cells) - len(header):]))
     return rows
 
 
@@ -80,6 +82,11 @@ def one_row(text, title):
     lines = text.splitlines()
     i = lines.index(title)
     return dict(zip(lines[i + 1].split(), lines[i + 2].split()))
+
+
+def columns(text):
+    """Terminal columns of text (CJK takes two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def cell_of(v):
@@ -92,13 +99,13 @@ def cell_of(v):
 def test_cli_flow(daemon):
     # A citizen takes a ticket at the kiosk.
     out = ok(daemon, "ticket", "take", "B")
-    assert out == "B001  ticket %s-B001, line B: 0 ahead, about 0s wait\n" % TUESDAY
+    assert out == "B001  ticket %s-B001, line B 法人: 0 ahead, about 0s wait\n" % TUESDAY
 
     # W01 is closed at first: calling is a conflict (exit 1, code on stderr).
     fails(daemon, 1, "--window", "W01", "window", "call", code="conflict")
     assert ok(daemon, "--window", "W01", "window", "state", "open") == "W01 open\n"
     out = ok(daemon, "window", "call", "--window", "W01")  # options go anywhere
-    assert out == "B001 -> W01  (ticket %s-B001, line B)\n" % TUESDAY
+    assert out == "B001 -> W01  (ticket %s-B001, line B 法人)\n" % TUESDAY
     assert "called again" in ok(daemon, "--window", "W01", "window", "recall")
 
     # Intake: accept with a material missing is refused by the checklist;
@@ -107,7 +114,7 @@ def test_cli_flow(daemon):
           "--materials", "M01,M02", "--accept", code="checklist")
     out = ok(daemon, "--window", "W01", "intake", "S01", "--applicant", PERSON,
              "--materials", "M01,M02", "--notify")
-    assert out == "one-time notice: missing M03\n"
+    assert out == "one-time notice: missing M03 经营场所证明\n"
     out = ok(daemon, "--window", "W01", "intake", "S01", "--applicant", PERSON,
              "--materials", "M01,M02,M03", "--accept", "--idem", "intake-1")
     m = re.fullmatch(r"case (%s-\d{4}) accepted, due 2026-11-27 17:00:00\n" % TUESDAY, out)
@@ -119,8 +126,8 @@ def test_cli_flow(daemon):
     assert again["case_no"] == case_no
 
     out = ok(daemon, "case", "get", case_no)
-    assert out.splitlines()[0] == "case %s  service S01  review" % case_no
-    assert "departments  mkt:pending" in out
+    assert out.splitlines()[0] == "case %s  service S01 个体工商户登记  review" % case_no
+    assert "departments  mkt(市场监管局):pending" in out
     assert js(daemon, "case", "get", case_no)["state"] == "review"
 
     # The department claims and decides.
@@ -182,6 +189,15 @@ def test_cli_flow(daemon):
             assert rows[rid] == {k: cell_of(v) for k, v in figures.items()}, (label, rid)
     for key in ("cases", "ratings"):
         assert one_row(text, key) == {k: cell_of(v) for k, v in st[key].items()}
+    # Lines and departments with their names, the columns aligned.
+    rows = text.splitlines()
+    start = rows.index(next(l for l in rows if l.startswith("line ")))
+    block = rows[start:start + 6]
+    assert [l.split()[:2] for l in block[1:]] == [
+        ["A", "自然人"], ["B", "法人"], ["C", "咨询"], ["D", "投诉"], ["F", "出件"]]
+    assert len({columns(l) for l in block}) == 1, block  # right-aligned figures
+    assert any(l.startswith("mkt 市场监管局 ") for l in rows)
+    assert any(l.startswith("W01 ") for l in rows)  # windows have no names
     assert ok(daemon, "stats", "--day", "2026-11-23").startswith("stats of 2026-11-23")
     fails(daemon, 1, "stats", "--day", "yesterday", code="bad_request")
 
@@ -204,7 +220,7 @@ def test_cli_window_moves(daemon):
     assert ok(daemon, "--window", "W02", "window", "transfer", "B") == \
         "W02: ticket moved to line B\n"
     out = ok(daemon, "ticket", "get", "%s-A001" % TUESDAY)
-    assert out == "A001  ticket %s-A001, line B: waiting, 0 ahead\n" % TUESDAY
+    assert out == "A001  ticket %s-A001, line B 法人: waiting, 0 ahead\n" % TUESDAY
     assert ok(daemon, "--window", "W03", "window", "call").startswith("A001 -> W03")
     # Nothing waits now: {ticket: nil}, which --json prints as null.
     assert js(daemon, "--window", "W02", "window", "call") == {"ticket": None}
@@ -220,7 +236,7 @@ def test_cli_window_moves(daemon):
     assert js(daemon, "case", "get", r["case_no"])["state"] == "approved"
     # The window itself may read a case too (case.get allows it).
     assert ok(daemon, "--window", "W03", "case", "get", r["case_no"]).startswith(
-        "case %s  service S02  approved" % r["case_no"])
+        "case %s  service S02 社保卡补办  approved" % r["case_no"])
 
 
 def test_cli_admin_and_appointments(daemon):
@@ -343,8 +359,8 @@ def test_cli_watch(daemon):
         lines = _read_lines(board.stdout, lambda ls: len(ls) >= 4)
         stamp = r"\d\d:\d\d:\d\d  "
         assert len(lines) == 4, lines
-        for line, text in zip(lines, ["W01 open", "line A: 1 waiting", "A001 -> W01",
-                                      "line A: 0 waiting"]):
+        for line, text in zip(lines, ["W01 open", "line A 自然人: 1 waiting", "A001 -> W01",
+                                      "line A 自然人: 0 waiting"]):
             assert re.fullmatch(stamp + re.escape(text), line), lines
     finally:
         board.send_signal(signal.SIGTERM)
@@ -355,12 +371,73 @@ def test_cli_watch(daemon):
     assert out.returncode == 0, out
     ev = json.loads(out.stdout)
     assert ev["event"] == "call" and ev["data"] == {"number": "A001", "window": "W01",
-                                                    "line": "A"}
+                                                    "line": "A", "at_ms": TUESDAY_10AM}
     assert isinstance(ev["seq"], int)
+    # The time printed is the event's (the hall's manual clock), not now.
     out = run(daemon, "watch", "call", "--since", "0", "--count", "1")
-    assert out.returncode == 0 and re.fullmatch(r"\d\d:\d\d:\d\d  A001 -> W01\n", out.stdout)
+    assert out.returncode == 0 and out.stdout == "10:00:00  A001 -> W01\n", out.stdout
     fails(daemon, 1, "watch", "weather", "--count", "1", code="bad_request")
     fails(daemon, 2, "watch", "--count", "many")
+
+
+def test_cli_board_catalogue_and_names(daemon):
+    """hallq board and hallq catalogue, and the config's names: Chinese
+    where the config has them, English with --lang en."""
+    ok(daemon, "ticket", "take", "A")
+    ok(daemon, "ticket", "take", "B")
+    ok(daemon, "--window", "W01", "window", "state", "open")
+    ok(daemon, "--window", "W02", "window", "state", "paused")
+    ok(daemon, "--window", "W01", "window", "call")
+    seq = js(daemon, "board")["seq"]
+    assert ok(daemon, "board") == (
+        "board at seq %d, 2026-11-24 10:00:00\n"
+        "\n"
+        "window  state   serving\n"
+        "W01     open    A001  (A 自然人)\n"
+        "W02     paused  -\n"
+        "W03     closed  -\n"
+        "W04     closed  -\n"
+        "W05     closed  -\n"
+        "W06     closed  -\n"
+        "\n"
+        "line      waiting\n"
+        "A 自然人  0\n"
+        "B 法人    1\n"
+        "C 咨询    0\n"
+        "D 投诉    0\n"
+        "F 出件    0\n"
+        "\n"
+        "recent calls\n"
+        "10:00:00  A001 -> W01\n" % seq)
+    en = ok(daemon, "--lang", "en", "board")
+    assert "A 自然人" not in en and "W01     open    A001  (A natural persons)\n" in en
+    assert "B legal persons    1\n" in en
+    # The board is the display's, a window's and the admin's; not a kiosk's.
+    assert ok(daemon, "--window", "W03", "board").startswith("board at seq")
+    fails(daemon, 1, "--as", "kiosk", "board", code="forbidden")
+
+    cat = ok(daemon, "catalogue")
+    assert "  F    出件  (pickup)\n" in cat
+    assert ("  S01  个体工商户登记\n"
+            "       line B 法人, review in 3 working days, by mkt 市场监管局\n"
+            "       materials: M01 申请表, M02 身份证, M03 经营场所证明\n") in cat
+    assert "  W03  lines B A, order lines (legal-person domain)\n" in cat
+    assert "  hrss 人社局\n" in cat
+    cat = ok(daemon, "--lang", "en", "catalogue")
+    assert "  S06  housing-fund withdrawal\n" in cat and "人社局" not in cat
+    assert "       materials: M02 identity card, M10 bank card\n" in cat
+    assert js(daemon, "catalogue")["services"][1]["name_zh"] == "社保卡补办"
+    # Names elsewhere: a case, in both languages; --json is untouched.
+    ok(daemon, "--window", "W01", "intake", "S06", "--applicant", PERSON,
+       "--materials", "M02,M10", "--instant")
+    out = ok(daemon, "--lang", "en", "case", "get", "%s-0001" % TUESDAY)
+    assert out.splitlines()[0] == "case %s-0001  service S06 housing-fund withdrawal  approved" \
+        % TUESDAY
+    assert "departments  hsg(Housing):approved" in out
+    assert "service S06 公积金提取" in ok(daemon, "case", "get", "%s-0001" % TUESDAY)
+    assert js(daemon, "case", "get", "%s-0001" % TUESDAY)["service"] == "S06"
+    fails(daemon, 2, "--lang", "fr", "board")
+    fails(daemon, 2, "board", "now")
 
 
 # ---- a fake server, for what the real one never sends ----

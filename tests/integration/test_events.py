@@ -12,8 +12,15 @@ PERSON = {"kind": "person", "id": "110101199003077777"}
 MIN = 60 * 1000
 
 
+def data(e):
+    """An event's data without at_ms (every event has it: checked here)."""
+    d = dict(e["data"])
+    assert isinstance(d.pop("at_ms"), int), e
+    return d
+
+
 def brief(evs):
-    return [(e["event"], e["data"]) for e in evs]
+    return [(e["event"], data(e)) for e in evs]
 
 
 def test_live_events_in_order_with_seq(daemon):
@@ -77,7 +84,7 @@ def test_since_replays_what_was_missed_then_live(daemon):
     assert [e["seq"] for e in missed] == list(range(first["seq"] + 1, first["seq"] + 5))
     k.ok("ticket.take", line="D")
     (live,) = events(board, 1)
-    assert live["seq"] == seq + 1 and live["data"] == {"line": "D", "waiting": 1}
+    assert live["seq"] == seq + 1 and data(live) == {"line": "D", "waiting": 1}
     # since 0 after a restart: every event of the log, from the WAL.
     daemon.restart()
     board, _ = subscribe(daemon, "display-demo", ["line"], since=0)
@@ -98,11 +105,11 @@ def test_departments_see_only_their_cases(daemon):
              outcome="accept")
     no = r["case_no"]
     (e,) = events(mkt, 1)
-    assert (e["event"], e["data"]) == ("case", {"case_no": no, "state": "review"})
-    assert events(admin, 1)[0]["data"] == {"case_no": no, "state": "review"}
+    assert (e["event"], data(e)) == ("case", {"case_no": no, "state": "review"})
+    assert data(events(admin, 1)[0]) == {"case_no": no, "state": "review"}
     d = daemon.unix("dept-mkt")
     d.ok("review.claim")
-    assert events(mkt, 1)[0]["data"] == {"case_no": no, "state": "review"}  # claimed
+    assert data(events(mkt, 1)[0]) == {"case_no": no, "state": "review"}  # claimed
     # Friday 09:00 (the deadline's day) makes it due_soon: an event to mkt.
     daemon.admin().ok("clock.advance", ms=(3 * 24 - 1) * 60 * MIN)
     got = brief(events(mkt, 2))
@@ -165,7 +172,34 @@ def test_catch_up_past_the_ring(daemon):
     assert seq == seq0 + n
     got = events(c, n)
     assert [e["seq"] for e in got] == list(range(seq0 + 1, seq0 + n + 1))
-    assert got[-1]["data"] == {"line": "D", "waiting": n // 4}
+    assert data(got[-1]) == {"line": "D", "waiting": n // 4}
     k.ok("ticket.take", line="A")
     (live,) = events(c, 1)
-    assert live["seq"] == seq + 1 and live["data"] == {"line": "A", "waiting": n // 4 + 1}
+    assert live["seq"] == seq + 1 and data(live) == {"line": "A", "waiting": n // 4 + 1}
+
+
+def test_events_carry_their_records_time(daemon):
+    """Every event's data has at_ms, the time of the record that caused it
+    (1.2): live, from the ring, and from the WAL after a restart (since 0),
+    where it comes from the WAL record's own time."""
+    board, seq0 = subscribe(daemon, "display-demo", ["call", "line", "window"])
+    a, k, w = daemon.admin(), daemon.kiosk(), daemon.tcp("window-W01")
+    w.ok("window.state", state="open")               # 10:00
+    a.ok("clock.advance", ms=MIN)
+    k.ok("ticket.take", line="A")                    # 10:01
+    a.ok("clock.advance", ms=2 * MIN)
+    w.ok("window.call")                              # 10:03
+    a.ok("clock.advance", ms=MIN)
+    w.ok("window.recall")                            # 10:04
+    live = events(board, 5)
+    assert [(e["event"], e["data"]["at_ms"]) for e in live] == [
+        ("window", TUESDAY_10AM), ("line", TUESDAY_10AM + MIN),
+        ("call", TUESDAY_10AM + 3 * MIN), ("line", TUESDAY_10AM + 3 * MIN),
+        ("call", TUESDAY_10AM + 4 * MIN)]
+    ring, _ = subscribe(daemon, "display-demo", ["call", "line", "window"], since=seq0)
+    assert events(ring, 5) == live
+    a.ok("clock.advance", ms=60 * MIN)  # the replay runs later than any of them
+    daemon.restart()
+    wal, seq = subscribe(daemon, "display-demo", ["call", "line", "window"], since=0)
+    assert seq > seq0
+    assert events(wal, 5) == live  # nothing before seq0 had events

@@ -71,6 +71,9 @@ OPS = {
     "stats": (A, {}),
     "config.reload": (A, {}),
     "day.close": (A, {}),
+    # Protocol 1.2: what displays and kiosks build their screens from.
+    "board": (D | W | A, {}),
+    "catalogue": (ANY, {}),
 }
 # Records only the daemon writes (role `system` in HALL_OP_MAP): no client
 # can send them, and the wire does not know them.

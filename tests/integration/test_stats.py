@@ -1,4 +1,6 @@
 """stats after a scripted day, figure by figure, live and for a past day."""
+import datetime
+
 from conftest import TUESDAY_10AM
 
 MIN = 60 * 1000
@@ -51,8 +53,11 @@ def test_stats_scripted_day(daemon):
     p = a.ok("stats", day="2026-11-24")
     assert p["lines"]["B"]["expired"] == 1 and p["lines"]["B"]["waiting"] == 0
     assert p["lines"]["A"]["served"] == 2
+    # No day: still the hall's date (1.2), so the figures of the day just
+    # closed, not those of the next business day.
     live = a.ok("stats")
-    assert live["day"] == "2026-11-25" and live["lines"]["A"]["taken"] == 0
+    assert live["day"] == "2026-11-24" and live["lines"]["A"]["taken"] == 3
+    assert live["lines"]["B"] == p["lines"]["B"]
     code, msg = a.err("stats", day="2026-13-01")
     assert code == "bad_request" and "day" in msg
     # Deadline marks count per department: S05 (5 days) is due Tue 12-01.
@@ -62,3 +67,35 @@ def test_stats_scripted_day(daemon):
     a.ok("clock.advance", ms=8 * 60 * MIN)  # 17:10, past the deadline
     assert a.ok("stats")["departments"]["res"] == {"in_review": 1, "due_soon": 0, "overdue": 1}
     assert k.err("stats")[0] == "forbidden"
+
+
+def _at(y, m, d, hh, mm=0):
+    sh = datetime.timezone(datetime.timedelta(hours=8))
+    return int(datetime.datetime(y, m, d, hh, mm, tzinfo=sh).timestamp() * 1000)
+
+
+def test_stats_default_day_is_the_local_date(make_daemon):
+    """stats with no day: the hall's calendar date of now_ms (1.2), after the
+    close (the next business day after 2026-09-30 is 2026-10-08, a week of
+    holidays later) and on a holiday."""
+    d = make_daemon(manual_clock=True, start_ms=_at(2026, 9, 30, 16, 0))
+    a, k = d.admin(), d.kiosk()
+    k.ok("ticket.take", line="A")
+    k.ok("ticket.take", line="A")
+    s = a.ok("stats")
+    assert s["day"] == "2026-09-30" and s["lines"]["A"]["waiting"] == 2
+    a.ok("clock.advance", ms=65 * MIN)  # 17:05: the day closed at 17:00
+    s = a.ok("stats")
+    assert s["day"] == "2026-09-30", s["day"]
+    assert s["now_ms"] == _at(2026, 9, 30, 17, 5)
+    assert (s["lines"]["A"]["taken"], s["lines"]["A"]["expired"]) == (2, 2)
+    # A ticket taken now belongs to the next business day...
+    assert k.ok("ticket.take", line="A")["ticket_id"].startswith("20261008-")
+    assert a.ok("stats", day="2026-10-08")["lines"]["A"]["taken"] == 1
+    # ... and stats still says the date of today, until midnight.
+    a.ok("clock.advance", ms=6 * 60 * MIN + 54 * MIN)  # 23:59
+    assert a.ok("stats")["day"] == "2026-09-30"
+    # A holiday: 2026-10-03, 10:00.
+    a.ok("clock.advance", ms=_at(2026, 10, 3, 10) - _at(2026, 9, 30, 23, 59))
+    s = a.ok("stats")
+    assert s["day"] == "2026-10-03" and s["lines"]["A"]["taken"] == 0
