@@ -70,10 +70,7 @@ typedef struct hall_service {
 /* How a window picks among its lines' tickets of the best class waiting
  * (PROTOCOL.md 1.2): the earliest of any line, or the earliest of the first
  * line (in the window's order) that has one. */
-typedef enum hall_window_order {
-    HALL_ORDER_EARLIEST = 0,
-    HALL_ORDER_LINES = 1
-} hall_window_order;
+typedef enum hall_window_order { HALL_ORDER_EARLIEST = 0, HALL_ORDER_LINES = 1 } hall_window_order;
 
 const char *hall_window_order_name(hall_window_order o);
 
@@ -131,6 +128,10 @@ typedef struct hall_wal_conf {
     uint64_t segment_bytes;
     uint64_t disk_reserve_bytes;
     bool fsync;
+    /* The longest a sync waits for the requests of the connections the
+     * last one answered (daemon/gcommit.c), microseconds; 0: never; -1:
+     * auto (the measured sync time, 500 us to 2 ms). */
+    int64_t commit_hold_us;
 } hall_wal_conf;
 
 typedef struct hall_state_conf {
