@@ -145,21 +145,45 @@ start_beanstalk() {
 # Prints field $1 of the JSON line $2 (numbers only).
 jget() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p" <<<"$2" | head -n1; }
 
-declare -A ops=() p99=()
+declare -A ops=() p99=() fpo=()
+# The server's fsync + fdatasync calls while hallq-bench measures, counted
+# in the kernel on the syscall tracepoints (perf stat; no ptrace), per
+# request measured: from 1 s (the warmup) for COMPARE_SECONDS.
+perf_ok=false
+if command -v perf >/dev/null &&
+   perf stat -e 'syscalls:sys_enter_fdatasync' -x, -o /dev/null -- true 2>/dev/null; then
+  perf_ok=true
+fi
 run_cell() { # server conns depth
-  local s=$1 c=$2 d=$3 proto out
+  local s=$1 c=$2 d=$3 proto out bpid ppid syncs
   case $s in hallq) proto=hallq ;; redis) proto=resp ;; beanstalk) proto=beanstalk ;; esac
-  if ! out=$(timeout $((secs + 40)) "$bench" --proto "$proto" --tcp "${addr[$s]}" --conns "$c" \
-               --depth "$d" --duration "$secs" --warmup 1 --line A --json 2>"$tmp/bench.err"); then
+  timeout $((secs + 40)) "$bench" --proto "$proto" --tcp "${addr[$s]}" --conns "$c" \
+    --depth "$d" --duration "$secs" --warmup 1 --line A --json >"$tmp/bench.out" 2>"$tmp/bench.err" &
+  bpid=$!
+  ppid=""
+  if $perf_ok; then
+    sleep 1
+    perf stat -p "${pids[$s]}" -x, -o "$tmp/perf.out" \
+      -e 'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync' -- sleep "$secs" 2>/dev/null &
+    ppid=$!
+  fi
+  if ! wait "$bpid"; then
     echo "compare.sh: hallq-bench failed on $s at $c connections, depth $d:" >&2
     cat "$tmp/bench.err" >&2
     echo "$s log:" >&2
     tail -n 20 "$tmp/$s.log" >&2 || true
     exit 1
   fi
+  out=$(cat "$tmp/bench.out")
   [ -z "$json_out" ] || echo "{\"server\": \"$s\", \"run\": $out}" >>"$json_out"
   ops[$s,$c,$d]=$(jget ops_per_s "$out")
   p99[$s,$c,$d]=$(jget p99_ms "$out")
+  if [ -n "$ppid" ]; then
+    wait "$ppid" || true
+    syncs=$(awk -F, '/sys_enter_f/ { n += $1 } END { print n + 0 }' "$tmp/perf.out")
+    fpo[$s,$c,$d]=$(awk -v n="$syncs" -v o="${ops[$s,$c,$d]}" -v t="$secs" \
+      'BEGIN { if (o + 0 > 0) printf "%.4f", n / (o * t); else print "-" }')
+  fi
 }
 
 ratio() { # a b: a / b, or "-" when either is missing or b is 0
@@ -175,8 +199,8 @@ for s in $servers; do
   for c in $conns_list; do
     for d in $depth_list; do
       run_cell "$s" "$c" "$d"
-      printf 'compare.sh: %-9s conns %3d depth %2d: %9.0f ops/s  p99 %s ms\n' "$s" "$c" "$d" \
-        "${ops[$s,$c,$d]}" "${p99[$s,$c,$d]}" >&2
+      printf 'compare.sh: %-9s conns %3d depth %2d: %9.0f ops/s  p99 %s ms  fsyncs/op %s\n' \
+        "$s" "$c" "$d" "${ops[$s,$c,$d]}" "${p99[$s,$c,$d]}" "${fpo[$s,$c,$d]:--}" >&2
     done
   done
   stop_server "$s"
@@ -195,5 +219,22 @@ for c in $conns_list; do
       "$(ratio "$h" "$r")" "$(ratio "$hp" "$rp")" "$(ratio "$h" "$b")" "$(ratio "$hp" "$bp")"
   done
 done
+if $perf_ok; then
+  echo
+  echo "fsync + fdatasync calls of the server per request (perf stat, syscall tracepoints); ideal 1/conns at depth 1"
+  echo
+  printf '| conns | depth | hallq | redis | beanstalk | hallq/redis | hallq x conns |\n'
+  printf '|---|---|---|---|---|---|---|\n'
+  for c in $conns_list; do
+    for d in $depth_list; do
+      h=${fpo[hallq,$c,$d]:-} r=${fpo[redis,$c,$d]:-} b=${fpo[beanstalk,$c,$d]:-}
+      printf '| %d | %d | %s | %s | %s | %s | %s |\n' "$c" "$d" "${h:--}" "${r:--}" "${b:--}" \
+        "$(ratio "$h" "$r")" "$(awk -v h="$h" -v c="$c" 'BEGIN { if (h == "" || h == "-") print "-"; else printf "%.2f", h * c }')"
+    done
+  done
+else
+  echo
+  echo "compare.sh: perf cannot count syscalls here (install linux-perf; root or kernel.perf_event_paranoid <= -1): no fsyncs per request"
+fi
 echo
 echo "compare.sh: done in $(( $(date +%s) - started )) s; load now $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_MAX_REQS 8192
 enum { LOG_TOOBIG = -4, LOG_NOMEM = -5, BATCH_REDO = -3, BATCH_STOPPED = -6 };
 #define UNKNOWN_OUTCOME                                                                            \
     "the WAL write or sync failed: whether the request took effect is unknown until the server "   \
@@ -61,7 +60,7 @@ static void on_kick_idle(uv_idle_t *i)
  * turn, so they share one fsync). The idle handle makes the next poll
  * return at once, so a kick made outside the poll phase (in a check, after
  * a batch) is not left waiting for unrelated I/O. */
-static void batch_kick(server *s)
+void batch_kick(server *s)
 {
     uv_check_start(&s->kick, on_kick);
     uv_idle_start(&s->kick_idle, on_kick_idle);
@@ -77,6 +76,7 @@ void batch_enqueue(server *s, req *r)
     else
         s->q_head = r;
     s->q_tail = r;
+    s->q_len++;
     batch_kick(s);
 }
 
@@ -158,6 +158,10 @@ static void after_flush(uv_work_t *w, int status);
 
 static void start_flush(server *s, req *head, uint64_t records, bool reload)
 {
+    uint64_t n = 0;
+    for (req *r = head; r; r = r->bnext)
+        n++;
+    gc_flush_started(s, n, records, s->q_len);
     wal_writer_seal(s->w);
     s->b_clock = hall_clock_ms(s->h); /* this batch's: no later one is applied yet */
     s->b_records = records;
@@ -169,6 +173,44 @@ static void start_flush(server *s, req *head, uint64_t records, bool reload)
         s->flush_rc = -EIO;
         after_flush(&s->work, 0);
     }
+}
+
+/* The pending batch: applied, its records in the WAL writer, written once
+ * the disk is free (and no hold is in force). */
+static void pending_close(server *s)
+{
+    s->p_open = false;
+    s->p_head = s->p_tail = NULL;
+    s->p_records = 0;
+    s->p_reload = false;
+    s->gc.p_reqs = 0;
+}
+
+static void pending_add(server *s, req *head, req *last, uint64_t records, bool reload, int n)
+{
+    if (!s->p_open) {
+        s->p_open = true;
+        s->p_head = s->p_tail = NULL;
+    }
+    if (head) {
+        if (s->p_tail)
+            s->p_tail->bnext = head;
+        else
+            s->p_head = head;
+        s->p_tail = last;
+    }
+    s->p_records += records;
+    s->p_reload |= reload;
+    s->gc.p_reqs += (uint32_t)n;
+}
+
+static void flush_pending(server *s)
+{
+    req *head = s->p_head;
+    uint64_t records = s->p_records;
+    bool reload = s->p_reload;
+    pending_close(s);
+    start_flush(s, head, records, reload);
 }
 
 static void after_flush(uv_work_t *w, int status)
@@ -184,14 +226,16 @@ static void after_flush(uv_work_t *w, int status)
         s->ckpt_records += s->b_records;
         if (s->b_reload)
             hq_log(HQ_LOG_INFO, "config reload (SIGHUP): the new config is in force");
-        /* Keep the disk busy: the pending batch goes out first. */
+        gc_flush_done(s, head);
+        /* The pending batch goes out now, or is held for the connections
+         * just answered that will send again at once (gcommit.c). */
         if (s->p_open) {
-            s->p_open = false;
-            if (s->p_records)
-                start_flush(s, s->p_head, s->p_records, s->p_reload);
-            else
+            if (!s->p_records) {
                 pend = s->p_head; /* errors and repeats only: answered now */
-            s->p_head = NULL;
+                pending_close(s);
+            } else if (!gc_should_hold(s)) {
+                flush_pending(s);
+            }
         }
         feed_dispatch(&s->feed, &s->b_events, wal_writer_durable_lsn(s->w));
         state_ckpt_arm(s);
@@ -208,8 +252,7 @@ static void after_flush(uv_work_t *w, int status)
         if (s->p_open) {
             batch_fail_all(s->p_head, PROTO_E_UNAVAILABLE, UNKNOWN_OUTCOME);
             pend = s->p_head;
-            s->p_head = NULL;
-            s->p_open = false;
+            pending_close(s);
         }
         proto_buf_reset(&s->b_events);
         /* The state txn held the failed batch: back to what is durable, so
@@ -358,7 +401,7 @@ static void batch_abort(server *s)
     mdb_txn_abort(s->b_txn);
     s->b_txn = NULL;
     hall_batch_abort(s->h);
-    wal_writer_rollback(s->w);
+    wal_writer_rollback_to(s->w, &s->b_mark); /* not the pending batch's earlier groups */
     s->b_events.len = s->b_events_mark;
 }
 
@@ -392,6 +435,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
     hall_batch_begin(s->h);
     *records = 0;
     s->b_events_mark = s->b_events.len;
+    wal_writer_mark(s->w, &s->b_mark);
     if ((rc = run_due(s, now, records)) != 0 || (rc = run_reload(s, now, records)) != 0) {
         batch_abort(s);
         return rc;
@@ -468,7 +512,7 @@ static int batch_apply(server *s, req *head, int64_t now, uint64_t *records)
     s->b_txn = NULL;
     if (rc) {
         hall_batch_abort(s->h);
-        wal_writer_rollback(s->w);
+        wal_writer_rollback_to(s->w, &s->b_mark);
         s->b_events.len = s->b_events_mark;
         return rc;
     }
@@ -536,10 +580,21 @@ void batch_maybe_start(server *s)
         server_maybe_finish_stop(s);
         return;
     }
-    if (s->wal_failed || s->p_open || (!s->q_head && !s->due_pending))
+    /* A held batch goes out once its awaited connections have sent (their
+     * requests are applied into it below first) or the hold is over. */
+    if (s->gc.holding && !s->q_head && !s->due_pending) {
+        if (gc_hold_over(s))
+            flush_pending(s);
         return;
-    if (s->flushing && state_want_quiet(s))
-        return; /* after_flush comes back here at the quiet point */
+    }
+    if (s->wal_failed || (s->p_open && s->gc.p_reqs >= BATCH_MAX_REQS) ||
+        (!s->q_head && !s->due_pending))
+        return;
+    if ((s->flushing || s->p_open) && state_want_quiet(s)) {
+        if (!s->flushing && gc_hold_over(s))
+            flush_pending(s); /* the quiet point comes when it is durable */
+        return;               /* after_flush comes back here at the quiet point */
+    }
     if (s->map_stuck && !s->flushing) {
         state_quiet_point(s); /* the map may grow now */
         if (s->map_stuck) {
@@ -552,10 +607,12 @@ void batch_maybe_start(server *s)
         }
     }
     s->due_pending = false;
-    /* Take up to BATCH_MAX_REQS requests off the queue. */
+    /* Take up to BATCH_MAX_REQS requests off the queue (with the pending
+     * batch they join). */
+    int room = BATCH_MAX_REQS - (int)s->gc.p_reqs;
     req *head = s->q_head, *last = head;
-    int n = 1;
-    while (last && last->bnext && n < BATCH_MAX_REQS) {
+    int n = head ? 1 : 0;
+    while (last && last->bnext && n < room) {
         last = last->bnext;
         n++;
     }
@@ -564,6 +621,7 @@ void batch_maybe_start(server *s)
         s->q_tail = NULL;
     if (last)
         last->bnext = NULL;
+    s->q_len -= (uint32_t)n;
 
     int64_t now = server_now(s);
     uint64_t records = 0;
@@ -575,15 +633,21 @@ void batch_maybe_start(server *s)
         if ((rc != MDB_MAP_FULL && rc != MDB_TXN_FULL) || tries++ == 8)
             break;
         s->need_room = rc;
-        if (s->flushing) {
+        if (s->flushing || s->p_open) {
             /* Room is made at a checkpoint, which waits for the batch in
-             * flight: back to the queue's head until then. */
+             * flight and the pending one (a held one goes now): back to
+             * the queue's head until then. */
+            if (!s->flushing) {
+                gc_end_hold(s);
+                flush_pending(s);
+            }
             hq_log(HQ_LOG_INFO, "lmdb: %s; the batch waits for a checkpoint", mdb_strerror(rc));
             if (last) {
                 last->bnext = s->q_head;
                 s->q_head = head;
                 if (!s->q_tail)
                     s->q_tail = last;
+                s->q_len += (uint32_t)n;
             } else {
                 s->due_pending = true;
             }
@@ -611,10 +675,17 @@ void batch_maybe_start(server *s)
         s->reload_in_batch = false;
     }
     if (s->flushing) {
-        s->p_open = true;
-        s->p_head = head;
-        s->p_records = records;
-        s->p_reload = reload;
+        /* Written when the batch in flight is durable, with whatever else
+         * joins it meanwhile. */
+        pending_add(s, head, last, records, reload, n);
+        return;
+    }
+    if (s->p_open) {
+        /* Held (gcommit.c): these join it; it goes out when the hold is
+         * over. */
+        pending_add(s, head, last, records, reload, n);
+        if (gc_hold_over(s))
+            flush_pending(s);
         return;
     }
     if (records == 0) {
@@ -622,6 +693,10 @@ void batch_maybe_start(server *s)
         batch_release(s, head);
         if (s->q_head)
             batch_kick(s);
+        return;
+    }
+    if (gc_should_hold(s)) {
+        pending_add(s, head, last, records, reload, n);
         return;
     }
     start_flush(s, head, records, reload);

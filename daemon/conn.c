@@ -122,6 +122,7 @@ void conn_close(conn *c)
         return;
     c->closed = true;
     c->closing = true;
+    gc_conn_gone(s, c);
     feed_unsubscribe(&s->feed, &c->sub);
     if (c->prev)
         c->prev->next = c->next;
@@ -468,6 +469,7 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
     server *s = c->srv;
     proto_error e = {0};
     proto_request rq;
+    gc_arrival(s, c);
     req *r = conn_push(c);
     if (!r)
         return;

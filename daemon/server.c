@@ -142,6 +142,8 @@ static void begin_stop(server *s, const char *why)
     uv_timer_stop(&s->sweep_timer);
     for (conn *c = s->conns; c; c = c->next)
         conn_stop_reading(c);
+    if (s->gc.holding)
+        batch_kick(s); /* a held batch goes out now (gc_hold_over) */
     uv_timer_init(&s->loop, &s->drain_timer);
     s->drain_timer.data = s;
     uv_timer_start(&s->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
@@ -278,6 +280,7 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     uv_timer_init(&s->loop, &s->sweep_timer);
     s->sweep_timer.data = s;
     uv_timer_start(&s->sweep_timer, conn_sweep, 1000, 1000);
+    gc_init(s);
     batch_arm_due(s);
     char bound[300];
     if (listen_tcp(s, o->tcp_addr, bound, sizeof bound) != 0 || listen_unix(s, o->unix_path) != 0)
@@ -296,15 +299,23 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
         goto out;
 
     uv_run(&s->loop, UV_RUN_DEFAULT);
+    gc_log(s);
     code = 0;
 out:
-    /* Close every handle, then let the loop finish their callbacks. */
+    /* Close every handle, then let the loop finish their callbacks.
+     * Closing a signal handle restores the default action: a second
+     * SIGTERM then (a supervisor repeating itself) must not kill a daemon
+     * that is already finishing cleanly. So the signal handles close
+     * first, each followed at once by SIG_IGN (a window of a few
+     * instructions, not of the whole walk). */
+    uv_signal_t *sigs[] = {&s->sigterm, &s->sigint, &s->sighup};
+    int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++)
+        if (uv_is_active((uv_handle_t *)sigs[i]) && !uv_is_closing((uv_handle_t *)sigs[i])) {
+            uv_close((uv_handle_t *)sigs[i], NULL);
+            signal(signums[i], SIG_IGN);
+        }
     uv_walk(&s->loop, close_walk, NULL);
-    /* Closing the signal handles restored the default actions: a second
-     * SIGTERM now (a supervisor repeating itself) must not kill a daemon
-     * that is already finishing cleanly. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop) != 0)
         hq_log(HQ_LOG_WARN, "event loop closed with handles open");

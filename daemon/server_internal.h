@@ -87,6 +87,10 @@ struct conn {
     proto_framer in;
     req *head, *tail;
     uint32_t inflight;
+    /* Group commit (gcommit.c): when its last request was answered by a
+     * sync (ns, 0: none outstanding), how long it took to send again
+     * (a running mean, ns), and the hold it is awaited in (0: none). */
+    uint64_t gc_answered_ns, gc_gap_ns, gc_epoch;
     feed_sub sub; /* events (daemon/feed.h) */
     /* Limits (loop ms): when it connected, since when a frame begun has
      * been waiting for its rest (0: none), a kiosk's request tokens. */
@@ -98,6 +102,27 @@ struct conn {
     bool write_busy;
     uv_write_t wreq;
 };
+
+/* Group commit (gcommit.c, docs/PERFORMANCE.md): after a sync, the
+ * connections it answered that usually send again at once are awaited, and
+ * the next sync is held (the disk idle) until they have, or until the hold
+ * ends, so that one sync carries every waiting request rather than the
+ * half that happened to arrive while the last one was written. */
+typedef struct gcommit {
+    uint64_t epoch;       /* of the current hold's awaited connections */
+    uint32_t awaited;     /* connections awaited and not yet back */
+    bool holding;         /* the pending batch is held for them */
+    bool timed_out;       /* the hold's timer fired */
+    uint64_t answered_ns; /* when the last sync's answers went out */
+    uint64_t hold_ns;     /* how long a hold may last (from the sync time) */
+    uint64_t sync_ns;     /* a running mean of a flush's duration */
+    uint64_t flush_ns;    /* when the flush in flight started */
+    uint32_t p_reqs;      /* requests in the pending batch */
+    uv_timer_t timer;     /* ends a hold whose connections did not all come */
+    /* What the syncs carried, for the log at exit and benchmarks. */
+    uint64_t syncs, reqs, records, left, holds, hold_timeouts;
+    uint64_t hist[16]; /* syncs by requests carried: [i] holds 2^i .. 2^(i+1)-1 */
+} gcommit;
 
 /* The one server of a hallqd (server_run makes it). */
 struct server {
@@ -126,7 +151,7 @@ struct server {
     /* The batch applied while the one in flight is written (pending): its
      * records wait in the WAL writer, its answers with its requests. */
     bool p_open, p_reload;
-    req *p_head;
+    req *p_head, *p_tail;
     uint64_t p_records;
     uint64_t ckpt_records; /* durable records in st_txn */
     uv_timer_t ckpt_timer; /* a checkpoint checkpoint_ms after the first of them */
@@ -137,6 +162,7 @@ struct server {
     int need_room;        /* MDB_MAP_FULL or MDB_TXN_FULL met while a batch flew */
     proto_buf b_events;   /* events not yet sent: per record, lsn(8) len(4) n(4) bytes */
     size_t b_events_mark; /* where the batch being applied began in b_events */
+    wal_mark b_mark;      /* ... and in the WAL writer's pending records */
     feed feed;            /* subscribers, the ring, catch-ups (daemon/feed.c) */
     uv_work_t work;
     int flush_rc;
@@ -177,6 +203,8 @@ struct server {
     uv_timer_t drain_timer;
     uv_timer_t sweep_timer; /* hello and partial-frame timeouts */
     MDB_txn *rtxn;          /* reused read transaction */
+    gcommit gc;
+    uint32_t q_len; /* requests in the mutation queue */
 };
 
 /* ---- server.c: the loop's time, the stop ---- */
@@ -237,7 +265,32 @@ void state_ckpt_arm(server *s);
 
 void batch_enqueue(server *s, req *r); /* a batch starts at the end of the loop turn */
 void batch_maybe_start(server *s);
+/* batch_maybe_start at the end of this loop turn (after its reads). */
+void batch_kick(server *s);
+#define BATCH_MAX_REQS 8192    /* requests in one batch at most */
 void batch_arm_due(server *s); /* the timer of the next time-driven record */
+
+/* ---- gcommit.c: how long the next sync waits for its requests ---- */
+
+void gc_init(server *s);
+/* A request from c arrived (any op). */
+void gc_arrival(server *s, conn *c);
+/* c is closing: no longer awaited. */
+void gc_conn_gone(server *s, conn *c);
+/* A flush starts with `reqs` requests and `records` records; another
+ * `left` requests wait in the queue. */
+void gc_flush_started(server *s, uint64_t reqs, uint64_t records, uint64_t left);
+/* The flush in flight is durable and head is about to be answered: marks
+ * the connections to await. */
+void gc_flush_done(server *s, req *head);
+/* Whether a batch ready to be written should wait for awaited requests. */
+bool gc_should_hold(server *s);
+/* Whether the hold in force should end now. */
+bool gc_hold_over(server *s);
+/* Ends the hold in force (the caller writes the pending batch). */
+void gc_end_hold(server *s);
+/* The figures of the syncs so far, into the log. */
+void gc_log(server *s);
 
 /* ---- reload.c: config.reload and SIGHUP ---- */
 

@@ -258,6 +258,18 @@ int wal_writer_append(wal_writer *w, uint16_t type, uint64_t at_ms, uint8_t acto
  * were. */
 void wal_writer_rollback(wal_writer *w);
 
+/* A point in the pending batch, to drop what was appended after it: the
+ * daemon applies several groups of requests into one pending batch (group
+ * commit) and undoes only the last group when it must be run again. */
+typedef struct wal_mark {
+    size_t len, n;
+    uint64_t next_lsn, last_at;
+    uint8_t chain[WAL_HASH_LEN];
+} wal_mark;
+void wal_writer_mark(const wal_writer *w, wal_mark *m);
+/* Drops every record appended since m was taken (no seal in between). */
+void wal_writer_rollback_to(wal_writer *w, const wal_mark *m);
+
 /* Number of records pending (appended, not sealed). */
 size_t wal_writer_pending(const wal_writer *w);
 

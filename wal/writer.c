@@ -331,6 +331,24 @@ void wal_writer_rollback(wal_writer *w)
     memcpy(w->chain, w->base_chain, WAL_HASH_LEN);
 }
 
+void wal_writer_mark(const wal_writer *w, wal_mark *m)
+{
+    m->len = w->pending.len;
+    m->n = w->pending.n;
+    m->next_lsn = w->next_lsn;
+    m->last_at = w->last_at;
+    memcpy(m->chain, w->chain, WAL_HASH_LEN);
+}
+
+void wal_writer_rollback_to(wal_writer *w, const wal_mark *m)
+{
+    w->pending.len = m->len;
+    w->pending.n = m->n;
+    w->next_lsn = m->next_lsn;
+    w->last_at = m->last_at;
+    memcpy(w->chain, m->chain, WAL_HASH_LEN);
+}
+
 size_t wal_writer_pending(const wal_writer *w)
 {
     return w->pending.n;

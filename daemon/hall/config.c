@@ -355,6 +355,7 @@ static void set_defaults(hall_config *c)
     c->unix_.roles = HALL_ROLE_BIT(HALL_ROLE_DEPARTMENT) | HALL_ROLE_BIT(HALL_ROLE_ADMIN);
     c->wal.segment_bytes = 64ull << 20;
     c->wal.disk_reserve_bytes = 256ull << 20;
+    c->wal.commit_hold_us = -1; /* auto */
     c->wal.fsync = true;
     c->state.map_bytes = 64ull << 20;
 }
@@ -507,14 +508,22 @@ static int parse_listener(parser *p, yaml_node_t *n, const char *what, const cha
 
 static int parse_wal(parser *p, hall_config *c, yaml_node_t *n)
 {
-    static const char *const keys[] = {"segment_bytes", "disk_reserve_bytes", "fsync", NULL};
+    static const char *const keys[] = {"segment_bytes", "disk_reserve_bytes", "fsync",
+                                       "commit_hold_us", NULL};
     if (!n)
         return 0;
     int64_t seg = (int64_t)c->wal.segment_bytes, res = (int64_t)c->wal.disk_reserve_bytes;
+    int64_t hold = c->wal.commit_hold_us;
     if (check_keys(p, n, "wal", keys) ||
         get_int(p, n, "wal", "segment_bytes", 65536, (int64_t)1 << 34, &seg) ||
         get_int(p, n, "wal", "disk_reserve_bytes", 0, (int64_t)1 << 40, &res))
         return -1;
+    yaml_node_t *h = get(p, n, "commit_hold_us");
+    const char *hs = h ? scalar(h) : NULL;
+    if (h && !(hs && strcmp(hs, "auto") == 0) &&
+        get_int(p, n, "wal", "commit_hold_us", 0, 10000000, &hold))
+        return -1;
+    c->wal.commit_hold_us = hold;
     yaml_node_t *f = get(p, n, "fsync");
     if (f) {
         const char *s = scalar(f);

@@ -129,6 +129,10 @@ typedef struct hall_wal_conf {
     uint64_t segment_bytes;
     uint64_t disk_reserve_bytes;
     bool fsync;
+    /* The longest a sync waits for the requests of the connections the
+     * last one answered (daemon/gcommit.c), microseconds; 0: never; -1:
+     * auto (the measured sync time, 500 us to 2 ms). */
+    int64_t commit_hold_us;
 } hall_wal_conf;
 
 typedef struct hall_state_conf {

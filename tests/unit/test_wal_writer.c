@@ -96,6 +96,45 @@ static void test_rollback_during_flight(void **state)
     assert_int_equal(s.bad, 0);
 }
 
+/* A mark drops only what came after it: the pending batch keeps the groups
+ * applied before (the daemon's group commit runs several into one batch
+ * and redoes only the last). The log is byte for byte the one written
+ * without the dropped records. */
+static void test_rollback_to_mark(void **state)
+{
+    (void)state;
+    wal_writer *w = open_writer(NULL, SEG);
+    append_one(w, 1000);
+    append_one(w, 1000);
+    wal_mark m;
+    wal_writer_mark(w, &m);
+    append_junk(w, 3, 7000);
+    wal_writer_rollback_to(w, &m);
+    assert_int_equal(wal_writer_pending(w), 2);
+    assert_int_equal(wal_writer_last_lsn(w), 2);
+    append_one(w, 2000); /* a time before the dropped ones' */
+    wal_writer_mark(w, &m);
+    wal_writer_rollback_to(w, &m); /* nothing after it: nothing changes */
+    flush_now(w);
+    wal_writer_close(w);
+    size_t na;
+    uint8_t *a = file_read(seg_path(1), &na);
+
+    wal_reset_dir();
+    w = open_writer(NULL, SEG);
+    append_one(w, 1000);
+    append_one(w, 1000);
+    append_one(w, 2000);
+    flush_now(w);
+    wal_writer_close(w);
+    size_t nb;
+    uint8_t *b = file_read(seg_path(1), &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    free(a);
+    free(b);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -211,6 +250,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rollback, wal_setup, wal_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_during_flight, wal_setup, wal_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_to_mark, wal_setup, wal_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, wal_setup, wal_teardown),
         cmocka_unit_test_setup_teardown(test_one_batch_in_flight, wal_setup, wal_teardown),
         cmocka_unit_test_setup_teardown(test_flush_on_worker_thread, wal_setup, wal_teardown),

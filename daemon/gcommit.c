@@ -1,0 +1,177 @@
+/* daemon/gcommit.c: group commit that fills every sync.
+ *
+ * With one batch written while the next is applied, closed-loop clients
+ * (each sends its next request when its answer comes) split into two
+ * cohorts that take turns: the sync of one carries only the requests that
+ * arrived while the other was written, about half of those waiting. Here,
+ * when a sync's answers go out, the connections they went to that usually
+ * send again at once (their last gap between answer and next request was
+ * short) are "awaited". A batch ready to be written while some are awaited
+ * is held, the disk idle, until every awaited connection has sent (its
+ * request then joins the held batch) or the hold ends (a bound from the
+ * measured sync time, at most 2 ms; a timer ends it too). So the cohorts
+ * merge, and a sync carries nearly everyone who is waiting.
+ *
+ * A lone client is never held: when its request arrives, it was the only
+ * one awaited. A connection that does not come back soon (a kiosk between
+ * citizens) stops being awaited after one long gap. Holding delays a
+ * write, never an answer before its sync: answers still wait for their own
+ * batch's sync (batch.c). docs/PERFORMANCE.md has the measurements. */
+#include "daemon/server_internal.h"
+#include "daemon/log.h"
+
+#include <inttypes.h>
+
+#define HOLD_MIN_NS 500000ULL  /* 500 us */
+#define HOLD_MAX_NS 2000000ULL /* 2 ms */
+
+static void on_hold_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    if (s->gc.holding) {
+        /* The loop's clock is cached per turn: the timer may fire a little
+         * before the bound in uv_hrtime's terms; it ends the hold anyway. */
+        s->gc.timed_out = true;
+        s->gc.hold_timeouts++;
+        batch_maybe_start(s);
+    }
+}
+
+void gc_init(server *s)
+{
+    uv_timer_init(&s->loop, &s->gc.timer);
+    s->gc.timer.data = s;
+    s->gc.hold_ns = HOLD_MAX_NS / 2;
+    s->gc.epoch = 1;
+}
+
+static void end_awaiting(server *s)
+{
+    s->gc.epoch++; /* every connection's mark is stale at once */
+    s->gc.awaited = 0;
+}
+
+void gc_arrival(server *s, conn *c)
+{
+    if (c->gc_answered_ns) {
+        uint64_t gap = uv_hrtime() - c->gc_answered_ns;
+        /* Half the old mean and half the new gap: one long pause is enough
+         * to stop awaiting a connection, two quick returns to start again. */
+        c->gc_gap_ns = c->gc_gap_ns / 2 + gap / 2;
+        c->gc_answered_ns = 0;
+    }
+    if (c->gc_epoch == s->gc.epoch && s->gc.awaited) {
+        c->gc_epoch = 0;
+        /* The last one: the held batch goes at the end of this turn, with
+         * this request (it is not queued yet) and the others read in it. */
+        if (--s->gc.awaited == 0 && s->gc.holding)
+            batch_kick(s);
+    }
+}
+
+void gc_conn_gone(server *s, conn *c)
+{
+    c->gc_answered_ns = 0;
+    if (c->gc_epoch == s->gc.epoch && s->gc.awaited) {
+        c->gc_epoch = 0;
+        if (--s->gc.awaited == 0 && s->gc.holding)
+            batch_kick(s);
+    }
+}
+
+void gc_flush_started(server *s, uint64_t reqs, uint64_t records, uint64_t left)
+{
+    s->gc.flush_ns = uv_hrtime();
+    s->gc.syncs++;
+    s->gc.reqs += reqs;
+    s->gc.records += records;
+    s->gc.left += left;
+    int b = 0;
+    while (b < 15 && (reqs >> (b + 1)))
+        b++;
+    s->gc.hist[b]++;
+}
+
+void gc_flush_done(server *s, req *head)
+{
+    uint64_t now = uv_hrtime();
+    uint64_t took = now - s->gc.flush_ns;
+    s->gc.sync_ns = s->gc.sync_ns ? (s->gc.sync_ns * 7 + took) / 8 : took;
+    uint64_t hold = s->gc.sync_ns;
+    int64_t set = hall_config_current(s->h)->wal.commit_hold_us;
+    if (set >= 0)
+        s->gc.hold_ns = (uint64_t)set * 1000;
+    else
+        s->gc.hold_ns = hold < HOLD_MIN_NS ? HOLD_MIN_NS : hold > HOLD_MAX_NS ? HOLD_MAX_NS : hold;
+    end_awaiting(s);
+    s->gc.answered_ns = now;
+    for (req *r = head; r; r = r->bnext) {
+        conn *c = r->c;
+        /* Awaited: its last request is answered now (nothing of it stays
+         * in flight), and it came back quickly last time. */
+        if (c->closed || c->tail != r)
+            continue;
+        c->gc_answered_ns = now;
+        if (c->gc_gap_ns <= s->gc.hold_ns && c->gc_epoch != s->gc.epoch) {
+            c->gc_epoch = s->gc.epoch;
+            s->gc.awaited++;
+        }
+    }
+}
+
+bool gc_should_hold(server *s)
+{
+    if (!s->gc.awaited || !s->gc.hold_ns || s->stopping || s->wal_failed || state_want_quiet(s))
+        return false;
+    uint64_t until = s->gc.answered_ns + s->gc.hold_ns;
+    uint64_t now = uv_hrtime();
+    if (now >= until)
+        return false;
+    s->gc.holding = true;
+    s->gc.holds++;
+    /* libuv's timers count whole milliseconds: the timer is the backstop,
+     * gc_hold_over checks the bound at every turn of the loop. */
+    uint64_t ms = (until - now + 999999) / 1000000;
+    uv_timer_start(&s->gc.timer, on_hold_timer, ms, 0);
+    return true;
+}
+
+bool gc_hold_over(server *s)
+{
+    if (!s->gc.holding)
+        return false;
+    if (s->gc.awaited && !s->gc.timed_out && !s->stopping && !s->wal_failed &&
+        !state_want_quiet(s) && s->gc.p_reqs < BATCH_MAX_REQS &&
+        uv_hrtime() < s->gc.answered_ns + s->gc.hold_ns)
+        return false;
+    gc_end_hold(s);
+    return true;
+}
+
+void gc_end_hold(server *s)
+{
+    s->gc.holding = false;
+    s->gc.timed_out = false;
+    uv_timer_stop(&s->gc.timer);
+    end_awaiting(s);
+}
+
+void gc_log(server *s)
+{
+    const gcommit *g = &s->gc;
+    if (!g->syncs)
+        return;
+    char hist[256];
+    size_t n = 0;
+    hist[0] = 0;
+    for (int i = 0; i < 16 && n < sizeof hist; i++)
+        if (g->hist[i])
+            n += (size_t)snprintf(hist + n, sizeof hist - n, "%s%llu:%" PRIu64, n ? " " : "",
+                                  1ULL << i, g->hist[i]);
+    hq_log(HQ_LOG_INFO,
+           "group commit: %" PRIu64 " syncs carried %" PRIu64 " requests (%.2f per sync, %" PRIu64
+           " records); %.2f left waiting per sync; %" PRIu64 " holds, %" PRIu64
+           " ended by the timer; syncs by requests (from): %s",
+           g->syncs, g->reqs, (double)g->reqs / (double)g->syncs, g->records,
+           (double)g->left / (double)g->syncs, g->holds, g->hold_timeouts, hist);
+}
