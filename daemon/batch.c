@@ -10,9 +10,10 @@
  *   on the libuv thread pool -> answer.
  *
  * While a batch is written the loop reads on, and the next requests are
- * applied as the pending batch, sealed the moment the one before is
- * durable: applying overlaps syncing, one fdatasync per batch (the WAL's,
- * off the loop). Its answers wait for its own sync. Time-driven records
+ * applied into the pending batch (a group per loop turn), sealed the moment
+ * the one before is durable, or held a little longer for the clients that
+ * one answered (gcommit.c): applying overlaps syncing, one fdatasync per
+ * batch (the WAL's, off the loop). Its answers wait for its own sync. Time-driven records
  * (the day's close...) join the next batch when they fall due (run_due),
  * and a config read on SIGHUP as a record of the system actor
  * (run_reload).

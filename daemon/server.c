@@ -19,6 +19,8 @@
  *                 subscribe), run at the head of their FIFO
  *   batch.c       the mutation queue and its batches: apply, log, flush,
  *                 answer; time-driven records; failed batches
+ *   gcommit.c     group commit: when a batch ready to be written waits for
+ *                 the clients the last sync answered
  *   checkpoint.c  the state txn, checkpoints, the quiet point, map growth,
  *                 the restore from the WAL after a failure
  *   reload.c      config.reload and SIGHUP: reading the config file
