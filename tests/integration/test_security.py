@@ -7,7 +7,7 @@ import re
 import stat
 import subprocess
 
-from conftest import DEMO, HALLQD, STOP_TIMEOUT, config_text, write_config
+from conftest import DEMO, HALLQ, HALLQD, STOP_TIMEOUT, config_text, write_config
 
 
 def test_world_readable_config_is_warned_about(make_daemon):
@@ -102,3 +102,17 @@ def test_the_demo_tokens_stay_on_loopback(make_daemon, workdir):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_read_only_serving_of_the_demo_stays_on_loopback(daemon, workdir):
+    # --read-only takes the config from the state (hashed tokens): the
+    # demo's tokens are recognised there too.
+    daemon.kiosk().ok("ticket.take", line="A")
+    daemon.stop()
+    r = subprocess.run([str(HALLQ), "wal", "replay", daemon.data, "--into", workdir / "ro"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    p = subprocess.run([str(HALLQD), "--data", workdir / "ro", "--read-only", "--tcp",
+                        "0.0.0.0:0", "--unix", workdir / "ro" / "s.sock"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "demo hall's tokens" in p.stderr, p.stderr
