@@ -6,7 +6,7 @@ import stat
 import subprocess
 import threading
 
-from conftest import HALLQ, TUESDAY_10AM, Daemon
+from conftest import HALLQ, TUESDAY_10AM, segment_bytes
 
 PERSON = {"kind": "person", "id": "110101199003077777", "name": "张三"}
 
@@ -101,3 +101,23 @@ def test_backup_of_a_stopped_daemon_is_whole(daemon, workdir):
     assert q.returncode == 0 and q.stdout.startswith(live["digest"]), (q.stdout, live)
     p = hallq("backup", workdir / "c", workdir / "absent")
     assert p.returncode == 1 and "not a usable backup" in p.stderr
+
+
+def test_a_wal_short_of_the_state_is_no_backup(make_daemon, workdir):
+    # The guard behind the ordering: a copy whose WAL does not reach the
+    # state's LSN (as copying the WAL before the state could give) is
+    # refused. Here the data dir itself lacks its last segment.
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, extra=segment_bytes(65536),
+                    args=("--checkpoint-ms", "0"))
+    k = d.kiosk()
+    for _ in range(400):
+        k.ok("ticket.take", line="A")
+    lsn = d.admin().ok("digest")["lsn"]
+    d.stop()
+    segs = sorted((d.data / "wal").glob("*.wal"))
+    assert len(segs) > 1
+    segs[-1].unlink()
+    p = hallq("backup", workdir / "b", d.data)
+    assert p.returncode == 1, p.stdout
+    assert "but the state holds up to %d" % lsn in p.stderr, p.stderr
+    assert "not a usable backup" in p.stderr
