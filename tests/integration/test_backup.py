@@ -6,6 +6,7 @@ import stat
 import subprocess
 import threading
 
+import walfile
 from conftest import HALLQ, TUESDAY_10AM, segment_bytes
 
 PERSON = {"kind": "person", "id": "110101199003077777", "name": "张三"}
@@ -121,3 +122,26 @@ def test_a_wal_short_of_the_state_is_no_backup(make_daemon, workdir):
     assert p.returncode == 1, p.stdout
     assert "but the state holds up to %d" % lsn in p.stderr, p.stderr
     assert "not a usable backup" in p.stderr
+
+
+def test_a_half_written_record_past_the_state_is_cut(daemon, workdir):
+    # The last segment as a copy taken during a write could hold it: past
+    # the last whole record, bytes that are no torn tail (a length beyond
+    # the segment). They lie past what the state holds, so the backup
+    # zeroes them: a torn tail, which hallqd starts from.
+    daemon.kiosk().ok("ticket.take", line="A")
+    live = daemon.admin().ok("digest")
+    daemon.stop()
+    seg = walfile.segment_paths(daemon.data / "wal")[-1]
+    end = walfile.read_segment(seg).end
+    with open(seg, "r+b") as f:
+        f.seek(end)
+        f.write(b"\xff" * 8 + b"\x01" * 64)
+    assert hallq("wal", "verify", daemon.data).returncode == 1  # damage, as copied
+    p = hallq("backup", workdir / "b", daemon.data)
+    assert p.returncode == 0, p.stderr
+    assert "LSN 1..%d" % live["lsn"] in p.stdout, p.stdout
+    v = hallq("wal", "verify", workdir / "b")
+    assert v.returncode == 0, v.stdout + v.stderr
+    copied = walfile.read_segment(workdir / "b" / "wal" / seg.name)
+    assert copied.end == end and copied.tail is None
