@@ -86,6 +86,7 @@ for n in $counts; do
   # Recovery: the same WAL, an empty state.
   mkdir "$tmp/data-$n"
   mv "$gen/wal" "$tmp/data-$n/wal"
+  mv "$gen/pii.key" "$tmp/data-$n/pii.key"
   rm -rf "$gen"
   t4=$(now)
   start_until_ready "$n"

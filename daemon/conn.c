@@ -542,7 +542,8 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
         return;
     }
     if (r->def->op == HALL_OP_WINDOW_INTAKE) {
-        int pr = pii_rewrite_intake(s->opt->pii_key, &rq, &r->body);
+        int pr = pii_rewrite_intake(s->opt->pii_key, hall_config_current(s->h)->pii.keep_names, &rq,
+                                    &r->body);
         if (pr < 0) {
             req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
             return;

@@ -4,7 +4,10 @@
  * never starts), lock the data dir (one hallqd per dir), open LMDB, verify
  * the WAL and replay it into LMDB, log the config in force as a record if
  * it changed, then serve. Exit codes: 0 after SIGTERM/SIGINT, 1 on any
- * start-up error (the message says what and where), 2 on bad flags. */
+ * start-up error (the message says what and where), 2 on bad flags.
+ * --check-config FILE only checks the file (0, or 2 with FILE:LINE: what;
+ * 1 for the demo's tokens on a non-loopback address) and touches no data
+ * dir. */
 #include "daemon/hall/hall.h"
 #include "daemon/log.h"
 #include "daemon/pii.h"
@@ -34,7 +37,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
                "              [--manual-clock] [--fsync always|none] [--checkpoint-ms N]\n"
-               "              [--read-only] [--version]\n"
+               "              [--read-only] [--demo] [--check-config FILE] [--version]\n"
                "\n"
                "  --config FILE   the hall's configuration (default: the demo hall,\n"
                "                  " HALLQ_DEFAULT_CONFIG ")\n"
@@ -51,6 +54,10 @@ static void usage(FILE *f)
                "  --read-only     serve the state in DIR as it is (a replay made by\n"
                "                  'hallq wal replay'): reads, stats, digest; every\n"
                "                  mutation is forbidden; the config comes from the state\n"
+               "  --demo          serve a config with the demo hall's public tokens on a\n"
+               "                  non-loopback address (refused without it)\n"
+               "  --check-config FILE  check FILE and exit: 0 and 'ok', or 2 and\n"
+               "                  FILE:LINE: what is wrong; no data dir is touched\n"
                "  --version       print hallqd's version, its rules and WAL format versions\n"
                "\n"
                "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
@@ -185,6 +192,27 @@ out:
     return ret;
 }
 
+/* hallqd --check-config FILE: parses and checks FILE as a start would,
+ * and touches no data dir. */
+static int check_config(const char *path, const char *tcp, bool demo)
+{
+    char err[1024];
+    hall_config *c;
+    if (cfgfile_load(path, &c, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    int code = 0;
+    if (cfgfile_check_demo(c, path, tcp ? tcp : c->tcp.addr, demo, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        code = 1;
+    } else {
+        printf("ok\n");
+    }
+    hall_config_free(c);
+    return code;
+}
+
 /* Reads DIR/replay.info (written by hallq wal replay): the moment the
  * state was rebuilt for, which is "now" for its reads. 0 when absent. */
 static int64_t replay_moment(const char *dir)
@@ -204,7 +232,7 @@ static int64_t replay_moment(const char *dir)
 
 /* hallqd --read-only: serves DATA as it is. No recovery, no WAL writer, no
  * config record: the config in force is the one in the state. */
-static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path)
+static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path, bool demo)
 {
     char err[1024], sock[PATH_MAX];
     int lock_fd = lock_data_dir(data_dir);
@@ -226,6 +254,11 @@ static int run_read_only(const char *data_dir, const char *tcp, const char *unix
     const hall_config *cfg = hall_config_current(h);
     if (!cfg) {
         hq_log(HQ_LOG_ERROR, "%s holds no hall state; not starting", data_dir);
+        goto out;
+    }
+    if (cfgfile_check_demo(cfg, "the state's config", tcp ? tcp : cfg->tcp.addr, demo, err,
+                           sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "%s; not starting", err);
         goto out;
     }
     snprintf(sock, sizeof sock, "%s", unix_path ? unix_path : "");
@@ -253,7 +286,8 @@ int main(int argc, char **argv)
     const char *config_path = NULL, *data_dir = "./hallq-data", *tcp = NULL, *unix_path = NULL;
     const char *fsync_mode = NULL;
     long checkpoint_ms = 1000;
-    bool manual_clock = false, read_only = false;
+    const char *check_path = NULL;
+    bool manual_clock = false, read_only = false, demo = false;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"data", required_argument, 0, 'd'},
                                          {"tcp", required_argument, 0, 't'},
@@ -262,6 +296,8 @@ int main(int argc, char **argv)
                                          {"fsync", required_argument, 0, 'f'},
                                          {"read-only", no_argument, 0, 'r'},
                                          {"checkpoint-ms", required_argument, 0, 'k'},
+                                         {"demo", no_argument, 0, 'D'},
+                                         {"check-config", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
@@ -288,6 +324,12 @@ int main(int argc, char **argv)
             break;
         case 'r':
             read_only = true;
+            break;
+        case 'D':
+            demo = true;
+            break;
+        case 'C':
+            check_path = optarg;
             break;
         case 'k': {
             char *end;
@@ -321,8 +363,10 @@ int main(int argc, char **argv)
         hq_log(HQ_LOG_ERROR, "libsodium failed to initialise");
         return 1;
     }
+    if (check_path)
+        return check_config(check_path, tcp, demo);
     if (read_only)
-        return run_read_only(data_dir, tcp, unix_path);
+        return run_read_only(data_dir, tcp, unix_path, demo);
     if (!config_path)
         config_path = default_config();
 
@@ -330,6 +374,12 @@ int main(int argc, char **argv)
     hall_config *file_cfg = NULL;
     if (cfgfile_load(config_path, &file_cfg, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "config: %s", err);
+        return 1;
+    }
+    if (cfgfile_check_demo(file_cfg, config_path, tcp ? tcp : file_cfg->tcp.addr, demo, err,
+                           sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "%s; not starting", err);
+        hall_config_free(file_cfg);
         return 1;
     }
 
@@ -360,6 +410,11 @@ int main(int argc, char **argv)
         hq_log(HQ_LOG_ERROR, "%s; not starting", err);
         goto out;
     }
+    uint8_t pii_key[PII_KEY_LEN];
+    if (pii_key_load(data_dir, &st, wal_dir, pii_key, err, sizeof err) != 0) {
+        hq_log(HQ_LOG_ERROR, "the key for applicants' ids: %s; not starting", err);
+        goto out;
+    }
     wal_writer_options wo = {.dir = wal_dir,
                              .hall_id = file_cfg->hall_id,
                              .segment_bytes = file_cfg->wal.segment_bytes,
@@ -370,7 +425,9 @@ int main(int argc, char **argv)
         hq_log(HQ_LOG_ERROR, "wal: cannot open %s for writing: %s", wal_dir, wal_strerror(rc));
         goto out;
     }
-    if (log_config(h, &st, w, file_cfg, manual_clock, err, sizeof err) != 0) {
+    if (cfgfile_stored(&file_cfg, hall_config_current(h), pii_key, sizeof pii_key, err,
+                       sizeof err) != 0 ||
+        log_config(h, &st, w, file_cfg, manual_clock, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "%s; not starting", err);
         goto out;
     }
@@ -387,10 +444,8 @@ int main(int argc, char **argv)
                          .manual_clock = manual_clock,
                          .fsync = wo.sync,
                          .checkpoint_ms = (uint32_t)checkpoint_ms};
-    if (pii_key_load(data_dir, so.pii_key, err, sizeof err) != 0) {
-        hq_log(HQ_LOG_ERROR, "the key for applicants' ids: %s; not starting", err);
-        goto out;
-    }
+    memcpy(so.pii_key, pii_key, sizeof pii_key);
+    sodium_memzero(pii_key, sizeof pii_key);
     code = server_run(&so, &h, &st, w);
 out:
     if (w)

@@ -2,7 +2,8 @@
  * request and SIGHUP.
  *
  * The file is read and checked here, at the edge, never in a batch or in
- * replay: the request that joins the batch carries the file's text, so
+ * replay: the request that joins the batch carries the file's text in its
+ * stored form (tokens as salted hashes, cfgfile_stored), so
  * the record holds the very config put in force (replay needs no file).
  * config.reload runs at the head of its FIFO with nothing in flight, so
  * it compares the file with the durable config. SIGHUP hands the text to
@@ -31,6 +32,10 @@ static hall_config *reload_read(server *s, bool *same, char *err, size_t errlen)
     *same = false;
     if (cfgfile_load(s->opt->config_path, &c, err, errlen) != 0)
         return NULL;
+    if (cfgfile_stored(&c, cur, s->opt->pii_key, sizeof s->opt->pii_key, err, errlen) != 0) {
+        hall_config_free(c);
+        return NULL;
+    }
     if (strcmp(c->hall_id, cur->hall_id) != 0) {
         snprintf(err, errlen, "%s: hall.id is '%s' but this data dir belongs to hall '%s'",
                  s->opt->config_path, c->hall_id, cur->hall_id);

@@ -3,6 +3,7 @@
  *   hallq wal verify [WAL] [--archive DIR] [--anchor HASH@LSN]
  *   hallq wal replay [WAL] [--archive DIR] --into DIR [--until TIME | --lsn N]
  *   hallq state digest DATA
+ *   hallq backup DIR [DATA] (backup.c)
  *
  * WAL is a log directory or a data dir holding wal/ (default
  * ./hallq-data). --archive DIR adds the segments `hallq wal archive` moved
@@ -52,6 +53,10 @@ static void audit_usage(FILE *f)
           "      appears.\n"
           "  hallq state digest DATA\n"
           "      the hash of the logical state in DATA (as the admin op digest).\n"
+          "  hallq backup DIR [DATA]\n"
+          "      a consistent copy of DATA into DIR (new or empty), beside a running\n"
+          "      hallqd: the state, then the WAL, then pii.key (0600). Restore: use\n"
+          "      DIR, or a copy, as the data dir.\n"
           "  hallq report --day YYYY-MM-DD [WAL] [--format text|csv|html] [--out FILE]\n"
           "      the day's statistics from the log alone (the figures of the admin op\n"
           "      stats for that day, as at the day's end) and their series: waits by\n"
@@ -734,6 +739,8 @@ int audit_main(int ac, char **av)
     if (ac < 1)
         return -1;
     const char *w = av[0], *sub = ac > 1 ? av[1] : "";
+    if (!strcmp(w, "backup"))
+        return audit_backup(ac - 1, av + 1);
     bool own_archive = !strcmp(w, "wal") && (!strcmp(sub, "verify") || !strcmp(sub, "replay") ||
                                              !strcmp(sub, "archive"));
     if (!own_archive && (!strcmp(w, "wal") || !strcmp(w, "report"))) {

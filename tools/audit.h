@@ -48,6 +48,7 @@ int audit_wal_dump(int ac, char **av);    /* audit_dump.c */
 int audit_wal_history(int ac, char **av); /* audit_dump.c */
 int audit_report(int ac, char **av);      /* audit_report.c */
 int audit_wal_archive(int ac, char **av); /* audit_archive.c */
+int audit_backup(int ac, char **av);      /* backup.c */
 
 /* "DIR/wal" when DIR holds a wal/, else DIR itself (NULL: ./hallq-data). */
 void audit_wal_dir(const char *arg, char *out, size_t cap);

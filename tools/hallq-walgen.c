@@ -24,6 +24,7 @@
 #include "wal/wal.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -481,7 +482,8 @@ static char *read_text(const char *path, size_t *len)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hallq-walgen --out DIR [--records N] [--config FILE] [--seed N]\n"
-               "  writes DIR/wal/ with N records (default 1000000) of a busy demo hall;\n"
+               "  writes DIR/wal/ with N records (default 1000000) of a busy demo hall,\n"
+               "  and DIR/pii.key;\n"
                "  DIR's state stays empty, so hallqd --data DIR replays them all at start\n");
 }
 
@@ -489,7 +491,7 @@ int main(int argc, char **argv)
 {
     const char *out = NULL, *config = HALLQ_SOURCE_DIR "/examples/demo-hall.yaml";
     gen *g = calloc(1, sizeof *g);
-    if (!g)
+    if (!g || sodium_init() < 0)
         die("out of memory");
     g->target = 1000000;
     g->rng = 0x2545f4914f6cdd1dull;
@@ -528,6 +530,17 @@ int main(int argc, char **argv)
         (mkdir(wal_dir, 0750) != 0 && errno != EEXIST) ||
         (mkdir(scratch, 0750) != 0 && errno != EEXIST))
         die("%s: %s", out, strerror(errno));
+    /* The hall's pii.key: the intakes' id hashes stand for hashes made with
+     * it, and hallqd refuses a hall with intakes but no key. */
+    {
+        char key[32], kp[4200];
+        randombytes_buf(key, sizeof key);
+        snprintf(kp, sizeof kp, "%s/pii.key", out);
+        FILE *kf = fopen(kp, "wx");
+        if (!kf || chmod(kp, 0600) != 0 || fwrite(key, 1, sizeof key, kf) != sizeof key ||
+            fclose(kf) != 0)
+            die("%s: %s (it must hold no pii.key yet)", kp, strerror(errno));
+    }
     /* The scratch state is a cache of what the records did; it needs no
      * durability (MDB_NOSYNC), and goes away at the end. */
     if (hall_store_open(&g->st, scratch, false, cfg->state.map_bytes, err, sizeof err) != 0)

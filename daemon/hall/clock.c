@@ -53,6 +53,20 @@ int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
         return proto_fail(e, PROTO_E_LIMIT, "too many config changes in one batch"), -1;
     if (hall_config_parse(text, len, "config record", &c, err, sizeof err) != 0)
         return proto_fail(e, PROTO_E_BAD_REQUEST, "args.text: %s", err), -1;
+    if (!c->tokens_hashed && c->n_tokens > 0) {
+        /* Raw tokens: a record from a build before 0.2. The state keeps
+         * the stored form even then, salted as the config in force or,
+         * for the first, by a salt derived from the hall id (replay must
+         * give the same state). */
+        uint8_t salt[HALL_TOKEN_SALT_LEN];
+        hall_config *sc;
+        hall_config_salt(h->cfg, c, NULL, 0, salt);
+        int src = hall_config_stored(c, salt, &sc, err, sizeof err);
+        hall_config_free(c);
+        if (src != 0)
+            return proto_fail(e, PROTO_E_INTERNAL, "args.text: %s", err), -1;
+        c = sc;
+    }
     if (h->cfg && strcmp(c->hall_id, h->cfg->hall_id) != 0) {
         proto_fail(e, PROTO_E_BAD_REQUEST,
                    "args.text: hall.id is '%s' but this state and its WAL belong to hall '%s'",
@@ -62,7 +76,7 @@ int hall_config_apply(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
     }
     uint64_t version;
     int rc = hall_meta_get_u64(h->st, txn, "config_version", &version);
-    MDB_val kt = {6, "config"}, vt = {len, (void *)text};
+    MDB_val kt = {6, "config"}, vt = {c->text_len, c->text};
     MDB_val ks = {10, "config_sha"}, vs = {sizeof c->sha, c->sha};
     uint64_t through = 0;
     if (rc == 0)

@@ -552,6 +552,23 @@ static int parse_state(parser *p, hall_config *c, yaml_node_t *n)
     return 0;
 }
 
+static int parse_pii(parser *p, hall_config *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"names", NULL};
+    char v[16] = "mask";
+    if (!n)
+        return 0;
+    if (check_keys(p, n, "pii", keys) || get_str(p, n, "pii", "names", false, v, sizeof v))
+        return -1;
+    if (strcmp(v, "mask") == 0)
+        c->pii.keep_names = false;
+    else if (strcmp(v, "keep") == 0)
+        c->pii.keep_names = true;
+    else
+        return fail(p, get(p, n, "names"), "pii.names: expected mask or keep");
+    return 0;
+}
+
 /* Duplicate ids among the first i items of an array of structs whose id is
  * at offset 0. */
 static int check_dup(parser *p, yaml_node_t *list, const void *items, size_t size, int i,
@@ -563,6 +580,8 @@ static int check_dup(parser *p, yaml_node_t *list, const void *items, size_t siz
             return fail(p, item(p, list, i), "%s: duplicate id '%s'", what, id);
     return 0;
 }
+
+static int parse_token(parser *p, hall_config *c, yaml_node_t *e, int i);
 
 static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
 {
@@ -699,7 +718,7 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
             return fail(p, get(p, e, "order"), "windows[%s].order: expected earliest or lines",
                         w->id);
     }
-    static const char *const tok_keys[] = {"token", "role", "id", NULL};
+    static const char *const tok_keys[] = {"token", "token_hash", "role", "id", NULL};
     if (parse_list(p, root, "tokens", true, sizeof(hall_token), (void **)&c->tokens, &c->n_tokens,
                    &list))
         return -1;
@@ -708,15 +727,9 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
         hall_token *t = &c->tokens[i];
         char role[16];
         if (check_keys(p, e, "tokens[]", tok_keys) ||
-            get_str(p, e, "tokens[]", "token", true, t->token, sizeof t->token) ||
             get_str(p, e, "tokens[]", "role", true, role, sizeof role) ||
-            parse_id(p, e, "tokens[]", "id", t->id))
+            parse_id(p, e, "tokens[]", "id", t->id) || parse_token(p, c, e, i))
             return -1;
-        if (strlen(t->token) < 8)
-            return fail(p, e, "tokens[]: token for '%s' is shorter than 8 characters", t->id);
-        for (int j = 0; j < i; j++)
-            if (strcmp(c->tokens[j].token, t->token) == 0)
-                return fail(p, e, "tokens[]: the same token is given twice");
         int r = hall_role_from_name(role);
         if (r < 0)
             return fail(p, get(p, e, "role"), "tokens[].role: unknown role '%s'", role);
@@ -728,6 +741,55 @@ static int parse_catalogue(parser *p, hall_config *c, yaml_node_t *root)
         if (strlen(t->id) > 16)
             return fail(p, get(p, e, "id"), "tokens[].id: longer than 16 characters");
     }
+    return 0;
+}
+
+static int hex_decode(const char *s, size_t n, uint8_t *out)
+{
+    size_t bin_len;
+    return sodium_hex2bin(out, n / 2, s, n, NULL, &bin_len, NULL) == 0 && bin_len == n / 2 ? 0 : -1;
+}
+
+/* tokens[i]: `token: X` or `token_hash: "b2:SALT:HASH"` (hex, 16 and 32
+ * bytes); every entry in the same form, every hash with the same salt. */
+static int parse_token(parser *p, hall_config *c, yaml_node_t *e, int i)
+{
+    hall_token *t = &c->tokens[i];
+    yaml_node_t *raw = get(p, e, "token"), *hashed = get(p, e, "token_hash");
+    if (!raw == !hashed)
+        return fail(p, e, "tokens[]: give either token or token_hash");
+    if (i > 0 && (hashed != NULL) != c->tokens_hashed)
+        return fail(p, e, "tokens[]: every entry gives token, or every one token_hash");
+    c->tokens_hashed = hashed != NULL;
+    if (raw) {
+        if (get_str(p, e, "tokens[]", "token", true, t->token, sizeof t->token))
+            return -1;
+        if (strlen(t->token) < 8)
+            return fail(p, e, "tokens[]: token for '%s' is shorter than 8 characters", t->id);
+        for (int j = 0; j < i; j++)
+            if (strcmp(c->tokens[j].token, t->token) == 0)
+                return fail(p, e, "tokens[]: the same token is given twice");
+        return 0;
+    }
+    char v[4 + 2 * HALL_TOKEN_SALT_LEN + 2 * HALL_TOKEN_HASH_LEN + 2];
+    uint8_t salt[HALL_TOKEN_SALT_LEN];
+    if (get_str(p, e, "tokens[]", "token_hash", true, v, sizeof v))
+        return -1;
+    const char *s = v + 3, *h = s + 2 * HALL_TOKEN_SALT_LEN + 1;
+    if (strlen(v) != sizeof v - 2 || memcmp(v, "b2:", 3) != 0 || h[-1] != ':' ||
+        hex_decode(s, 2 * HALL_TOKEN_SALT_LEN, salt) ||
+        hex_decode(h, 2 * HALL_TOKEN_HASH_LEN, t->hash))
+        return fail(p, hashed,
+                    "tokens[].token_hash: expected \"b2:SALT:HASH\" (%d and %d hex "
+                    "bytes)",
+                    HALL_TOKEN_SALT_LEN, HALL_TOKEN_HASH_LEN);
+    if (i == 0)
+        memcpy(c->token_salt, salt, sizeof salt);
+    else if (memcmp(c->token_salt, salt, sizeof salt) != 0)
+        return fail(p, hashed, "tokens[].token_hash: every hash must have the same salt");
+    for (int j = 0; j < i; j++)
+        if (memcmp(c->tokens[j].hash, t->hash, sizeof t->hash) == 0)
+            return fail(p, e, "tokens[]: the same token is given twice");
     return 0;
 }
 
@@ -755,7 +817,7 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
 
     static const char *const top[] = {"hall",     "calendar", "rules",  "limits",      "listeners",
                                       "wal",      "state",    "lines",  "departments", "materials",
-                                      "services", "windows",  "tokens", NULL};
+                                      "services", "windows",  "tokens", "pii",         NULL};
     static const char *const lkeys[] = {"tcp", "unix", NULL};
     yaml_node_t *root = yaml_document_get_root_node(&p.doc);
     if (!root)
@@ -765,7 +827,7 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
              parse_rules(&p, c, get(&p, root, "rules")) ||
              parse_limits(&p, c, get(&p, root, "limits")) ||
              parse_wal(&p, c, get(&p, root, "wal")) || parse_state(&p, c, get(&p, root, "state")) ||
-             parse_catalogue(&p, c, root)) {
+             parse_pii(&p, c, get(&p, root, "pii")) || parse_catalogue(&p, c, root)) {
         /* error already set */
     } else {
         yaml_node_t *ls = get(&p, root, "listeners");
@@ -788,7 +850,8 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
     memcpy(c->text, text, len);
     c->text[len] = 0;
     c->text_len = len;
-    crypto_generichash(c->sha, sizeof c->sha, (const unsigned char *)text, len, NULL, 0);
+    if (c->tokens_hashed || c->n_tokens == 0)
+        crypto_generichash(c->sha, sizeof c->sha, (const unsigned char *)text, len, NULL, 0);
     *out = c;
     return 0;
 }
@@ -855,6 +918,15 @@ const hall_token *hall_config_token(const hall_config *c, const char *token, siz
     /* Every token is compared in full, so the time taken does not say how
      * much of a guess was right nor which entry matched. */
     const hall_token *found = NULL;
+    if (c->tokens_hashed) {
+        uint8_t h[HALL_TOKEN_HASH_LEN];
+        crypto_generichash(h, sizeof h, (const unsigned char *)token, n, c->token_salt,
+                           sizeof c->token_salt);
+        for (int i = 0; i < c->n_tokens; i++)
+            if (sodium_memcmp(h, c->tokens[i].hash, sizeof h) == 0)
+                found = &c->tokens[i];
+        return found;
+    }
     for (int i = 0; i < c->n_tokens; i++) {
         const char *t = c->tokens[i].token;
         size_t tl = strlen(t);

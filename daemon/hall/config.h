@@ -83,8 +83,16 @@ typedef struct hall_window {
     hall_window_order order;
 } hall_window;
 
+/* A token is given either as itself (`token:`, in the config file and in
+ * records written by builds before 0.2) or as its salted hash
+ * (`token_hash: "b2:SALT:HASH"`, what the WAL and the state hold; see
+ * hall_config_stored). A config holds one form only. */
+#define HALL_TOKEN_SALT_LEN 16
+#define HALL_TOKEN_HASH_LEN 32
+
 typedef struct hall_token {
-    char token[128];
+    char token[128]; /* "" when the config holds hashes */
+    uint8_t hash[HALL_TOKEN_HASH_LEN];
     hall_role role;
     char id[HALL_ID_MAX + 1];
 } hall_token;
@@ -139,6 +147,11 @@ typedef struct hall_state_conf {
     uint64_t map_bytes; /* LMDB's initial map size; it doubles when full */
 } hall_state_conf;
 
+/* Personal data kept at the edge (daemon/pii.h). */
+typedef struct hall_pii_conf {
+    bool keep_names; /* pii.names: keep (true) or mask (false, the default) */
+} hall_pii_conf;
+
 typedef struct hall_config {
     char hall_id[HALL_ID_MAX + 1];
     char name[HALL_NAME_MAX + 1];
@@ -152,6 +165,7 @@ typedef struct hall_config {
     hall_listener tcp, unix_;
     hall_wal_conf wal;
     hall_state_conf state;
+    hall_pii_conf pii;
 
     hall_line *lines;
     int n_lines;
@@ -165,9 +179,15 @@ typedef struct hall_config {
     int n_windows;
     hall_token *tokens;
     int n_tokens;
+    bool tokens_hashed; /* the tokens are given as token_hash (all with token_salt) */
+    uint8_t token_salt[HALL_TOKEN_SALT_LEN];
 
-    uint8_t sha[32]; /* BLAKE2b-256 of the text: the config's identity */
-    char *text;      /* the text it was parsed from (owned) */
+    /* BLAKE2b-256 of the text: the config's identity. Only a config with
+     * no raw token has one (all zero otherwise: an unsalted hash over a
+     * token's text would let a guess be checked); compare the stored
+     * forms (hall_config_stored). */
+    uint8_t sha[32];
+    char *text; /* the text it was parsed from (owned) */
     size_t text_len;
 } hall_config;
 
@@ -186,8 +206,29 @@ int hall_config_department(const hall_config *c, const char *id, size_t n);
 int hall_config_material(const hall_config *c, const char *code, size_t n);
 int hall_config_service(const hall_config *c, const char *code, size_t n);
 int hall_config_window(const hall_config *c, const char *id, size_t n);
-/* The token entry, compared in constant time over all tokens; NULL if none. */
+/* The token entry, compared in constant time over all tokens; NULL if none.
+ * A hashed config hashes `token` with its salt and compares hashes. */
 const hall_token *hall_config_token(const hall_config *c, const char *token, size_t n);
+
+/* The stored form of a config: the same YAML (re-emitted by libyaml, so
+ * comments and layout go) with each `token: X` replaced by
+ * `token_hash: "b2:SALT:HASH"`, HASH = BLAKE2b-256 keyed by the 16-byte
+ * salt. This is the text the WAL's config records and the state hold.
+ * A config that holds no raw token is returned as a copy. 0 with *out
+ * (freed with hall_config_free), or -1 with err set. */
+int hall_config_stored(const hall_config *c, const uint8_t salt[HALL_TOKEN_SALT_LEN],
+                       hall_config **out, char *err, size_t errlen);
+/* The salt for a new stored form of `c` when `cur` is in force: cur's
+ * salt when it has one (so an unchanged file gives the same stored text),
+ * else BLAKE2b of c's hall id keyed by `key` (16 to 64 bytes): the hall's
+ * own random pii.key for a new hall (a salt no other hall has, the same
+ * for two runs sharing the key), NULL for a fixed key (a replay of a
+ * record from an older build must be deterministic). */
+void hall_config_salt(const hall_config *cur, const hall_config *c, const uint8_t *key,
+                      size_t keylen, uint8_t salt[HALL_TOKEN_SALT_LEN]);
+/* Whether the config gives one of the demo hall's public tokens
+ * (examples/demo-hall.yaml): a copy of the demo config (either form). */
+bool hall_config_is_demo(const hall_config *c);
 
 /* Room a record keeps beyond a request's args: its op name, result and
  * events (hall_record_pack_ev). */

@@ -500,6 +500,8 @@ class Round:
             (fresh / "wal").mkdir(parents=True)
             for seg in walfile.segment_paths(img / "wal"):
                 copy_sparse(seg, fresh / "wal" / seg.name)
+            if (img / "pii.key").exists():  # a hall with intakes needs its key
+                copy_sparse(img / "pii.key", fresh / "pii.key")
             r = self.daemon(fresh)
             r.start()
             ra = r.admin()

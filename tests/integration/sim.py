@@ -1419,7 +1419,7 @@ def simulate(daemon, seed, citizens, crash_rounds=0, log=None, probe_at=()):
 
 
 def replay_check(daemon, fresh):
-    """Stops `daemon`, replays a copy of its WAL alone into `fresh` (not
+    """Stops `daemon`, replays a copy of its WAL (and its pii.key) into `fresh` (not
     started, empty data dir) and compares digest and stats."""
     a = daemon.admin()
     live = a.ok("digest")
@@ -1428,6 +1428,7 @@ def replay_check(daemon, fresh):
     a.close()
     daemon.stop()
     shutil.copytree(daemon.data / "wal", fresh.data / "wal")
+    share_secrets(daemon, fresh)  # a hall with intakes never starts without its key
     fresh.start()
     b = fresh.admin()
     assert b.ok("digest") == live, "replayed digest differs"

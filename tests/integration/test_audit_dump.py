@@ -85,12 +85,13 @@ def mentions(obj, key, val):
 
 
 def without_ids(args):
-    """Args with the applicant's identity left out: the log may keep it
-    masked (personal data), which is the daemon's business, not the dump's."""
+    """Args with the applicant's identity and name left out: the log keeps
+    them masked (personal data), which is the daemon's business, not the
+    dump's."""
     if "applicant" not in args:
         return args
     a = dict(args, applicant=dict(args["applicant"]))
-    for key in ("id", "id_hash", "id_masked"):
+    for key in ("id", "id_hash", "id_masked", "name"):
         a["applicant"].pop(key, None)
     return a
 

@@ -211,6 +211,7 @@ def test_cases_replay_to_the_same_state(daemon, make_daemon):
     daemon.stop()
     fresh = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, name="replay", start=False)
     shutil.copytree(daemon.data / "wal", fresh.data / "wal")
+    shutil.copy2(daemon.data / "pii.key", fresh.data / "pii.key")  # the hall has intakes
     fresh.start()
     assert fresh.admin().ok("digest") == live
 

@@ -190,6 +190,7 @@ def crash_rounds(make_daemon, rounds, seed, extra=None, budget_s=180.0, min_acke
     fresh = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, extra=extra, name="replayed",
                         start=False)
     shutil.copytree(d.data / "wal", fresh.data / "wal")
+    shutil.copy2(d.data / "pii.key", fresh.data / "pii.key")  # the hall may have intakes
     fresh.start()
     assert fresh.admin().ok("digest") == live
     # And the replayed state answers like the original.

@@ -526,14 +526,109 @@ static void test_replay(void **state)
     free(g);
 }
 
+/* The stored form: no raw token in its text, every token and only those
+ * authenticate with the same role and id, the same salt gives the same
+ * text and identity, another salt another; the parser takes the hashed
+ * form and refuses a mixed or malformed one. */
+static void test_config_stored_tokens(void **state)
+{
+    (void)state;
+    size_t len;
+    char *t = demo_text(&len), err[512];
+    hall_config *c, *s, *s2, *s3, *again;
+    uint8_t salt[HALL_TOKEN_SALT_LEN], other[HALL_TOKEN_SALT_LEN];
+    memset(salt, 7, sizeof salt);
+    memset(other, 8, sizeof other);
+    assert_int_equal(hall_config_parse(t, len, "demo.yaml", &c, err, sizeof err), 0);
+    assert_false(c->tokens_hashed);
+    assert_true(hall_config_is_demo(c));
+    assert_int_equal(hall_config_stored(c, salt, &s, err, sizeof err), 0);
+    assert_true(s->tokens_hashed);
+    assert_true(hall_config_is_demo(s));
+    assert_memory_equal(s->token_salt, salt, sizeof salt);
+    assert_int_equal(s->n_tokens, c->n_tokens);
+    assert_int_equal(s->n_windows, c->n_windows);
+    assert_string_equal(s->name, c->name);
+    assert_string_equal(s->lines[0].name_zh, c->lines[0].name_zh);
+    assert_null(strstr(s->text, "token:"));
+    for (int i = 0; i < c->n_tokens; i++) {
+        const char *tok = c->tokens[i].token;
+        size_t n = strlen(tok);
+        assert_null(strstr(s->text, tok));
+        const hall_token *a = hall_config_token(s, tok, n);
+        assert_non_null(a);
+        assert_int_equal(a->role, c->tokens[i].role);
+        assert_string_equal(a->id, c->tokens[i].id);
+        assert_null(hall_config_token(s, tok, n - 1));
+        char longer[160];
+        snprintf(longer, sizeof longer, "%sx", tok);
+        assert_null(hall_config_token(s, longer, n + 1));
+    }
+    assert_null(hall_config_token(s, "", 0));
+    assert_null(hall_config_token(s, "not-a-token", 11));
+    /* Identity: the same salt, the same text; another salt, another. */
+    assert_int_equal(hall_config_stored(c, salt, &s2, err, sizeof err), 0);
+    assert_int_equal(s2->text_len, s->text_len);
+    assert_memory_equal(s2->sha, s->sha, sizeof s->sha);
+    assert_int_equal(hall_config_stored(c, other, &s3, err, sizeof err), 0);
+    assert_memory_not_equal(s3->sha, s->sha, sizeof s->sha);
+    assert_null(hall_config_token(s3, "nope-nope", 9));
+    assert_non_null(hall_config_token(s3, "admin-demo", 10));
+    /* A stored config is its own stored form; a raw one has no identity. */
+    assert_int_equal(hall_config_stored(s, other, &again, err, sizeof err), 0);
+    assert_memory_equal(again->sha, s->sha, sizeof s->sha);
+    uint8_t zero[32] = {0};
+    assert_memory_equal(c->sha, zero, sizeof zero);
+    /* The salt for a new record: the one in force, else from the hall id. */
+    uint8_t got[HALL_TOKEN_SALT_LEN], got2[HALL_TOKEN_SALT_LEN];
+    uint8_t key[32], key2[32];
+    memset(key, 1, sizeof key);
+    memset(key2, 2, sizeof key2);
+    hall_config_salt(s, c, key, sizeof key, got);
+    assert_memory_equal(got, salt, sizeof salt);
+    hall_config_salt(NULL, c, NULL, 0, got);
+    hall_config_salt(c, c, NULL, 0, got2);
+    assert_memory_equal(got, got2, sizeof got);
+    hall_config_salt(NULL, c, key, sizeof key, got2);
+    assert_memory_not_equal(got, got2, sizeof got);
+    hall_config_salt(NULL, c, key2, sizeof key2, got);
+    assert_memory_not_equal(got, got2, sizeof got);
+    /* The parser's checks of the hashed form. */
+    char *mixed = malloc(s->text_len + 64);
+    const char *first = strstr(s->text, "token_hash: ");
+    assert_non_null(first);
+    size_t pre = (size_t)(first - s->text);
+    const char *q = strchr(first + 13, '"'); /* the hash's closing quote */
+    assert_non_null(q);
+    memcpy(mixed, s->text, pre);
+    sprintf(mixed + pre, "token: plain-token-1%s", q + 1);
+    hall_config *m = NULL;
+    assert_int_equal(hall_config_parse(mixed, strlen(mixed), "m.yaml", &m, err, sizeof err), -1);
+    assert_non_null(strstr(err, "every entry gives token, or every one token_hash"));
+    memcpy(mixed, s->text, pre);
+    sprintf(mixed + pre, "token_hash: \"b2:00:11\"%s", q + 1);
+    assert_int_equal(hall_config_parse(mixed, strlen(mixed), "m.yaml", &m, err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected \"b2:SALT:HASH\""));
+    free(mixed);
+    hall_config_free(again);
+    hall_config_free(s3);
+    hall_config_free(s2);
+    hall_config_free(s);
+    hall_config_free(c);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_demo), cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_calendar),    cmocka_unit_test(test_ticket_numbering),
-        cmocka_unit_test(test_idem),        cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_config_demo),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_stored_tokens),
+        cmocka_unit_test(test_calendar),
+        cmocka_unit_test(test_ticket_numbering),
+        cmocka_unit_test(test_idem),
+        cmocka_unit_test(test_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
