@@ -105,6 +105,7 @@ wait_port() {
 
 declare -A addr=()
 start_hallq() {
+  rm -rf "$tmp/hallq"
   mkdir "$tmp/hallq"
   "$hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/hallq" \
     --tcp 127.0.0.1:0 --unix "$tmp/hallq.sock" --fsync always 2>"$tmp/hallq.log" &
@@ -194,11 +195,20 @@ started=$(date +%s)
 echo "compare.sh: durable enqueue, ${secs} s per cell after 1 s warmup, loopback;" \
      "$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(uname -sr), $(date -u '+%F %H:%M UTC')" \
      "load $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A carried=()
 for s in $servers; do
   "start_$s"
   for c in $conns_list; do
     for d in $depth_list; do
       run_cell "$s" "$c" "$d"
+      if [ "$s" = hallq ]; then
+        # A fresh hallqd per cell: its log says at exit what its syncs
+        # carried (daemon/gcommit.c), for this cell alone.
+        stop_server hallq
+        carried[$c,$d]=$(sed -n 's/.*group commit: //p' "$tmp/hallq.log" | tail -n1)
+        echo "compare.sh: hallq     conns $c depth $d: ${carried[$c,$d]}" >&2
+        start_hallq
+      fi
       printf 'compare.sh: %-9s conns %3d depth %2d: %9.0f ops/s  p99 %s ms  fsyncs/op %s\n' \
         "$s" "$c" "$d" "${ops[$s,$c,$d]}" "${p99[$s,$c,$d]}" "${fpo[$s,$c,$d]:--}" >&2
     done
@@ -235,6 +245,16 @@ if $perf_ok; then
 else
   echo
   echo "compare.sh: perf cannot count syscalls here (install linux-perf; root or kernel.perf_event_paranoid <= -1): no fsyncs per request"
+fi
+if [ ${#carried[@]} -gt 0 ]; then
+  echo
+  echo "What hallq's syncs carried, per cell (its log at exit; warmup included):"
+  echo
+  for c in $conns_list; do
+    for d in $depth_list; do
+      [ -n "${carried[$c,$d]:-}" ] && echo "- conns $c, depth $d: ${carried[$c,$d]}"
+    done
+  done
 fi
 echo
 echo "compare.sh: done in $(( $(date +%s) - started )) s; load now $(cut -d' ' -f1-3 /proc/loadavg)"

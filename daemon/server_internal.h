@@ -121,7 +121,11 @@ typedef struct gcommit {
     uv_timer_t timer;     /* ends a hold whose connections did not all come */
     /* What the syncs carried, for the log at exit and benchmarks. */
     uint64_t syncs, reqs, records, left, holds, hold_timeouts;
-    uint64_t hist[16]; /* syncs by requests carried: [i] holds 2^i .. 2^(i+1)-1 */
+    uint64_t hold_began, held_ns; /* the hold in force began; all holds lasted */
+    bool auto_hold;               /* wal.commit_hold_us is auto */
+    uint32_t miss;                /* share of recent holds the timer ended (1/256) */
+    uint32_t probe;               /* counts holds skipped while most miss */
+    uint64_t hist[16];            /* syncs by requests carried: [i] holds 2^i .. 2^(i+1)-1 */
 } gcommit;
 
 /* The one server of a hallqd (server_run makes it). */
