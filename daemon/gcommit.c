@@ -20,30 +20,90 @@
 #include "daemon/server_internal.h"
 #include "daemon/log.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
-#define HOLD_MIN_NS 500000ULL  /* 500 us */
+#define HOLD_MIN_NS 50000ULL   /* 50 us */
 #define HOLD_MAX_NS 2000000ULL /* 2 ms */
 #define GAP_MAX_NS 5000000ULL  /* 5 ms */
 
-static void on_hold_timer(uv_timer_t *t)
+static void hold_timed_out(server *s)
 {
-    server *s = t->data;
     if (s->gc.holding) {
-        /* The loop's clock is cached per turn: the timer may fire a little
-         * before the bound in uv_hrtime's terms; it ends the hold anyway. */
         s->gc.timed_out = true;
         s->gc.hold_timeouts++;
         batch_maybe_start(s);
     }
 }
 
+/* The hold's deadline: a timerfd (microseconds; libuv's timers count whole
+ * milliseconds, longer than a hold should last), else a libuv timer. */
+static void on_hold_fd(uv_poll_t *p, int status, int events)
+{
+    server *s = p->data;
+    (void)status;
+    (void)events;
+    uint64_t n;
+    if (read(s->gc.tfd, &n, sizeof n) < 0 && errno != EAGAIN)
+        hq_log(HQ_LOG_WARN, "group commit: reading the hold's timerfd: %s", strerror(errno));
+    uv_poll_stop(p);
+    hold_timed_out(s);
+}
+
+static void on_hold_timer(uv_timer_t *t)
+{
+    hold_timed_out(t->data);
+}
+
+static void arm(server *s, uint64_t ns)
+{
+    if (s->gc.tfd >= 0) {
+        struct itimerspec its = {
+            .it_value = {.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)}};
+        if (timerfd_settime(s->gc.tfd, 0, &its, NULL) == 0) {
+            uv_poll_start(&s->gc.poll, UV_READABLE, on_hold_fd);
+            return;
+        }
+    }
+    uv_timer_start(&s->gc.timer, on_hold_timer, (ns + 999999) / 1000000, 0);
+}
+
+static void disarm(server *s)
+{
+    if (s->gc.tfd >= 0) {
+        struct itimerspec off = {0};
+        timerfd_settime(s->gc.tfd, 0, &off, NULL);
+        uv_poll_stop(&s->gc.poll);
+    }
+    uv_timer_stop(&s->gc.timer);
+}
+
 void gc_init(server *s)
 {
     uv_timer_init(&s->loop, &s->gc.timer);
     s->gc.timer.data = s;
+    s->gc.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->gc.tfd >= 0 && uv_poll_init(&s->loop, &s->gc.poll, s->gc.tfd) != 0) {
+        close(s->gc.tfd);
+        s->gc.tfd = -1;
+    }
+    if (s->gc.tfd >= 0)
+        s->gc.poll.data = s;
+    else
+        hq_log(HQ_LOG_WARN, "group commit: no timerfd (%s); holds end on a millisecond timer",
+               strerror(errno));
     s->gc.hold_ns = HOLD_MAX_NS / 2;
     s->gc.epoch = 1;
+}
+
+void gc_free(server *s)
+{
+    if (s->gc.epoch && s->gc.tfd >= 0) /* (epoch: gc_init ran) */
+        close(s->gc.tfd); /* its poll handle is closed with the loop's */
+    s->gc.tfd = -1;
 }
 
 static void end_awaiting(server *s)
@@ -142,10 +202,7 @@ bool gc_should_hold(server *s)
     s->gc.holding = true;
     s->gc.hold_began = now;
     s->gc.holds++;
-    /* libuv's timers count whole milliseconds: the timer is the backstop,
-     * gc_hold_over checks the bound at every turn of the loop. */
-    uint64_t ms = (until - now + 999999) / 1000000;
-    uv_timer_start(&s->gc.timer, on_hold_timer, ms, 0);
+    arm(s, until - now); /* gc_hold_over checks the bound at every turn too */
     return true;
 }
 
@@ -170,7 +227,7 @@ void gc_end_hold(server *s)
     }
     s->gc.holding = false;
     s->gc.timed_out = false;
-    uv_timer_stop(&s->gc.timer);
+    disarm(s);
     end_awaiting(s);
 }
 

@@ -321,6 +321,7 @@ out:
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop) != 0)
         hq_log(HQ_LOG_WARN, "event loop closed with handles open");
+    gc_free(s);
     int ckrc = s->st_txn ? mdb_txn_commit(s->st_txn) : 0;
     if (ckrc) {
         hq_log(HQ_LOG_ERROR, "lmdb: the last checkpoint failed: %s (the WAL has it)",

@@ -119,6 +119,8 @@ typedef struct gcommit {
     uint64_t flush_ns;    /* when the flush in flight started */
     uint32_t p_reqs;      /* requests in the pending batch */
     uv_timer_t timer;     /* ends a hold whose connections did not all come */
+    int tfd;              /* ... a timerfd, for microseconds (-1: the timer) */
+    uv_poll_t poll;       /* ... polled on the loop */
     /* What the syncs carried, for the log at exit and benchmarks. */
     uint64_t syncs, reqs, records, left, holds, hold_timeouts;
     uint64_t hold_began, held_ns; /* the hold in force began; all holds lasted */
@@ -277,6 +279,7 @@ void batch_arm_due(server *s); /* the timer of the next time-driven record */
 /* ---- gcommit.c: how long the next sync waits for its requests ---- */
 
 void gc_init(server *s);
+void gc_free(server *s); /* after the loop closed */
 /* A request from c arrived (any op). */
 void gc_arrival(server *s, conn *c);
 /* c is closing: no longer awaited. */
