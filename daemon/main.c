@@ -33,7 +33,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
-               "              [--manual-clock] [--fsync always|none] [--checkpoint-ms N]\n"
+               "              [--http HOST:PORT] [--manual-clock] [--fsync always|none] "
+               "[--checkpoint-ms N]\n"
                "              [--read-only]\n"
                "\n"
                "  --config FILE   the hall's configuration (default: the demo hall,\n"
@@ -42,6 +43,8 @@ static void usage(FILE *f)
                "  --tcp HOST:PORT TCP listener (default from the config, 127.0.0.1:7420;\n"
                "                  port 0 picks a free port, shown in the ready line)\n"
                "  --unix PATH     Unix socket (default DATA/hallq.sock)\n"
+               "  --http HOST:PORT the HTTP face (default from the config, 127.0.0.1:7480;\n"
+               "                  port 0 picks a free port; \"\": none)\n"
                "  --manual-clock  tests only: time moves only by the admin op clock.advance\n"
                "  --fsync MODE    always (default): answer after the WAL is on disk;\n"
                "                  none: never fdatasync (benchmarks only)\n"
@@ -52,7 +55,8 @@ static void usage(FILE *f)
                "                  'hallq wal replay'): reads, stats, digest; every\n"
                "                  mutation is forbidden; the config comes from the state\n"
                "\n"
-               "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
+               "Prints 'hallqd ready tcp=HOST:PORT unix=PATH http=HOST:PORT' on stderr when\n"
+               "ready (without http= when there is no HTTP listener).\n");
 }
 
 /* Finds the demo hall next to the binary's source tree or installed. */
@@ -199,7 +203,8 @@ static int64_t replay_moment(const char *dir)
 
 /* hallqd --read-only: serves DATA as it is. No recovery, no WAL writer, no
  * config record: the config in force is the one in the state. */
-static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path)
+static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path,
+                         const char *http)
 {
     char err[1024], sock[PATH_MAX];
     int lock_fd = lock_data_dir(data_dir);
@@ -230,6 +235,7 @@ static int run_read_only(const char *data_dir, const char *tcp, const char *unix
                          .data_dir = data_dir,
                          .tcp_addr = tcp ? tcp : cfg->tcp.addr,
                          .unix_path = sock,
+                         .http_addr = http ? http : cfg->http.addr,
                          .read_only = true,
                          .fixed_now_ms = replay_moment(data_dir)};
     hq_log(HQ_LOG_INFO, "read-only: serving the state of hall %s in %s as it was at %lld",
@@ -246,17 +252,23 @@ out:
 int main(int argc, char **argv)
 {
     const char *config_path = NULL, *data_dir = "./hallq-data", *tcp = NULL, *unix_path = NULL;
+    const char *http = NULL;
     const char *fsync_mode = NULL;
     long checkpoint_ms = 1000;
     bool manual_clock = false, read_only = false;
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
-        {"tcp", required_argument, 0, 't'},    {"unix", required_argument, 0, 'u'},
-        {"manual-clock", no_argument, 0, 'm'}, {"fsync", required_argument, 0, 'f'},
-        {"read-only", no_argument, 0, 'r'},    {"checkpoint-ms", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"data", required_argument, 0, 'd'},
+                                         {"tcp", required_argument, 0, 't'},
+                                         {"unix", required_argument, 0, 'u'},
+                                         {"manual-clock", no_argument, 0, 'm'},
+                                         {"fsync", required_argument, 0, 'f'},
+                                         {"read-only", no_argument, 0, 'r'},
+                                         {"checkpoint-ms", required_argument, 0, 'k'},
+                                         {"http", required_argument, 0, 'H'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:rk:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:d:t:u:H:mf:rk:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_path = optarg;
@@ -269,6 +281,9 @@ int main(int argc, char **argv)
             break;
         case 'u':
             unix_path = optarg;
+            break;
+        case 'H':
+            http = optarg;
             break;
         case 'm':
             manual_clock = true;
@@ -308,7 +323,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (read_only)
-        return run_read_only(data_dir, tcp, unix_path);
+        return run_read_only(data_dir, tcp, unix_path, http);
     if (!config_path)
         config_path = default_config();
 
@@ -370,6 +385,7 @@ int main(int argc, char **argv)
                          .data_dir = data_dir,
                          .tcp_addr = tcp ? tcp : file_cfg->tcp.addr,
                          .unix_path = sock,
+                         .http_addr = http ? http : file_cfg->http.addr,
                          .manual_clock = manual_clock,
                          .fsync = wo.sync,
                          .checkpoint_ms = (uint32_t)checkpoint_ms};

@@ -70,10 +70,7 @@ typedef struct hall_service {
 /* How a window picks among its lines' tickets of the best class waiting
  * (PROTOCOL.md 1.2): the earliest of any line, or the earliest of the first
  * line (in the window's order) that has one. */
-typedef enum hall_window_order {
-    HALL_ORDER_EARLIEST = 0,
-    HALL_ORDER_LINES = 1
-} hall_window_order;
+typedef enum hall_window_order { HALL_ORDER_EARLIEST = 0, HALL_ORDER_LINES = 1 } hall_window_order;
 
 const char *hall_window_order_name(hall_window_order o);
 
@@ -92,7 +89,8 @@ typedef struct hall_token {
 } hall_token;
 
 typedef struct hall_listener {
-    char addr[128]; /* tcp: HOST:PORT; unix: path ("" = DATA/hallq.sock) */
+    char addr[128]; /* tcp, http: HOST:PORT ("" = no HTTP listener); unix: path ("" =
+                     * DATA/hallq.sock) */
     uint32_t roles; /* HALL_ROLE_BIT mask */
 } hall_listener;
 
@@ -147,7 +145,7 @@ typedef struct hall_config {
     hall_calendar cal;
     hall_rules rules;
     hall_limits limits;
-    hall_listener tcp, unix_;
+    hall_listener tcp, unix_, http;
     hall_wal_conf wal;
     hall_state_conf state;
 
