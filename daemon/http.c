@@ -39,6 +39,16 @@
 #define SSE_KEEPALIVE_MS 15000 /* a comment line this often keeps a stream alive */
 #define SSE_RETRY_MS 1000      /* how soon a browser's EventSource reconnects */
 #define JSON_DEPTH_MAX 64      /* deeper JSON is refused before it is packed */
+#define KIOSK_BUCKETS 64       /* kiosks whose rate is kept (the least recent goes) */
+
+/* A kiosk's request tokens (limits.kiosk_rate): on TCP a connection keeps
+ * them; an HTTP request's conn lives for one request, so they are kept
+ * here, per kiosk id, and lent to each request's conn. */
+typedef struct kiosk_bucket {
+    char id[HALL_ID_MAX + 1];
+    double tokens;
+    uint64_t at;
+} kiosk_bucket;
 
 typedef struct http_face {
     server *s;
@@ -48,6 +58,7 @@ typedef struct http_face {
     uint32_t n_socks; /* HTTP connections open */
     uint64_t keepalive_ms;
     bool ready;
+    kiosk_bucket kiosks[KIOSK_BUCKETS];
 } http_face;
 
 /* An accepted socket (first: H2O's close callback gets its handle). */
@@ -183,11 +194,26 @@ static void send_json(h2o_req_t *q, int status, json_t *j)
     free(txt); /* h2o_send_inline copied it */
 }
 
+/* A message as a JSON string: one that is not UTF-8 (it may quote a
+ * client's bytes) has every byte outside printable ASCII replaced by '?'. */
+static json_t *message_json(const char *msg)
+{
+    json_t *j = json_string(msg);
+    if (j)
+        return j;
+    char buf[512];
+    size_t n = 0;
+    for (; msg[n] && n < sizeof buf - 1; n++)
+        buf[n] = msg[n] >= 0x20 && msg[n] < 0x7f ? msg[n] : '?';
+    buf[n] = 0;
+    return json_string(buf);
+}
+
 static void send_error(h2o_req_t *q, proto_err code, const char *msg)
 {
     send_json(q, err_status(code),
-              json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", proto_err_name(code),
-                        "message", msg));
+              json_pack("{s:b,s:{s:s,s:o}}", "ok", 0, "error", "code", proto_err_name(code),
+                        "message", message_json(msg)));
 }
 
 /* An error answered before any op ran (counted apart from the ops'). */
@@ -360,10 +386,42 @@ static void on_req_dispose(void *p)
 
 /* ---- the conn's side ---- */
 
+/* The bucket of kiosk c (hello just filled c's own: a new kiosk starts
+ * with that), or NULL when c is not a kiosk. */
+static kiosk_bucket *kiosk_of(http_face *hf, conn *c)
+{
+    if (!c->authed || c->actor.role != HALL_ROLE_KIOSK)
+        return NULL;
+    kiosk_bucket *old = &hf->kiosks[0];
+    for (int i = 0; i < KIOSK_BUCKETS; i++) {
+        kiosk_bucket *b = &hf->kiosks[i];
+        if (strcmp(b->id, c->actor.id) == 0 && b->id[0])
+            return b;
+        if (b->at < old->at)
+            old = b;
+    }
+    snprintf(old->id, sizeof old->id, "%s", c->actor.id);
+    old->tokens = c->tokens;
+    old->at = c->tokens_at;
+    return old;
+}
+
+/* hello answered: the op goes as the conn's next frame, with the kiosk's
+ * tokens lent to it for the rate check (conn_frame makes it at once). */
 static void on_send_op(uv_timer_t *t)
 {
     http_call *hc = (http_call *)t->data;
-    conn_take_frame(&hc->c, hc->op.p, (uint32_t)hc->op.len);
+    conn *c = &hc->c;
+    kiosk_bucket *kb = kiosk_of(c->srv->hf, c);
+    if (kb) {
+        c->tokens = kb->tokens;
+        c->tokens_at = kb->at;
+    }
+    conn_take_frame(c, hc->op.p, (uint32_t)hc->op.len);
+    if (kb) {
+        kb->tokens = c->tokens;
+        kb->at = c->tokens_at;
+    }
 }
 
 static void on_keepalive(uv_timer_t *t)
@@ -708,9 +766,9 @@ static int on_api(http_face *hf, h2o_req_t *q, const char *op, size_t op_len)
         return 0;
     }
     json_error_t je;
-    json_t *args = q->entity.len
-                       ? json_loadb(q->entity.base, q->entity.len, JSON_REJECT_DUPLICATES, &je)
-                       : json_object();
+    json_t *args = q->entity.len ? json_loadb(q->entity.base, q->entity.len,
+                                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je)
+                                 : json_object();
     if (!args) {
         snprintf(err, sizeof err, "body: not JSON: %s (line %d, column %d)", je.text, je.line,
                  je.column);
