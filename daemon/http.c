@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,8 @@ typedef struct http_face {
     h2o_accept_ctx_t accept;
     uint32_t n_socks; /* HTTP connections open */
     uint64_t keepalive_ms;
-    bool ready;
+    bool ready;     /* the context is set up (until http_dispose) */
+    bool abandoned; /* the stop went on without the connections left */
     kiosk_bucket kiosks[KIOSK_BUCKETS];
 } http_face;
 
@@ -170,8 +172,16 @@ static void add_security_headers(h2o_req_t *q)
     add_header(q, "content-security-policy", "default-src 'self'");
 }
 
+/* The HTTP face of a request (its context is hf->ctx). */
+static http_face *face_of(h2o_req_t *q)
+{
+    return (http_face *)(void *)((char *)q->conn->ctx - offsetof(http_face, ctx));
+}
+
 static void send_body(h2o_req_t *q, int status, const char *ctype, const char *body, size_t len)
 {
+    if (face_of(q)->s->stopping)
+        q->http1_is_persistent = 0; /* the stop waits for the connection to end */
     q->res.status = status;
     q->res.reason = reason(status);
     q->res.content_length = len;
@@ -499,6 +509,9 @@ static void sse_start(http_call *hc, const msgpack_object *m)
     add_header(q, "content-type", "text/event-stream");
     add_header(q, "cache-control", "no-cache");
     add_security_headers(q);
+    /* A stream that ends (the server stops, the output cap) ends its
+     * connection: the client's EventSource reconnects. */
+    q->http1_is_persistent = 0;
     h2o_start_response(q, &hr->gen);
     hr->started = true;
     char head[96];
@@ -934,8 +947,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *q)
 static void on_sock_closed(uv_handle_t *hd)
 {
     http_sock *hs = (http_sock *)hd;
+    server *s = hs->hf->s;
     hs->hf->n_socks--;
     free(hs);
+    if (s->stopping)
+        server_maybe_finish_stop(s); /* this may have been the last one */
 }
 
 static void on_refused_closed(uv_handle_t *hd)
@@ -1017,10 +1033,37 @@ void http_stop(server *s)
         h2o_context_request_shutdown(&s->hf->ctx);
 }
 
+bool http_draining(const server *s)
+{
+    return s->hf && s->hf->n_socks > 0 && !s->hf->abandoned;
+}
+
+void http_abandon(server *s)
+{
+    if (s->hf && s->hf->n_socks > 0) {
+        hq_log(HQ_LOG_WARN, "shutdown: %u HTTP connections did not finish; left open",
+               s->hf->n_socks);
+        s->hf->abandoned = true;
+    }
+}
+
+void http_dispose(server *s)
+{
+    http_face *hf = s->hf;
+    /* With connections left H2O's timers still hold them: the context is
+     * left to the process's end rather than freed under them. */
+    if (hf && hf->ready && hf->n_socks == 0) {
+        hf->ready = false;
+        /* The shutdown's re-sent GOAWAY (HTTP/2) waits in a timeout that
+         * must be empty when disposed. */
+        if (h2o_timeout_is_linked(&hf->ctx.http2._graceful_shutdown_timeout))
+            h2o_timeout_unlink(&hf->ctx.http2._graceful_shutdown_timeout);
+        h2o_context_dispose(&hf->ctx); /* (runs the loop once to close its handles) */
+    }
+}
+
 void http_free(server *s)
 {
-    /* The context's timers and sockets went with the loop's handles
-     * (server_run closes them all); only the configuration is freed. */
     if (s->hf) {
         h2o_config_dispose(&s->hf->conf);
         free(s->hf);

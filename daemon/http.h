@@ -4,6 +4,7 @@
 #ifndef HALLQ_HTTP_H
 #define HALLQ_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -31,6 +32,13 @@ uint32_t http_open_connections(const struct server *s);
 /* Stopping: the listener closes, idle connections end, streams end with
  * their conns (server_maybe_finish_stop). */
 void http_stop(struct server *s);
+/* Stopping: whether HTTP connections are still open (the stop waits for
+ * them until http_abandon: the drain timed out, they are left as they are). */
+bool http_draining(const struct server *s);
+void http_abandon(struct server *s);
+/* After the loop stopped, before its handles are closed: H2O's context
+ * goes (its timers' handles with it), unless connections were abandoned. */
+void http_dispose(struct server *s);
 /* After the loop ended: frees what the HTTP face holds. */
 void http_free(struct server *s);
 

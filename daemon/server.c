@@ -109,6 +109,10 @@ void server_maybe_finish_stop(server *s)
         next = c->next;
         conn_close(c);
     }
+    /* HTTP connections end once their last response is out (H2O closes
+     * them after it, the shutdown requested); http.c calls back then. */
+    if (http_draining(s))
+        return;
     if (!uv_is_closing((uv_handle_t *)&s->drain_timer))
         uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_stop(&s->loop);
@@ -125,6 +129,7 @@ static void on_drain_timeout(uv_timer_t *t)
         proto_buf_reset(&c->wbuf[1 - c->writing]);
         conn_close(c);
     }
+    http_abandon(s);
     server_maybe_finish_stop(s);
 }
 
@@ -315,6 +320,7 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     uv_run(&s->loop, UV_RUN_DEFAULT);
     code = 0;
 out:
+    http_dispose(s); /* (H2O closes its own handles) */
     /* Close every handle, then let the loop finish their callbacks. */
     uv_walk(&s->loop, close_walk, NULL);
     /* Closing the signal handles restored the default actions: a second
