@@ -18,6 +18,10 @@
  * whose frame stalled, is closed. The events feed (feed.c) appends to a
  * connection's output through conn_feed_ops.
  *
+ * An HTTP request's conn (c->http, daemon/http.c) reads no socket: http.c
+ * hands it its frames (conn_take_frame) and takes its output
+ * (http_conn_flush) instead of a write; everything between is the same.
+ *
  * Never: answer out of FIFO order, answer a mutation before its batch is
  * durable, or free a slot a batch still holds (in_batch: batch_release
  * hands it back). */
