@@ -1070,16 +1070,3 @@ void http_free(server *s)
         s->hf = NULL;
     }
 }
-
-/* ---- pages ---- */
-
-static const char placeholder[] =
-    "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>hallq</title></head>"
-    "<body><h1>hallq</h1><p>This hall's screens will be here: /board, /window, /kiosk, "
-    "/dashboard.</p></body></html>\n";
-
-/* The pages (web/, embedded at build time), path -> bytes. */
-const http_page http_pages[] = {
-    {"/", "text/html; charset=utf-8", (const uint8_t *)placeholder, sizeof placeholder - 1},
-    {NULL, NULL, NULL, 0},
-};

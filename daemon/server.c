@@ -25,7 +25,8 @@
  *   feed.c        the events feed: subscribers, the ring, catch-ups
  *   http.c        the HTTP face (H2O): each request a conn of its own that
  *                 says hello and sends its op as a TCP client would;
- *                 JSON, Server-Sent Events, GET /metrics, the pages
+ *                 JSON, Server-Sent Events, GET /metrics; the pages
+ *                 it serves are in http_pages.c
  *   metrics.c     the counters behind GET /metrics
  *
  * Stop (SIGTERM, SIGINT): the listeners close and reading stops; what is
