@@ -286,7 +286,7 @@ void conn_pump(conn *c)
         if (r->state == REQ_NEW) {
             if (s->state_stale && r->def->op != HALL_OP_SUBSCRIBE) {
                 req_error(r, PROTO_E_UNAVAILABLE, s->failed_why);
-            } else if (state_nondurable(s) && direct_reads_state(r->def->op)) {
+            } else if (direct_waits(s, r->def->op)) {
                 s->reads_waiting = true; /* at the next quiet point */
                 break;
             } else if (r->def->op == HALL_OP_CONFIG_RELOAD) {
