@@ -604,7 +604,7 @@ static void conn_read_frames(conn *c)
     c->parse_paused = false;
     while (!c->closing && !c->closed) {
         if (!c->authed && c->head) {
-            /* hello waits (for a quiet point): what follows it is parsed
+            /* hello may wait (direct_waits): what follows it is parsed
              * once it is answered, as an authenticated request. */
             c->parse_paused = true;
             break;

@@ -3,8 +3,9 @@
  * ping, digest and the hall's reads.
  *
  * Invariants: they answer from durable state only (conn_pump runs one that
- * reads the state, its config or its clock only at a quiet point); hello
- * checks the token against the durable config; subscribe's seq is the last
+ * reads the state, its config or its clock only at a quiet point,
+ * direct_waits); hello checks the token against the durable config (it
+ * waits only while a config change is not durable); subscribe's seq is the last
  * LSN whose events went out (feed.c). */
 #include "daemon/server_internal.h"
 #include "daemon/hall/events.h"
