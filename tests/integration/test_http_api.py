@@ -620,8 +620,9 @@ def test_clients_that_leave_mid_answer_do_not_kill_hallqd(daemon):
 
 def test_the_listeners_roles_come_from_listeners_http(make_daemon):
     d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, extra={
-        '    addr: 127.0.0.1:7480            # "": none\n    roles: [kiosk, window, display]':
-        '    addr: 127.0.0.1:7480            # "": none\n    roles: [display]'})
+        "    roles: [department, admin]\n":
+        "    roles: [department, admin]\n  http:\n    addr: 127.0.0.1:7480\n"
+        "    roles: [display]\n"})
     status, code, msg = err(d, "ticket.take", line="A")
     assert (status, code) == (401, "unauthenticated") and "listener" in msg
     assert d.kiosk().ok("ticket.take", line="A")["number"] == "A001"   # TCP takes it
