@@ -108,16 +108,21 @@ static bool loopback(const char *addr)
     return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
 }
 
-int cfgfile_check_demo(const hall_config *c, const char *origin, const char *tcp_addr, bool allow,
-                       char *err, size_t errlen)
+int cfgfile_check_demo(const hall_config *c, const char *origin, const char *tcp_addr,
+                       const char *http_addr, bool allow, char *err, size_t errlen)
 {
-    if (allow || loopback(tcp_addr) || !hall_config_is_demo(c))
+    if (allow || !hall_config_is_demo(c))
+        return 0;
+    const char *open_addr = !loopback(tcp_addr)                                 ? tcp_addr
+                            : http_addr && http_addr[0] && !loopback(http_addr) ? http_addr
+                                                                                : NULL;
+    if (!open_addr)
         return 0;
     snprintf(err, errlen,
              "%s gives the demo hall's tokens, which are public (examples/demo-hall.yaml), and "
              "would listen on %s, which is not a loopback address: anyone on the network could "
              "act as any role. Give every token a secret of your own (e.g. 'openssl rand -hex "
              "24'), or listen on 127.0.0.1, or pass --demo to serve the demo hall anyway",
-             origin, tcp_addr);
+             origin, open_addr);
     return -1;
 }

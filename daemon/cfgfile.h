@@ -27,7 +27,7 @@ int cfgfile_stored(hall_config **c, const hall_config *cur, const uint8_t *key, 
  * (hall_config_is_demo: the demo file or a copy of it) may listen on a
  * loopback TCP address only, unless `allow` (hallqd --demo). 0, or -1 with
  * a message in err saying why and what to do. `origin` names the config. */
-int cfgfile_check_demo(const hall_config *c, const char *origin, const char *tcp_addr, bool allow,
-                       char *err, size_t errlen);
+int cfgfile_check_demo(const hall_config *c, const char *origin, const char *tcp_addr,
+                       const char *http_addr, bool allow, char *err, size_t errlen);
 
 #endif

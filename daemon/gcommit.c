@@ -102,7 +102,7 @@ void gc_init(server *s)
 void gc_free(server *s)
 {
     if (s->gc.epoch && s->gc.tfd >= 0) /* (epoch: gc_init ran) */
-        close(s->gc.tfd); /* its poll handle is closed with the loop's */
+        close(s->gc.tfd);              /* its poll handle is closed with the loop's */
     s->gc.tfd = -1;
 }
 
@@ -174,8 +174,8 @@ void gc_flush_done(server *s, req *head)
         conn *c = r->c;
         /* Awaited: its last request is answered now (nothing of it stays
          * in flight), and it came back quickly last time. */
-        if (c->closed || c->tail != r)
-            continue;
+        if (c->closed || c->tail != r || c->http)
+            continue; /* (an HTTP request's conn is its own: it sends no other) */
         c->gc_answered_ns = now;
         if (c->gc_gap_ns <= gap_max && c->gc_epoch != s->gc.epoch) {
             c->gc_epoch = s->gc.epoch;

@@ -36,8 +36,9 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
-               "              [--manual-clock] [--fsync always|none] [--checkpoint-ms N]\n"
-               "              [--read-only] [--demo] [--check-config FILE] [--version]\n"
+               "              [--http HOST:PORT] [--manual-clock] [--fsync always|none]\n"
+               "              [--checkpoint-ms N] [--read-only] [--demo] [--check-config FILE]\n"
+               "              [--version]\n"
                "\n"
                "  --config FILE   the hall's configuration (default: the demo hall,\n"
                "                  " HALLQ_DEFAULT_CONFIG ")\n"
@@ -45,6 +46,8 @@ static void usage(FILE *f)
                "  --tcp HOST:PORT TCP listener (default from the config, 127.0.0.1:7420;\n"
                "                  port 0 picks a free port, shown in the ready line)\n"
                "  --unix PATH     Unix socket (default DATA/hallq.sock)\n"
+               "  --http HOST:PORT the HTTP face (default from the config, 127.0.0.1:7480;\n"
+               "                  port 0 picks a free port; \"\": none)\n"
                "  --manual-clock  tests only: time moves only by the admin op clock.advance\n"
                "  --fsync MODE    always (default): answer after the WAL is on disk;\n"
                "                  none: never fdatasync (benchmarks only)\n"
@@ -60,7 +63,8 @@ static void usage(FILE *f)
                "                  FILE:LINE: what is wrong; no data dir is touched\n"
                "  --version       print hallqd's version, its rules and WAL format versions\n"
                "\n"
-               "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
+               "Prints 'hallqd ready tcp=HOST:PORT unix=PATH http=HOST:PORT' on stderr when\n"
+               "ready (without http= when there is no HTTP listener).\n");
 }
 
 /* Finds the demo hall next to the binary's source tree or installed. */
@@ -194,7 +198,7 @@ out:
 
 /* hallqd --check-config FILE: parses and checks FILE as a start would,
  * and touches no data dir. */
-static int check_config(const char *path, const char *tcp, bool demo)
+static int check_config(const char *path, const char *tcp, const char *http, bool demo)
 {
     char err[1024];
     hall_config *c;
@@ -203,7 +207,8 @@ static int check_config(const char *path, const char *tcp, bool demo)
         return 2;
     }
     int code = 0;
-    if (cfgfile_check_demo(c, path, tcp ? tcp : c->tcp.addr, demo, err, sizeof err) != 0) {
+    if (cfgfile_check_demo(c, path, tcp ? tcp : c->tcp.addr, http ? http : c->http.addr, demo, err,
+                           sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         code = 1;
     } else {
@@ -232,7 +237,8 @@ static int64_t replay_moment(const char *dir)
 
 /* hallqd --read-only: serves DATA as it is. No recovery, no WAL writer, no
  * config record: the config in force is the one in the state. */
-static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path, bool demo)
+static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path,
+                         const char *http, bool demo)
 {
     char err[1024], sock[PATH_MAX];
     int lock_fd = lock_data_dir(data_dir);
@@ -256,8 +262,8 @@ static int run_read_only(const char *data_dir, const char *tcp, const char *unix
         hq_log(HQ_LOG_ERROR, "%s holds no hall state; not starting", data_dir);
         goto out;
     }
-    if (cfgfile_check_demo(cfg, "the state's config", tcp ? tcp : cfg->tcp.addr, demo, err,
-                           sizeof err) != 0) {
+    if (cfgfile_check_demo(cfg, "the state's config", tcp ? tcp : cfg->tcp.addr,
+                           http ? http : cfg->http.addr, demo, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "%s; not starting", err);
         goto out;
     }
@@ -268,6 +274,7 @@ static int run_read_only(const char *data_dir, const char *tcp, const char *unix
                          .data_dir = data_dir,
                          .tcp_addr = tcp ? tcp : cfg->tcp.addr,
                          .unix_path = sock,
+                         .http_addr = http ? http : cfg->http.addr,
                          .read_only = true,
                          .fixed_now_ms = replay_moment(data_dir)};
     hq_log(HQ_LOG_INFO, "read-only: serving the state of hall %s in %s as it was at %lld",
@@ -284,25 +291,23 @@ out:
 int main(int argc, char **argv)
 {
     const char *config_path = NULL, *data_dir = "./hallq-data", *tcp = NULL, *unix_path = NULL;
+    const char *http = NULL;
     const char *fsync_mode = NULL;
     long checkpoint_ms = 1000;
     const char *check_path = NULL;
     bool manual_clock = false, read_only = false, demo = false;
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"data", required_argument, 0, 'd'},
-                                         {"tcp", required_argument, 0, 't'},
-                                         {"unix", required_argument, 0, 'u'},
-                                         {"manual-clock", no_argument, 0, 'm'},
-                                         {"fsync", required_argument, 0, 'f'},
-                                         {"read-only", no_argument, 0, 'r'},
-                                         {"checkpoint-ms", required_argument, 0, 'k'},
-                                         {"demo", no_argument, 0, 'D'},
-                                         {"check-config", required_argument, 0, 'C'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"version", no_argument, 0, 'V'},
-                                         {0, 0, 0, 0}};
+    /* clang-format off */
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
+        {"tcp", required_argument, 0, 't'},    {"unix", required_argument, 0, 'u'},
+        {"manual-clock", no_argument, 0, 'm'}, {"fsync", required_argument, 0, 'f'},
+        {"read-only", no_argument, 0, 'r'},    {"checkpoint-ms", required_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},         {"http", required_argument, 0, 'H'},
+        {"demo", no_argument, 0, 'D'},         {"check-config", required_argument, 0, 'C'},
+        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
+    /* clang-format on */
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:rk:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:d:t:u:H:mf:rk:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_path = optarg;
@@ -315,6 +320,9 @@ int main(int argc, char **argv)
             break;
         case 'u':
             unix_path = optarg;
+            break;
+        case 'H':
+            http = optarg;
             break;
         case 'm':
             manual_clock = true;
@@ -364,9 +372,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_path)
-        return check_config(check_path, tcp, demo);
+        return check_config(check_path, tcp, http, demo);
     if (read_only)
-        return run_read_only(data_dir, tcp, unix_path, demo);
+        return run_read_only(data_dir, tcp, unix_path, http, demo);
     if (!config_path)
         config_path = default_config();
 
@@ -376,8 +384,8 @@ int main(int argc, char **argv)
         hq_log(HQ_LOG_ERROR, "config: %s", err);
         return 1;
     }
-    if (cfgfile_check_demo(file_cfg, config_path, tcp ? tcp : file_cfg->tcp.addr, demo, err,
-                           sizeof err) != 0) {
+    if (cfgfile_check_demo(file_cfg, config_path, tcp ? tcp : file_cfg->tcp.addr,
+                           http ? http : file_cfg->http.addr, demo, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "%s; not starting", err);
         hall_config_free(file_cfg);
         return 1;
@@ -441,6 +449,7 @@ int main(int argc, char **argv)
                          .data_dir = data_dir,
                          .tcp_addr = tcp ? tcp : file_cfg->tcp.addr,
                          .unix_path = sock,
+                         .http_addr = http ? http : file_cfg->http.addr,
                          .manual_clock = manual_clock,
                          .fsync = wo.sync,
                          .checkpoint_ms = (uint32_t)checkpoint_ms};
