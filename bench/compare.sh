@@ -107,7 +107,7 @@ declare -A addr=()
 start_hallq() {
   mkdir "$tmp/hallq"
   "$hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/hallq" \
-    --tcp 127.0.0.1:0 --unix "$tmp/hallq.sock" --fsync always 2>"$tmp/hallq.log" &
+    --tcp 127.0.0.1:0 --http 127.0.0.1:0 --unix "$tmp/hallq.sock" --fsync always 2>"$tmp/hallq.log" &
   pids[hallq]=$!
   for _ in $(seq 100); do
     addr[hallq]=$(sed -n 's/^hallqd ready tcp=\([^ ]*\) unix=.*/\1/p' "$tmp/hallq.log")

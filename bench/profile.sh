@@ -49,7 +49,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out.%p" \
-  "$hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/data" --tcp 127.0.0.1:0 \
+  "$hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/data" --tcp 127.0.0.1:0 --http 127.0.0.1:0 \
   --unix "$tmp/hallq.sock" --fsync none 2>"$out/hallqd.log" &
 pid=$!
 addr=""

@@ -48,7 +48,7 @@ now() { date +%s.%N; }
 start_until_ready() {
   : >"$tmp/hallqd.log"
   "$build/daemon/hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/data-$1" \
-    --tcp 127.0.0.1:0 --unix "$tmp/hallq.sock" 2>"$tmp/hallqd.log" &
+    --tcp 127.0.0.1:0 --http 127.0.0.1:0 --unix "$tmp/hallq.sock" 2>"$tmp/hallqd.log" &
   pid=$!
   while ! grep -q '^hallqd ready' "$tmp/hallqd.log"; do
     kill -0 "$pid" 2>/dev/null || { echo "replay.sh: hallqd exited:" >&2; cat "$tmp/hallqd.log" >&2; exit 1; }

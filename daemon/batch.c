@@ -169,6 +169,7 @@ static void start_flush(server *s, req *head, uint64_t records, bool reload)
     s->b_reload = reload;
     s->b_head = head;
     s->flushing = true;
+    metrics_sync_begin(&s->metrics);
     s->work.data = s;
     if (uv_queue_work(&s->loop, &s->work, on_flush, after_flush) != 0) {
         s->flush_rc = -EIO;
@@ -223,6 +224,7 @@ static void after_flush(uv_work_t *w, int status)
     int rc = wal_writer_complete(s->w, status == 0 ? s->flush_rc : -ECANCELED);
     req *pend = NULL;
     if (rc == 0) {
+        metrics_sync_end(&s->metrics, s->b_records);
         s->durable_clock = s->b_clock;
         s->ckpt_records += s->b_records;
         if (s->b_reload)

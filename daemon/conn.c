@@ -18,11 +18,16 @@
  * whose frame stalled, is closed. The events feed (feed.c) appends to a
  * connection's output through conn_feed_ops.
  *
+ * An HTTP request's conn (c->http, daemon/http.c) reads no socket: http.c
+ * hands it its frames (conn_take_frame) and takes its output
+ * (http_conn_flush) instead of a write; everything between is the same.
+ *
  * Never: answer out of FIFO order, answer a mutation before its batch is
  * durable, or free a slot a batch still holds (in_batch: batch_release
  * hands it back). */
 #include "daemon/server_internal.h"
 #include "daemon/hall/events.h"
+#include "daemon/http.h"
 #include "daemon/log.h"
 #include "daemon/pii.h"
 
@@ -78,6 +83,7 @@ void req_error(req *r, proto_err code, const char *msg)
 {
     proto_buf_reset(&r->out);
     proto_write_error(&r->out, r->id, code, msg);
+    r->code = code;
     r->state = REQ_DONE;
     if (proto_err_closes(code))
         r->close_after = true;
@@ -90,6 +96,7 @@ void req_ok(req *r, const proto_buf *result)
     size_t off = proto_begin_ok(&r->out, &pk, r->id);
     proto_buf_append(&r->out, result->p, result->len);
     proto_frame_end(&r->out, off);
+    r->code = PROTO_OK;
     r->state = REQ_DONE;
     if (r->out.oom)
         req_error(r, PROTO_E_INTERNAL, "out of memory writing the response");
@@ -124,6 +131,8 @@ void conn_close(conn *c)
     c->closing = true;
     gc_conn_gone(s, c);
     feed_unsubscribe(&s->feed, &c->sub);
+    if (c->http)
+        http_conn_closed(c); /* ends its HTTP response if it is still owed */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -173,6 +182,10 @@ static void on_write(uv_write_t *wr, int status)
  * on_write sees the last answer out). */
 static void conn_flush(conn *c)
 {
+    if (c->http && !c->closed) {
+        http_conn_flush(c); /* no socket: the answers become its HTTP response */
+        return;
+    }
     if (c->write_busy || c->closed)
         return;
     int other = 1 - c->writing;
@@ -292,6 +305,7 @@ void conn_pump(conn *c)
             conn_close(c);
             return;
         }
+        metrics_answer(&s->metrics, r->def, r->code); /* its final answer */
         c->head = r->next;
         if (!c->head)
             c->tail = NULL;
@@ -329,7 +343,7 @@ void conn_pump(conn *c)
         conn_flush(c);
     /* Reading was paused at max_inflight, or parsing until hello ran:
      * resume once below it, or once hello is answered. */
-    if (!c->parsing && (!c->reading || (c->parse_paused && !c->head)) && !c->closing &&
+    if (!c->http && !c->parsing && (!c->reading || (c->parse_paused && !c->head)) && !c->closing &&
         !c->closed && c->inflight < hall_config_current(s->h)->limits.max_inflight)
         conn_read_frames(c);
 }
@@ -571,6 +585,15 @@ static void conn_frame_done(conn *c)
         c->closing = true;
         conn_stop_reading(c);
     }
+}
+
+void conn_take_frame(conn *c, const uint8_t *body, uint32_t len)
+{
+    if (c->closing || c->closed)
+        return;
+    conn_frame(c, body, len);
+    conn_frame_done(c);
+    conn_pump(c);
 }
 
 static void conn_read_frames(conn *c)

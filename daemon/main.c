@@ -33,7 +33,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
-               "              [--manual-clock] [--fsync always|none] [--checkpoint-ms N]\n"
+               "              [--http HOST:PORT] [--manual-clock] [--fsync always|none] "
+               "[--checkpoint-ms N]\n"
                "              [--read-only] [--version]\n"
                "\n"
                "  --config FILE   the hall's configuration (default: the demo hall,\n"
@@ -42,6 +43,8 @@ static void usage(FILE *f)
                "  --tcp HOST:PORT TCP listener (default from the config, 127.0.0.1:7420;\n"
                "                  port 0 picks a free port, shown in the ready line)\n"
                "  --unix PATH     Unix socket (default DATA/hallq.sock)\n"
+               "  --http HOST:PORT the HTTP face (default from the config, 127.0.0.1:7480;\n"
+               "                  port 0 picks a free port; \"\": none)\n"
                "  --manual-clock  tests only: time moves only by the admin op clock.advance\n"
                "  --fsync MODE    always (default): answer after the WAL is on disk;\n"
                "                  none: never fdatasync (benchmarks only)\n"
@@ -53,7 +56,8 @@ static void usage(FILE *f)
                "                  mutation is forbidden; the config comes from the state\n"
                "  --version       print hallqd's version, its rules and WAL format versions\n"
                "\n"
-               "Prints 'hallqd ready tcp=HOST:PORT unix=PATH' on stderr when ready.\n");
+               "Prints 'hallqd ready tcp=HOST:PORT unix=PATH http=HOST:PORT' on stderr when\n"
+               "ready (without http= when there is no HTTP listener).\n");
 }
 
 /* Finds the demo hall next to the binary's source tree or installed. */
@@ -204,7 +208,8 @@ static int64_t replay_moment(const char *dir)
 
 /* hallqd --read-only: serves DATA as it is. No recovery, no WAL writer, no
  * config record: the config in force is the one in the state. */
-static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path)
+static int run_read_only(const char *data_dir, const char *tcp, const char *unix_path,
+                         const char *http)
 {
     char err[1024], sock[PATH_MAX];
     int lock_fd = lock_data_dir(data_dir);
@@ -235,6 +240,7 @@ static int run_read_only(const char *data_dir, const char *tcp, const char *unix
                          .data_dir = data_dir,
                          .tcp_addr = tcp ? tcp : cfg->tcp.addr,
                          .unix_path = sock,
+                         .http_addr = http ? http : cfg->http.addr,
                          .read_only = true,
                          .fixed_now_ms = replay_moment(data_dir)};
     hq_log(HQ_LOG_INFO, "read-only: serving the state of hall %s in %s as it was at %lld",
@@ -251,6 +257,7 @@ out:
 int main(int argc, char **argv)
 {
     const char *config_path = NULL, *data_dir = "./hallq-data", *tcp = NULL, *unix_path = NULL;
+    const char *http = NULL;
     const char *fsync_mode = NULL;
     long checkpoint_ms = 1000;
     bool manual_clock = false, read_only = false;
@@ -262,11 +269,12 @@ int main(int argc, char **argv)
                                          {"fsync", required_argument, 0, 'f'},
                                          {"read-only", no_argument, 0, 'r'},
                                          {"checkpoint-ms", required_argument, 0, 'k'},
+                                         {"http", required_argument, 0, 'H'},
                                          {"help", no_argument, 0, 'h'},
                                          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:d:t:u:mf:rk:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:d:t:u:H:mf:rk:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_path = optarg;
@@ -279,6 +287,9 @@ int main(int argc, char **argv)
             break;
         case 'u':
             unix_path = optarg;
+            break;
+        case 'H':
+            http = optarg;
             break;
         case 'm':
             manual_clock = true;
@@ -322,7 +333,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (read_only)
-        return run_read_only(data_dir, tcp, unix_path);
+        return run_read_only(data_dir, tcp, unix_path, http);
     if (!config_path)
         config_path = default_config();
 
@@ -384,6 +395,7 @@ int main(int argc, char **argv)
                          .data_dir = data_dir,
                          .tcp_addr = tcp ? tcp : file_cfg->tcp.addr,
                          .unix_path = sock,
+                         .http_addr = http ? http : file_cfg->http.addr,
                          .manual_clock = manual_clock,
                          .fsync = wo.sync,
                          .checkpoint_ms = (uint32_t)checkpoint_ms};

@@ -25,13 +25,18 @@
  *                 the restore from the WAL after a failure
  *   reload.c      config.reload and SIGHUP: reading the config file
  *   feed.c        the events feed: subscribers, the ring, catch-ups
- * The next listener (HTTP) goes in a file of its own beside conn.c.
+ *   http.c        the HTTP face (H2O): each request a conn of its own that
+ *                 says hello and sends its op as a TCP client would;
+ *                 JSON, Server-Sent Events, GET /metrics; the pages
+ *                 it serves are in http_pages.c
+ *   metrics.c     the counters behind GET /metrics
  *
  * Stop (SIGTERM, SIGINT): the listeners close and reading stops; what is
  * in flight is finished and answered, then the last checkpoint is taken
  * and the loop ends. Clients that do not read their answers within
  * DRAIN_TIMEOUT_MS are closed (their answers stay unsent). */
 #include "daemon/server_internal.h"
+#include "daemon/http.h"
 #include "daemon/log.h"
 
 #include <signal.h>
@@ -107,6 +112,10 @@ void server_maybe_finish_stop(server *s)
         next = c->next;
         conn_close(c);
     }
+    /* HTTP connections end once their last response is out (H2O closes
+     * them after it, the shutdown requested); http.c calls back then. */
+    if (http_draining(s))
+        return;
     if (!uv_is_closing((uv_handle_t *)&s->drain_timer))
         uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_stop(&s->loop);
@@ -123,6 +132,7 @@ static void on_drain_timeout(uv_timer_t *t)
         proto_buf_reset(&c->wbuf[1 - c->writing]);
         conn_close(c);
     }
+    http_abandon(s);
     server_maybe_finish_stop(s);
 }
 
@@ -139,7 +149,10 @@ static void begin_stop(server *s, const char *why)
         uv_close(&s->unix_.h.handle, on_listener_closed);
         unlink(s->opt->unix_path);
     }
-    s->tcp.open = s->unix_.open = false;
+    if (s->http.open)
+        uv_close(&s->http.h.handle, on_listener_closed);
+    http_stop(s);
+    s->tcp.open = s->unix_.open = s->http.open = false;
     uv_timer_stop(&s->due_timer);
     uv_timer_stop(&s->sweep_timer);
     for (conn *c = s->conns; c; c = c->next)
@@ -162,12 +175,15 @@ static void on_signal(uv_signal_t *sig, int signum)
     begin_stop(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-static int listen_tcp(server *s, const char *addr, char *bound, size_t blen)
+/* Opens TCP listener l on addr (HOST:PORT, port 0: any) for `roles`,
+ * accepting with cb; the bound address goes to bound. */
+static int listen_tcp(server *s, listener *l, const char *what, const char *addr, uint32_t roles,
+                      uv_connection_cb cb, char *bound, size_t blen)
 {
     char host[256];
     const char *colon = strrchr(addr, ':');
     if (!colon || (size_t)(colon - addr) >= sizeof host) {
-        hq_log(HQ_LOG_ERROR, "--tcp %s: expected HOST:PORT", addr);
+        hq_log(HQ_LOG_ERROR, "--%s %s: expected HOST:PORT", what, addr);
         return -1;
     }
     memcpy(host, addr, (size_t)(colon - addr));
@@ -178,21 +194,21 @@ static int listen_tcp(server *s, const char *addr, char *bound, size_t blen)
     if (rc)
         rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
     if (rc) {
-        hq_log(HQ_LOG_ERROR, "--tcp %s: not an IP address", addr);
+        hq_log(HQ_LOG_ERROR, "--%s %s: not an IP address", what, addr);
         return -1;
     }
-    uv_tcp_init(&s->loop, &s->tcp.h.tcp);
-    s->tcp.h.handle.data = &s->tcp;
-    s->tcp.srv = s;
-    s->tcp.roles = hall_config_current(s->h)->tcp.roles;
-    s->tcp.open = true;
-    if ((rc = uv_tcp_bind(&s->tcp.h.tcp, (struct sockaddr *)&ss, 0)) != 0 ||
-        (rc = uv_listen(&s->tcp.h.stream, 511, conn_accept)) != 0) {
-        hq_log(HQ_LOG_ERROR, "listen tcp %s: %s", addr, uv_strerror(rc));
+    uv_tcp_init(&s->loop, &l->h.tcp);
+    l->h.handle.data = l;
+    l->srv = s;
+    l->roles = roles;
+    l->open = true;
+    if ((rc = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen(&l->h.stream, 511, cb)) != 0) {
+        hq_log(HQ_LOG_ERROR, "listen %s %s: %s", what, addr, uv_strerror(rc));
         return -1;
     }
     int len = sizeof ss;
-    uv_tcp_getsockname(&s->tcp.h.tcp, (struct sockaddr *)&ss, &len);
+    uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
     char ip[64];
     if (ss.ss_family == AF_INET6) {
         uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
@@ -284,8 +300,14 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     uv_timer_start(&s->sweep_timer, conn_sweep, 1000, 1000);
     gc_init(s);
     batch_arm_due(s);
-    char bound[300];
-    if (listen_tcp(s, o->tcp_addr, bound, sizeof bound) != 0 || listen_unix(s, o->unix_path) != 0)
+    char bound[300], hbound[300] = "";
+    if (listen_tcp(s, &s->tcp, "tcp", o->tcp_addr, cfg->tcp.roles, conn_accept, bound,
+                   sizeof bound) != 0 ||
+        listen_unix(s, o->unix_path) != 0)
+        goto out;
+    if (o->http_addr && o->http_addr[0] &&
+        (http_init(s) != 0 || listen_tcp(s, &s->http, "http", o->http_addr, cfg->http.roles,
+                                         http_accept, hbound, sizeof hbound) != 0))
         goto out;
     uv_signal_init(&s->loop, &s->sigterm);
     uv_signal_init(&s->loop, &s->sigint);
@@ -295,8 +317,9 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sighup, on_signal, SIGHUP);
 
-    char ready[700];
-    int n = snprintf(ready, sizeof ready, "hallqd ready tcp=%s unix=%s\n", bound, o->unix_path);
+    char ready[1100];
+    int n = snprintf(ready, sizeof ready, "hallqd ready tcp=%s unix=%s%s%s\n", bound, o->unix_path,
+                     hbound[0] ? " http=" : "", hbound);
     if (write(STDERR_FILENO, ready, (size_t)n) < 0)
         goto out;
 
@@ -304,6 +327,7 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     gc_log(s);
     code = 0;
 out:
+    http_dispose(s); /* (H2O closes its own handles) */
     /* Close every handle, then let the loop finish their callbacks.
      * Closing a signal handle restores the default action: a second
      * SIGTERM then (a supervisor repeating itself) must not kill a daemon
@@ -342,6 +366,7 @@ out:
     free(s->reload_text);
     proto_buf_free(&s->b_events);
     feed_free(&s->feed);
+    http_free(s);
     msgpack_zone_destroy(&s->zone);
     free(s);
     if (code == 0)

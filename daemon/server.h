@@ -13,6 +13,7 @@ typedef struct server_options {
     const char *data_dir;
     const char *tcp_addr;  /* HOST:PORT */
     const char *unix_path; /* socket path */
+    const char *http_addr; /* HOST:PORT of the HTTP face; NULL or "": none */
     bool manual_clock;
     bool fsync;
     uint32_t checkpoint_ms; /* LMDB writes out the durable batches this often (0: every batch) */

@@ -20,6 +20,7 @@
 #define HALLQ_SERVER_INTERNAL_H
 
 #include "daemon/feed.h"
+#include "daemon/metrics.h"
 #include "daemon/server.h"
 
 #include <stdbool.h>
@@ -49,14 +50,18 @@ typedef struct req {
     bool close_after; /* the response ends the connection */
     bool dropped;     /* failed on its own while its batch was applied: the
                        * batch is run again without it (batch_apply) */
+    proto_err code;   /* how it was answered (for metrics, when it goes out) */
     proto_buf body;   /* the request's frame body (mutations) */
     proto_buf out;    /* the response frame */
 } req;
 
-/* A listener's or a connection's libuv handle: TCP or a Unix socket. */
+/* A listener's or a connection's libuv handle: TCP or a Unix socket. An
+ * HTTP request's conn (http.c) has no socket of its own: a timer stands in
+ * for it, so that conn_close's uv_close defers the free as for the others. */
 typedef union hq_stream {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
+    uv_timer_t timer;
     uv_stream_t stream;
     uv_handle_t handle;
 } hq_stream;
@@ -101,6 +106,11 @@ struct conn {
     int writing;
     bool write_busy;
     uv_write_t wreq;
+    /* An HTTP request's conn (daemon/http.c), else NULL: it reads no
+     * socket (http.c hands it its frames, conn_take_frame), and its output
+     * goes to http_conn_flush, which turns the answer frames into the HTTP
+     * response. */
+    struct http_call *http;
 };
 
 /* Group commit (gcommit.c, docs/PERFORMANCE.md): after a sync, the
@@ -132,7 +142,8 @@ struct server {
     hall **hp; /* the caller's: a restore from the WAL reopens the hall */
     hall_store *st;
     wal_writer *w;
-    listener tcp, unix_;
+    listener tcp, unix_, http;
+    struct http_face *hf; /* the HTTP listener's H2O context (http.c), or NULL */
     conn *conns;
     uint32_t n_conns;
 
@@ -205,6 +216,7 @@ struct server {
     MDB_txn *rtxn;          /* reused read transaction */
     gcommit gc;
     uint32_t q_len; /* requests in the mutation queue */
+    metrics metrics;        /* GET /metrics (daemon/metrics.h) */
 };
 
 /* ---- server.c: the loop's time, the stop ---- */
@@ -239,8 +251,11 @@ void conn_stop_reading(conn *c);
  * may close c). */
 void conn_pump(conn *c);
 void conn_accept(uv_stream_t *ls, int status); /* a listener's callback */
-void conn_sweep(uv_timer_t *t);                /* once a second: timeouts, the catch-up retried */
-extern const feed_ops conn_feed_ops;           /* a connection's output, lent to feed.c */
+/* One request frame's body for c, as if read from its socket (http.c):
+ * parsed, checked and queued or run exactly as a TCP client's. */
+void conn_take_frame(conn *c, const uint8_t *body, uint32_t len);
+void conn_sweep(uv_timer_t *t);      /* once a second: timeouts, the catch-up retried */
+extern const feed_ops conn_feed_ops; /* a connection's output, lent to feed.c */
 
 /* ---- checkpoint.c: the state txn ---- */
 

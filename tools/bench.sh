@@ -68,7 +68,7 @@ trap 'exit 130' INT TERM
 start_daemon() {
   rm -rf "$tmp/data" && mkdir "$tmp/data"
   "$hallqd" --config "$root/examples/demo-hall.yaml" --data "$tmp/data" \
-    --tcp 127.0.0.1:0 --unix "$tmp/hallq.sock" --fsync "$1" ${BENCH_HALLQD_ARGS:-} \
+    --tcp 127.0.0.1:0 --http 127.0.0.1:0 --unix "$tmp/hallq.sock" --fsync "$1" ${BENCH_HALLQD_ARGS:-} \
     2>"$tmp/hallqd.log" &
   pid=$!
   for _ in $(seq 100); do

@@ -353,6 +353,8 @@ static void set_defaults(hall_config *c)
     c->tcp.roles = HALL_ROLE_BIT(HALL_ROLE_KIOSK) | HALL_ROLE_BIT(HALL_ROLE_WINDOW) |
                    HALL_ROLE_BIT(HALL_ROLE_DISPLAY);
     c->unix_.roles = HALL_ROLE_BIT(HALL_ROLE_DEPARTMENT) | HALL_ROLE_BIT(HALL_ROLE_ADMIN);
+    strcpy(c->http.addr, "127.0.0.1:7480");
+    c->http.roles = c->tcp.roles;
     c->wal.segment_bytes = 64ull << 20;
     c->wal.disk_reserve_bytes = 256ull << 20;
     c->wal.commit_hold_us = -1; /* auto */
@@ -756,7 +758,7 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
     static const char *const top[] = {"hall",     "calendar", "rules",  "limits",      "listeners",
                                       "wal",      "state",    "lines",  "departments", "materials",
                                       "services", "windows",  "tokens", NULL};
-    static const char *const lkeys[] = {"tcp", "unix", NULL};
+    static const char *const lkeys[] = {"tcp", "unix", "http", NULL};
     yaml_node_t *root = yaml_document_get_root_node(&p.doc);
     if (!root)
         fail(&p, NULL, "the file is empty");
@@ -772,6 +774,7 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
         if (ls && !check_keys(&p, ls, "listeners", lkeys)) {
             parse_listener(&p, get(&p, ls, "tcp"), "listeners.tcp", "addr", &c->tcp);
             parse_listener(&p, get(&p, ls, "unix"), "listeners.unix", "path", &c->unix_);
+            parse_listener(&p, get(&p, ls, "http"), "listeners.http", "addr", &c->http);
         }
     }
     yaml_document_delete(&p.doc);

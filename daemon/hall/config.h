@@ -90,7 +90,8 @@ typedef struct hall_token {
 } hall_token;
 
 typedef struct hall_listener {
-    char addr[128]; /* tcp: HOST:PORT; unix: path ("" = DATA/hallq.sock) */
+    char addr[128]; /* tcp, http: HOST:PORT ("" = no HTTP listener); unix: path ("" =
+                     * DATA/hallq.sock) */
     uint32_t roles; /* HALL_ROLE_BIT mask */
 } hall_listener;
 
@@ -149,7 +150,7 @@ typedef struct hall_config {
     hall_calendar cal;
     hall_rules rules;
     hall_limits limits;
-    hall_listener tcp, unix_;
+    hall_listener tcp, unix_, http;
     hall_wal_conf wal;
     hall_state_conf state;
 

@@ -37,7 +37,8 @@ DEMO = REPO / "examples" / "demo-hall.yaml"
 TUESDAY_10AM = 1795485600000
 TUESDAY = "20261124"
 
-READY_RE = re.compile(r"^hallqd ready tcp=(127\.0\.0\.1):(\d+) unix=(\S+)$")
+READY_RE = re.compile(r"^hallqd ready tcp=(127\.0\.0\.1):(\d+) unix=(\S+)"
+                      r"(?: http=(127\.0\.0\.1):(\d+))?$")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 START_TIMEOUT = float(os.environ.get("HALLQ_START_TIMEOUT", "30"))
@@ -181,6 +182,7 @@ class Daemon:
         self.logdir = pathlib.Path(logdir or self.data.parent)
         self.proc = None
         self.port = None
+        self.http_port = None   # the HTTP face's (every test's daemon has one)
         self.ready_line = None
         self.logs = []          # one file per run
         self.exit_codes = []    # of runs that ended
@@ -189,7 +191,7 @@ class Daemon:
     # ---- processes ----
     def command(self):
         cmd = [str(HALLQD), "--config", str(self.config), "--data", str(self.data),
-               "--tcp", "127.0.0.1:0", "--unix", self.sock] + self.args
+               "--tcp", "127.0.0.1:0", "--unix", self.sock, "--http", "127.0.0.1:0"] + self.args
         if self.manual_clock:
             cmd.append("--manual-clock")
         # HALLQ_WRAPPER runs the daemon under a tool (tools/valgrind.sh sets
@@ -243,6 +245,7 @@ class Daemon:
                 self.ready_line = line.rstrip("\n")
                 self.port = int(m.group(2))
                 assert self.port != 0
+                self.http_port = int(m.group(5)) if m.group(5) else None
                 return self
 
     def run_to_exit(self, timeout=START_TIMEOUT):
