@@ -216,3 +216,67 @@ def test_a_clerk_runs_a_whole_visit_from_the_console(browser, daemon):
     body.send_keys("d")
     wait(browser, lambda b: attr(b, "#msg", "data-code") == "conflict", "the conflict shown")
     no_errors(browser)
+
+
+# ---- /kiosk ----
+
+def test_a_kiosk_takes_tickets_and_the_board_counts_them(browser, daemon):
+    d = daemon
+    api(d, "ticket.take", "kiosk-demo", line="A")
+    open_page(browser, d, "board", "display-demo")
+    board_tab = browser.current_window_handle
+    wait(browser, lambda b: attr(b, '[data-line="A"]', "data-waiting") == "1", "A's count")
+    browser.switch_to.new_window("tab")
+    try:
+        open_page(browser, d, "kiosk", "kiosk-demo")
+
+        def ticket(number):
+            wait(browser, lambda b: attr(b, "#ticket", "data-number") == number,
+                 "ticket " + number)
+            return browser.find_element(By.ID, "ticket")
+
+        browser.find_element(By.CSS_SELECTOR, '[data-take-line="A"]').click()
+        t = ticket("A002")
+        assert t.get_attribute("data-ahead") == "1" and "前面还有 1 人" in t.text
+        browser.find_element(By.ID, "back").click()
+        # Priority: ahead of the others of its line.
+        browser.find_element(By.ID, "priority").click()
+        assert attr(browser, "#priority", "aria-pressed") == "true"
+        browser.find_element(By.CSS_SELECTOR, '[data-take-line="A"]').click()
+        t = ticket("A003")
+        assert t.get_attribute("data-ahead") == "0"
+        browser.find_element(By.ID, "back").click()
+        assert attr(browser, "#priority", "aria-pressed") == "false"
+        # The kiosk's buttons show the counts the live events told it.
+        wait(browser, lambda b: attr(b, '[data-take-line="A"]', "data-waiting") == "3",
+             "A's count on the kiosk")
+        # An appointment code: its line comes from appointment.get.
+        code = api(d, "appointment.book", "kiosk-demo", line="B",
+                   slot_ms=TUESDAY_10AM + 600000)["code"]
+        browser.find_element(By.ID, "code").send_keys(code + Keys.ENTER)
+        t = ticket("B001")
+        assert t.get_attribute("data-line") == "B"
+        assert api(d, "appointment.get", "kiosk-demo", code=code)["state"] == "used"
+        browser.find_element(By.ID, "back").click()
+        # A wrong code is said so, and no ticket is taken.
+        browser.find_element(By.ID, "code").send_keys("P20261124-9999" + Keys.ENTER)
+        wait(browser, lambda b: attr(b, "#msg", "data-code") == "not_found", "the refusal")
+        # A result's pickup by case number (an instant case is ready at once).
+        api(d, "window.state", "window-W01", state="open")
+        called = api(d, "window.call", "window-W01")["ticket"]
+        assert called["number"] == "B001"  # the appointment in its slot first
+        r = api(d, "window.intake", "window-W01", service="S02", materials=["M02", "M04"],
+                applicant={"kind": "person", "id": "110101199001011234"}, outcome="instant")
+        browser.find_element(By.ID, "caseno").send_keys(r["case_no"] + Keys.ENTER)
+        t = ticket("F001")
+        assert t.get_attribute("data-line") == "F"
+        no_errors(browser)
+    finally:
+        browser.close()
+        browser.switch_to.window(board_tab)
+    # A: A001-A003 waiting; B: none (B001 was called); F: the pickup.
+    wait(browser, lambda b: [attr(b, '[data-line="%s"]' % x, "data-waiting") for x in "ABF"]
+         == ["3", "0", "1"], "the board's counts")
+    assert {k: v["waiting"] for k, v in api(d, "board", "display-demo")["lines"].items()} \
+        == {"A": 3, "B": 0, "C": 0, "D": 0, "F": 1}
+    no_errors(browser)
