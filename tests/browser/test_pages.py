@@ -280,3 +280,71 @@ def test_a_kiosk_takes_tickets_and_the_board_counts_them(browser, daemon):
     assert {k: v["waiting"] for k, v in api(d, "board", "display-demo")["lines"].items()} \
         == {"A": 3, "B": 0, "C": 0, "D": 0, "F": 1}
     no_errors(browser)
+
+
+# ---- /dashboard ----
+
+def leaves(x, path=""):
+    """{path: value} of every number in a stats answer."""
+    out = {}
+    for k, v in x.items():
+        p = path + k
+        if isinstance(v, dict):
+            out.update(leaves(v, p + "."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and p != "now_ms":
+            out[p] = v
+    return out
+
+
+def shown_figures(browser):
+    return {p: json.loads(v) for p, v in browser.execute_script(
+        "return Array.from(document.querySelectorAll('[data-stat]')).map(function (e) {"
+        " return [e.dataset.stat, e.dataset.value]; });")}
+
+
+def test_the_dashboard_shows_the_figures_of_stats_live(browser, daemon):
+    d = daemon
+    admin = "admin-demo"
+    for line in "AABC":
+        api(d, "ticket.take", "kiosk-demo", line=line)
+    api(d, "clock.advance", admin, ms=300000)
+    for w in ("W01", "W02"):
+        api(d, "window.state", "window-" + w, state="open")
+    t = api(d, "window.call", "window-W01")["ticket"]
+    app = {"kind": "person", "id": "110101199001011234"}
+    r = api(d, "window.intake", "window-W01", service="S02", materials=["M02", "M04"],
+            applicant=app, outcome="instant")
+    api(d, "clock.advance", admin, ms=240000)
+    api(d, "window.done", "window-W01")
+    api(d, "rate", "kiosk-demo", ticket_id=t["ticket_id"], score=5)
+    api(d, "window.call", "window-W02")
+    api(d, "window.intake", "window-W02", service="S03", materials=["M02", "M04", "M05"],
+        applicant=app, outcome="accept")
+    api(d, "window.call", "window-W01")
+    api(d, "window.no_show", "window-W01")
+    assert r["case_no"]
+
+    def equal(b):
+        want = leaves(api(d, "stats", admin))
+        got = shown_figures(b)
+        return got == want and want
+    open_page(browser, d, "dashboard", admin)
+    wait(browser, equal, "the figures of stats")
+    s = api(d, "stats", admin)
+    assert s["cases"]["instant"] == 1 and s["cases"]["accepted"] == 1
+    assert s["windows"]["W01"]["served"] == 1 and s["ratings"]["count"] == 1
+    assert s["lines"]["C"]["longest_wait_s"] > 0  # C001, waiting since 10:00
+    # Rates as percentages, durations in words, the window's state.
+    assert "50%" in browser.find_element(By.CSS_SELECTOR, '[data-stat="cases.instant_rate"]').text
+    assert attr(browser, '[data-window-state="W02"]', "class") == "state-open"
+    # Live: what happens next shows without a reload.
+    browser.execute_script("window.hallqNoReload = 1;")
+    api(d, "ticket.take", "kiosk-demo", line="D")
+    api(d, "clock.advance", admin, ms=60000)
+    api(d, "window.state", "window-W03", state="paused")
+    wait(browser, lambda b: equal(b) and shown_figures(b)["lines.D.taken"] == 1,
+         "the figures after a ticket")
+    wait(browser, lambda b: attr(b, '[data-window-state="W03"]', "class") == "state-paused",
+         "W03 paused")
+    assert browser.execute_script("return window.hallqNoReload;") == 1
+    no_errors(browser)
