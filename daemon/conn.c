@@ -287,7 +287,7 @@ void conn_pump(conn *c)
         if (r->state == REQ_NEW) {
             if (s->state_stale && r->def->op != HALL_OP_SUBSCRIBE) {
                 req_error(r, PROTO_E_UNAVAILABLE, s->failed_why);
-            } else if (state_nondurable(s) && direct_reads_state(r->def->op)) {
+            } else if (direct_waits(s, r->def->op)) {
                 s->reads_waiting = true; /* at the next quiet point */
                 break;
             } else if (r->def->op == HALL_OP_CONFIG_RELOAD) {
@@ -606,7 +606,7 @@ static void conn_read_frames(conn *c)
     c->parse_paused = false;
     while (!c->closing && !c->closed) {
         if (!c->authed && c->head) {
-            /* hello waits (for a quiet point): what follows it is parsed
+            /* hello may wait (direct_waits): what follows it is parsed
              * once it is answered, as an authenticated request. */
             c->parse_paused = true;
             break;

@@ -3,8 +3,9 @@
  * ping, digest and the hall's reads.
  *
  * Invariants: they answer from durable state only (conn_pump runs one that
- * reads the state, its config or its clock only at a quiet point); hello
- * checks the token against the durable config; subscribe's seq is the last
+ * reads the state, its config or its clock only at a quiet point,
+ * direct_waits); hello checks the token against the durable config (it
+ * waits only while a config change is not durable); subscribe's seq is the last
  * LSN whose events went out (feed.c). */
 #include "daemon/server_internal.h"
 #include "daemon/hall/events.h"
@@ -151,12 +152,19 @@ void direct_exec(server *s, conn *c, req *r)
         req_ok(r, &s->result);
 }
 
-/* Direct ops that answer from the state, its config or its clock: all but
- * subscribe (whose seq is the durable LSN) and ping (whose time is the
- * durable clock, server_durable_now). They wait while the state txn
- * holds effects not yet durable, so hello never admits a token, nor ping
- * tell a time, that a failed batch then takes back. */
-bool direct_reads_state(hall_op op)
+/* Whether op, at the head of its FIFO, waits for a quiet point (all
+ * effects in the state txn durable). Ops that answer from the state, its
+ * config or its clock wait while the state txn holds effects not yet
+ * durable, so that none tells what a failed batch then takes back. Not
+ * subscribe (its seq is the durable LSN) nor ping (its time is the durable
+ * clock, server_durable_now). hello reads the config only: it waits only
+ * while a config change is not yet checkpointed (cfg_dirty), so it never
+ * admits a token that a failed batch takes back, and otherwise answers at
+ * once (an HTTP request says hello each time: it must not wait for every
+ * batch in flight). */
+bool direct_waits(const server *s, hall_op op)
 {
-    return op != HALL_OP_SUBSCRIBE && op != HALL_OP_PING;
+    if (!state_nondurable(s) || op == HALL_OP_SUBSCRIBE || op == HALL_OP_PING)
+        return false;
+    return op != HALL_OP_HELLO || s->cfg_dirty;
 }

@@ -261,18 +261,16 @@ int main(int argc, char **argv)
     const char *fsync_mode = NULL;
     long checkpoint_ms = 1000;
     bool manual_clock = false, read_only = false;
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"data", required_argument, 0, 'd'},
-                                         {"tcp", required_argument, 0, 't'},
-                                         {"unix", required_argument, 0, 'u'},
-                                         {"manual-clock", no_argument, 0, 'm'},
-                                         {"fsync", required_argument, 0, 'f'},
-                                         {"read-only", no_argument, 0, 'r'},
-                                         {"checkpoint-ms", required_argument, 0, 'k'},
-                                         {"http", required_argument, 0, 'H'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"version", no_argument, 0, 'V'},
-                                         {0, 0, 0, 0}};
+    /* clang-format off */
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
+        {"tcp", required_argument, 0, 't'},    {"unix", required_argument, 0, 'u'},
+        {"manual-clock", no_argument, 0, 'm'}, {"fsync", required_argument, 0, 'f'},
+        {"read-only", no_argument, 0, 'r'},    {"checkpoint-ms", required_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},         {"http", required_argument, 0, 'H'},
+        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    /* clang-format on */
     int ch;
     while ((ch = getopt_long(argc, argv, "c:d:t:u:H:mf:rk:h", opts, NULL)) != -1) {
         switch (ch) {

@@ -234,9 +234,8 @@ void server_maybe_finish_stop(server *s);
 
 /* Runs r (hello, subscribe, ping, digest, a read) and answers it. */
 void direct_exec(server *s, conn *c, req *r);
-/* Whether op answers from the state, its config or its clock (it then
- * waits for a quiet point). */
-bool direct_reads_state(hall_op op);
+/* Whether op, at the head of its FIFO, must wait for a quiet point. */
+bool direct_waits(const server *s, hall_op op);
 
 /* ---- conn.c: requests and connections ---- */
 

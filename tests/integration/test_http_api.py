@@ -501,3 +501,87 @@ def test_tokens_are_never_logged(daemon):
     text = daemon.log_text()
     assert "kiosk-demo" not in text and "secret-token-xyz" not in text
     assert "display-demo" not in text
+
+
+# ---- hello does not wait for every batch in flight ----
+
+def hellos(d):
+    m = metrics(d)
+    return sum(v for (n, l), v in m.items()
+               if n == "hallq_requests_total" and ("op", "hello") in l)
+
+
+def request_finalizer(d, hold):
+    """Lets a held sync go before the daemon is stopped (a test that fails
+    while holding it would otherwise leave hallqd unable to stop)."""
+    stop = d.stop
+
+    def released_stop(*a, **kw):
+        if hold.exists():
+            hold.unlink()
+        return stop(*a, **kw)
+    d.stop = released_stop
+
+
+def test_an_http_mutation_joins_the_pending_batch(make_daemon, workdir):
+    # A batch is held in its fdatasync. An HTTP request says hello first:
+    # hello reads only the config, none of which is in flight, so it is
+    # answered at once and the op is applied as the pending batch, while the
+    # held one is still being written (it does not wait for a quiet point).
+    from test_faults import preload
+    hold = workdir / "hold"
+    env = preload("none:1:EIO")
+    env["HALLQ_FAULT_HOLD"] = str(hold)
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, env=env)
+    request_finalizer(d, hold)
+    taker = d.kiosk()
+    hold.write_text("")
+    taker.send("ticket.take", {"line": "A"})
+    wait_until((workdir / "hold.held").exists, "held fdatasync")
+    before = hellos(d)
+    got = {}
+    t = threading.Thread(target=lambda: got.update(r=api(d, "ticket.take", {"line": "A"})))
+    t.start()
+    wait_until(lambda: hellos(d) == before + 1, "the HTTP request's hello answered")
+    m = metrics(d)
+    wait_until(lambda: metrics(d)[("hallq_wal_last_lsn", ())] ==
+               m[("hallq_wal_durable_lsn", ())] + 2, "the HTTP take applied, pending")
+    assert "r" not in got                    # ... and not answered before it is durable
+    hold.unlink()
+    t.join(30)
+    assert taker.read_response()["result"]["number"] == "A001"
+    assert got["r"][0] == 200 and got["r"][1]["result"]["number"] == "A002"
+
+
+def test_a_token_a_reload_in_flight_adds_waits_for_it(make_daemon, workdir):
+    # The config record that adds a token is held in its fdatasync: a hello
+    # with that token waits until it is durable (it is not admitted by a
+    # config a failed sync could take back), then the request goes through.
+    from test_faults import preload
+    hold = workdir / "hold"
+    env = preload("none:1:EIO")
+    env["HALLQ_FAULT_HOLD"] = str(hold)
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, env=env)
+    request_finalizer(d, hold)
+    text = d.config.read_text()
+    line = "  - {token: kiosk-demo, role: kiosk, id: K1}\n"
+    assert line in text
+    d.config.write_text(text.replace(line, line + "  - {token: kiosk-new, role: kiosk, id: K9}\n"))
+    a, pinger = d.admin(), d.kiosk()
+    hold.write_text("")
+    a.send("config.reload", {})
+    wait_until((workdir / "hold.held").exists, "held fdatasync")
+    before = hellos(d)
+    got = {}
+    t = threading.Thread(target=lambda: got.update(
+        r=api(d, "ticket.take", {"line": "A"}, token="kiosk-new")))
+    t.start()
+    wait_until(lambda: metrics(d)[("hallq_connections", (("listener", "http"),
+                                                         ("role", "none")))] == 1,
+               "the HTTP request's hello waiting")
+    assert "now_ms" in pinger.ok("ping")
+    assert hellos(d) == before and "r" not in got
+    hold.unlink()
+    t.join(30)
+    assert a.read_response()["ok"] is True
+    assert got["r"][0] == 200, got
