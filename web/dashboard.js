@@ -67,7 +67,7 @@
 
     table(
       "lines",
-      ["队列 line", "等候", "最长等候", "平均", "P90", "取号", "办结", "未到", "过期"],
+      ["队列 line", "等候", "最长等候", "平均等候", "P90", "取号", "办结", "未到", "过期"],
       cat.lines
         .filter(function (l) {
           return s.lines[l.line];
@@ -78,9 +78,9 @@
           return [
             l.line + " " + HQ.zh(l),
             fig(p + "waiting", x.waiting),
-            fig(p + "longest_wait_s", x.longest_wait_s, HQ.duration),
-            fig(p + "wait_avg_s", x.wait_avg_s, HQ.duration),
-            fig(p + "wait_p90_s", x.wait_p90_s, HQ.duration),
+            fig(p + "longest_wait_s", x.longest_wait_s, HQ.mmss),
+            fig(p + "wait_avg_s", x.wait_avg_s, HQ.mmss),
+            fig(p + "wait_p90_s", x.wait_p90_s, HQ.mmss),
             fig(p + "taken", x.taken),
             fig(p + "served", x.served),
             fig(p + "no_show", x.no_show),
@@ -90,7 +90,7 @@
     );
     table(
       "windows",
-      ["窗口 window", "状态", "当前", "办结", "平均办理"],
+      ["窗口 window", "状态", "当前", "办结", "平均办理 (分:秒)"],
       cat.windows
         .filter(function (w) {
           return s.windows[w.window];
@@ -104,7 +104,7 @@
             HQ.el("span", { "class": "state-" + st, "data-window-state": w.window }, STATE_ZH[st] || st),
             winCurrent[w.window] || "—",
             fig(p + "served", x.served),
-            fig(p + "service_avg_s", x.service_avg_s, HQ.duration),
+            fig(p + "service_avg_s", x.service_avg_s, HQ.mmss),
           ];
         })
     );

@@ -284,6 +284,14 @@ var HQ = (function () {
     return Math.floor(m / 60) + " 时 " + pad2(m % 60) + " 分";
   }
 
+  /* A duration as a table shows it: 9:30, 1:02:03. */
+  function mmss(s) {
+    s = Math.round(s || 0);
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + ":" + pad2(s % 60);
+    return Math.floor(m / 60) + ":" + pad2(m % 60) + ":" + pad2(s % 60);
+  }
+
   /* Runs f at most once per `ms` after the last poke. */
   function debounce(f, ms) {
     var t = null;
@@ -310,6 +318,7 @@ var HQ = (function () {
     showConn: showConn,
     clock: clock,
     duration: duration,
+    mmss: mmss,
     debounce: debounce,
     sleep: sleep,
   };

@@ -42,7 +42,7 @@
     c.setAttribute("data-number", cur ? cur.number : "");
     c.setAttribute("data-ticket-state", cur ? cur.state || "" : "");
     HQ.text(c, cur ? cur.number : "—");
-    HQ.text($("current-sub"), cur ? HQ.zh(cat.line[cur.line]) + " · " + (TSTATE_ZH[cur.state] || cur.state || "") : "无 none");
+    HQ.text($("current-sub"), cur ? [HQ.zh(cat.line[cur.line]), TSTATE_ZH[cur.state] || cur.state].filter(Boolean).join(" · ") : "无 none");
     cat.window[me].lines.forEach(function (l) {
       var e = document.querySelector('[data-line="' + l + '"]');
       e.setAttribute("data-waiting", String(waiting[l] || 0));

@@ -348,3 +348,107 @@ def test_the_dashboard_shows_the_figures_of_stats_live(browser, daemon):
          "W03 paused")
     assert browser.execute_script("return window.hallqNoReload;") == 1
     no_errors(browser)
+
+
+# ---- the files, the screens ----
+
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+
+
+def test_every_file_of_web_is_served_as_it_is(daemon):
+    files = sorted(p for p in WEB.iterdir() if p.is_file())
+    assert {"board.html", "window.html", "kiosk.html", "dashboard.html", "hallq.js",
+            "hallq.css"} <= {p.name for p in files}
+    for p in files:
+        path = "/" if p.name == "index.html" else \
+            "/" + p.stem if p.suffix == ".html" else "/" + p.name
+        c = http.client.HTTPConnection("127.0.0.1", daemon.http_port, timeout=10)
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        assert r.status == 200, path
+        assert r.getheader("content-type") == CONTENT_TYPES[p.suffix], path
+        assert r.getheader("content-security-policy") == "default-src 'self'"
+        assert body == p.read_bytes(), path  # the build embedded this very file
+        if p.suffix == ".html":
+            # CSP allows no inline script or style: none is written.
+            text = body.decode()
+            assert "<script>" not in text and "style=" not in text and "<style" not in text
+            assert "onclick" not in text.lower()
+
+
+def populate(d):
+    """A morning in the demo hall: tickets on every line, windows at work."""
+    for line in "AAAAABBBCCD":
+        api(d, "ticket.take", "kiosk-demo", line=line)
+    api(d, "clock.advance", "admin-demo", ms=420000)
+    for w in ("W01", "W02", "W03", "W04", "W06"):
+        api(d, "window.state", "window-" + w, state="open")
+    app = {"kind": "person", "id": "110101199001011234"}
+    api(d, "window.call", "window-W01")
+    api(d, "window.intake", "window-W01", service="S02", materials=["M02", "M04"],
+        applicant=app, outcome="instant")
+    api(d, "window.call", "window-W02")
+    api(d, "window.intake", "window-W02", service="S03", materials=["M02", "M04", "M05"],
+        applicant=app, outcome="accept")
+    api(d, "clock.advance", "admin-demo", ms=300000)
+    t = api(d, "window.call", "window-W03")["ticket"]
+    api(d, "window.done", "window-W01")
+    api(d, "rate", "kiosk-demo", ticket_id="20261124-A001", score=5)
+    api(d, "window.call", "window-W01")
+    api(d, "window.call", "window-W04")
+    api(d, "window.state", "window-W06", state="paused")
+    return t
+
+
+def fits(browser, page):
+    """The page fills 1920x1080 and is no larger; the CJK font is there."""
+    w, h = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight];")
+    assert w <= 1920 and h <= 1080, (page, w, h)
+    assert browser.execute_script("return document.fonts.check('48px \"Noto Sans CJK SC\"');"), \
+        "fonts-noto-cjk is missing: Chinese would not render"
+
+
+def test_each_screen_at_1920x1080(browser, daemon, workdir):
+    d = daemon
+    out = pathlib.Path(os.environ.get("HALLQ_SCREENS") or workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    populate(d)
+    open_page(browser, d, "board", "display-demo")
+    api(d, "window.done", "window-W02")
+    number = api(d, "window.call", "window-W02")["ticket"]["number"]  # a call to see lit
+    wait(browser, board_shows_call(browser, number, "W02"), "the call")
+    fits(browser, "board")
+    browser.save_screenshot(str(out / "board.png"))
+
+    open_page(browser, d, "window", "window-W01")
+    wait(browser, lambda b: attr(b, "#current", "data-number"), "W01's ticket")
+    from selenium.webdriver.support.select import Select
+    Select(browser.find_element(By.ID, "service")).select_by_value("S04")
+    browser.find_element(By.CSS_SELECTOR, '[data-material="M01"] input').click()
+    browser.find_element(By.CSS_SELECTOR, '[data-material="M02"] input').click()
+    browser.find_element(By.ID, "aid").send_keys("91310000MA1FL0000X")
+    browser.find_element(By.ID, "aname").send_keys("示例餐饮有限公司")
+    Select(browser.find_element(By.ID, "akind")).select_by_value("org")
+    browser.find_element(By.ID, "submit").click()
+    wait(browser, lambda b: attr(b, "#imsg", "data-code") == "checklist", "the checklist error")
+    fits(browser, "window")
+    browser.save_screenshot(str(out / "window.png"))
+
+    open_page(browser, d, "kiosk", "kiosk-demo")
+    browser.find_element(By.CSS_SELECTOR, '[data-take-line="B"]').click()
+    wait(browser, lambda b: attr(b, "#ticket", "data-number"), "the ticket")
+    fits(browser, "kiosk")
+    browser.save_screenshot(str(out / "kiosk.png"))
+
+    open_page(browser, d, "dashboard", "admin-demo")
+    wait(browser, lambda b: shown_figures(b) == leaves(api(d, "stats", "admin-demo")),
+         "the figures")
+    fits(browser, "dashboard")
+    browser.save_screenshot(str(out / "dashboard.png"))
+    for name in ("board", "window", "kiosk", "dashboard"):
+        assert (out / (name + ".png")).stat().st_size > 10000
+    no_errors(browser)
