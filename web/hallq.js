@@ -34,15 +34,23 @@ var HQ = (function () {
   };
 
   /* POST /api/v1/OP with args: the result, or an ApiError (code
-   * "network" when the server could not be reached). */
+   * "network" when the server could not be reached or did not answer
+   * within CALL_MS: a dropped network shows no error by itself). */
+  var CALL_MS = 10000;
   function call(op, args) {
+    var ctrl = new AbortController();
+    var timer = setTimeout(function () {
+      ctrl.abort();
+    }, CALL_MS);
     return fetch("/api/v1/" + op, {
       method: "POST",
       headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
       body: JSON.stringify(args || {}),
       cache: "no-store",
+      signal: ctrl.signal,
     }).then(
       function (r) {
+        clearTimeout(timer);
         return r.json().then(
           function (m) {
             if (m && m.ok) return m.result;
@@ -55,6 +63,7 @@ var HQ = (function () {
         );
       },
       function (err) {
+        clearTimeout(timer);
         throw new ApiError(0, "network", String(err));
       }
     );
@@ -73,7 +82,9 @@ var HQ = (function () {
    * missed and nothing comes twice, across a restart of hallqd), and ends a
    * stream that has been silent for longer than the server's keep-alive
    * comments allow (a dropped network shows no error). Returns {close()}. */
-  var SILENT_MS = 40000; /* hallqd sends a comment every 15 s */
+  /* hallqd sends a comment every 15 s; the fragment's silent_ms= sets
+   * this (tests, with HALLQ_SSE_KEEPALIVE_MS shorter on the server). */
+  var SILENT_MS = Number(params.silent_ms) > 0 ? Number(params.silent_ms) : 40000;
   function follow(opts) {
     var last = opts.since;
     var closed = false;

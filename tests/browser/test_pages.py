@@ -166,6 +166,119 @@ def test_board_shows_each_call_within_a_second_across_a_crash(browser, daemon):
     no_errors(browser)
 
 
+class Blackhole:
+    """A TCP proxy in front of hallqd's HTTP face whose network can be cut
+    the way a pulled cable cuts it: nothing arrives, nothing is refused,
+    no connection ends (`cut`); `mend` closes what was cut (as the
+    endpoints' timeouts would) and forwards again."""
+
+    def __init__(self, port):
+        import socket
+        import threading
+        self.port_up = port
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.cut_now = False
+        self.socks = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.socks.append(c)
+                if self.cut_now:
+                    continue  # held, never answered
+            try:
+                u = socket.create_connection(("127.0.0.1", self.port_up))
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.socks.append(u)
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a, b):
+        while True:
+            try:
+                data = a.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            if not self.cut_now:  # a cut network swallows what is sent
+                try:
+                    b.sendall(data)
+                except OSError:
+                    break
+        for x in (a, b):
+            try:
+                x.close()
+            except OSError:
+                pass
+
+    def cut(self):
+        self.cut_now = True
+
+    def mend(self):
+        import socket
+        with self.lock:
+            socks, self.socks = self.socks, []
+            for x in socks:
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                x.close()
+            self.cut_now = False
+
+    def close(self):
+        self.ls.close()
+        self.mend()
+
+
+def test_board_rides_out_a_silent_network_drop(browser, make_daemon):
+    # The server's keep-alive comment every 0.3 s; the page gives up on a
+    # stream silent for 1.5 s (its fragment's silent_ms).
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM,
+                    env={"HALLQ_SSE_KEEPALIVE_MS": "300"})
+    for line in "AA":
+        api(d, "ticket.take", "kiosk-demo", line=line)
+    api(d, "window.state", "window-W01", state="open")
+    net = Blackhole(d.http_port)
+    try:
+        browser.get("about:blank")
+        browser.get_log("browser")
+        browser.get("http://127.0.0.1:%d/board#token=display-demo&silent_ms=1500" % net.port)
+        body = browser.find_element(By.TAG_NAME, "body")
+        wait(browser, lambda b: body.get_attribute("data-conn") == "live", "the stream", 15)
+        browser.execute_script("window.hallqNoReload = 1;")
+        net.cut()
+        wait(browser, lambda b: body.get_attribute("data-conn") == "reconnecting",
+             "reconnecting once the stream went silent", 10)
+        t = api(d, "window.call", "window-W01")["ticket"]  # while the board is cut off
+        net.mend()
+        wait(browser, lambda b: body.get_attribute("data-conn") == "live", "the stream back", 15)
+        wait(browser, board_shows_call(browser, t["number"], "W01"), "the call made meanwhile")
+        assert calls(browser) == [[t["number"], "W01", calls(browser)[0][2]]]
+        assert calls(browser)[0][2] != ""  # from the stream's catch-up, with its seq
+        assert attr(browser, '[data-line="A"]', "data-waiting") == "1"
+        assert browser.execute_script("return window.hallqNoReload;") == 1
+        browser.get("about:blank")
+    finally:
+        net.close()
+
+
 # ---- /window ----
 
 def test_a_clerk_runs_a_whole_visit_from_the_console(browser, daemon):
