@@ -316,6 +316,10 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sighup, on_signal, SIGHUP);
+    /* A write to a socket its peer reset is an error (EPIPE) handled where
+     * it happens, not a signal that kills the daemon: an HTTP client that
+     * leaves mid-answer makes H2O write to it, as a TCP client could. */
+    signal(SIGPIPE, SIG_IGN);
 
     char ready[1100];
     int n = snprintf(ready, sizeof ready, "hallqd ready tcp=%s unix=%s%s%s\n", bound, o->unix_path,

@@ -585,3 +585,35 @@ def test_a_token_a_reload_in_flight_adds_waits_for_it(make_daemon, workdir):
     t.join(30)
     assert a.read_response()["ok"] is True
     assert got["r"][0] == 200, got
+
+
+def test_clients_that_leave_mid_answer_do_not_kill_hallqd(daemon):
+    # Clients that leave while their answers are being written (a browser
+    # tab closed): pipelined requests, then the socket closed unread; the
+    # first answer written draws a reset, the next write fails with EPIPE,
+    # which must not be a SIGPIPE that ends the daemon. Then streams reset
+    # while events are written to them.
+    body = b'{"line": "A"}'
+    one = (b"POST /api/v1/ticket.take HTTP/1.1\r\nHost: x\r\n"
+           b"Authorization: Bearer kiosk-demo\r\nContent-Length: %d\r\n\r\n%s"
+           % (len(body), body))
+    for _ in range(10):
+        s = socket.create_connection(("127.0.0.1", daemon.http_port))
+        s.sendall(one * 8)
+        s.close()                              # unread: its answers meet a reset
+    wait_until(lambda: metrics(daemon)[("hallq_http_connections", ())] == 1,
+               "the leavers' connections gone")
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", daemon.http_port))
+        s.sendall(b"GET /api/v1/events?topics=line HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer display-demo\r\n\r\n")
+        s.settimeout(10)
+        assert s.recv(1000).startswith(b"HTTP/1.1 200")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()                              # RST
+    k = daemon.kiosk()
+    for _ in range(5):
+        k.ok("ticket.take", line="B")         # events written to the reset sockets
+    assert daemon.running()
+    assert "now_ms" in daemon.kiosk().ok("ping")
+    wait_until(lambda: metrics(daemon)[("hallq_subscribers", ())] == 0, "the streams gone")
