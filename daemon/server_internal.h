@@ -215,8 +215,8 @@ struct server {
     uv_timer_t sweep_timer; /* hello and partial-frame timeouts */
     MDB_txn *rtxn;          /* reused read transaction */
     gcommit gc;
-    uint32_t q_len; /* requests in the mutation queue */
-    metrics metrics;        /* GET /metrics (daemon/metrics.h) */
+    uint32_t q_len;  /* requests in the mutation queue */
+    metrics metrics; /* GET /metrics (daemon/metrics.h) */
 };
 
 /* ---- server.c: the loop's time, the stop ---- */
