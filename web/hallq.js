@@ -188,7 +188,10 @@ var HQ = (function () {
             return;
           }
           state("reconnecting", e);
-          return sleep(backoff).then(function () {
+          /* 429: the server's bound on catch-ups read from the WAL (4 a
+           * minute per connection's token): no point knocking sooner. */
+          var wait = e instanceof ApiError && e.status === 429 ? 15000 : backoff;
+          return sleep(wait).then(function () {
             backoff = Math.min(backoff * 2, 2000);
             loop();
           });
