@@ -221,11 +221,13 @@ class Blackhole:
                     b.sendall(data)
                 except OSError:
                     break
+        import socket
         for x in (a, b):
             try:
-                x.close()
-            except OSError:
+                x.shutdown(socket.SHUT_RDWR)  # (a close alone leaves the other
+            except OSError:                    # pump's recv holding the socket)
                 pass
+            x.close()
 
     def cut(self):
         self.cut_now = True
