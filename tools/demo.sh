@@ -10,6 +10,8 @@ tools/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 echo "demo hall: try 'build/tools/hallq ticket take A' in another terminal; Ctrl-C stops it."
+echo "over HTTP: curl -H 'Authorization: Bearer kiosk-demo' -d '{\"line\": \"A\"}' \\"
+echo "             http://127.0.0.1:7480/api/v1/ticket.take ; metrics: http://127.0.0.1:7480/metrics"
 http=127.0.0.1:7480
 prev=""
 for a in "$@"; do

@@ -617,3 +617,16 @@ def test_clients_that_leave_mid_answer_do_not_kill_hallqd(daemon):
     assert daemon.running()
     assert "now_ms" in daemon.kiosk().ok("ping")
     wait_until(lambda: metrics(daemon)[("hallq_subscribers", ())] == 0, "the streams gone")
+
+
+def test_the_listeners_roles_come_from_listeners_http(make_daemon):
+    # (The demo hall's listeners.http takes kiosk, window, display and, for
+    # /dashboard, admin.)
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, extra={
+        "    roles: [kiosk, window, display, admin]": "    roles: [display]"})
+    status, code, msg = err(d, "ticket.take", line="A")
+    assert (status, code) == (401, "unauthenticated") and "listener" in msg
+    assert d.kiosk().ok("ticket.take", line="A")["number"] == "A001"   # TCP takes it
+    s = Stream(d)
+    assert s.r.status == 200
+    s.close()
