@@ -262,6 +262,9 @@ var HQ = (function () {
   function speak(s) {
     try {
       if (!("speechSynthesis" in window)) return;
+      /* After a reconnect many calls may come at once: the newest is said,
+       * not a queue of old ones. */
+      if (window.speechSynthesis.pending) window.speechSynthesis.cancel();
       var u = new SpeechSynthesisUtterance(s);
       u.lang = "zh-CN";
       u.rate = 0.9;
