@@ -340,6 +340,43 @@ def test_a_clerk_runs_a_whole_visit_from_the_console(browser, daemon):
     no_errors(browser)
 
 
+def test_the_console_recalls_transfers_and_marks_no_shows(browser, daemon):
+    d = daemon
+    a1 = api(d, "ticket.take", "kiosk-demo", line="A")
+    a2 = api(d, "ticket.take", "kiosk-demo", line="A")
+    api(d, "window.state", "window-W02", state="open")
+    open_page(browser, d, "window", "window-W02")  # W02 from the token's name
+    assert browser.find_element(By.ID, "me").text == "W02"
+    body = browser.find_element(By.TAG_NAME, "body")
+    wait(browser, lambda b: body.get_attribute("data-state") == "open", "W02 open")
+    browser.find_element(By.CSS_SELECTOR, '[data-action="call"]').click()
+    wait(browser, lambda b: attr(b, "#current", "data-number") == a1["number"], "the call")
+    seq = api(d, "board", "display-demo")["seq"]
+    body.send_keys("r")  # recall: a new call event, the same ticket
+    wait(browser, lambda b: "重呼" in b.find_element(By.ID, "msg").text, "the recall")
+    assert api(d, "board", "display-demo")["seq"] > seq
+    # Transfer to B: the ticket leaves the window and waits on B.
+    from selenium.webdriver.support.select import Select
+    Select(browser.find_element(By.ID, "tline")).select_by_value("B")
+    browser.find_element(By.CSS_SELECTOR, '[data-action="transfer"]').click()
+    wait(browser, lambda b: attr(b, "#current", "data-number") == "", "the transfer")
+    assert api(d, "ticket.get", "kiosk-demo", ticket_id=a1["ticket_id"])["line"] == "B"
+    wait(browser, lambda b: attr(b, '[data-line="B"]', "data-waiting") == "1", "B's count")
+    # The next call (earliest: A001 kept its time on B), then a no-show.
+    body.send_keys("c")
+    wait(browser, lambda b: attr(b, "#current", "data-number") == a1["number"], "the next")
+    body.send_keys("n")
+    wait(browser, lambda b: attr(b, "#current", "data-number") == "", "the no-show")
+    assert api(d, "ticket.get", "kiosk-demo", ticket_id=a1["ticket_id"])["state"] == "no_show"
+    # Pause: the hall sees it; a call is refused while paused.
+    body.send_keys("p")
+    wait(browser, lambda b: body.get_attribute("data-state") == "paused", "paused")
+    body.send_keys("c")
+    wait(browser, lambda b: attr(b, "#msg", "data-code") == "conflict", "the refusal")
+    assert api(d, "ticket.get", "kiosk-demo", ticket_id=a2["ticket_id"])["state"] == "waiting"
+    no_errors(browser)
+
+
 # ---- /kiosk ----
 
 def test_a_kiosk_takes_tickets_and_the_board_counts_them(browser, daemon):
