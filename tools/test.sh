@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/test.sh: builds and runs every test (cmocka units, the Python
-# integration and crash tests against the real hallqd).
+# integration and crash tests against the real hallqd, the screens in
+# headless Chromium).
 #   tools/test.sh             normal build in build/
 #   tools/test.sh --sanitize  ASan + UBSan build in build-san/
 set -euo pipefail

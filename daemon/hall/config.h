@@ -71,7 +71,10 @@ typedef struct hall_service {
 /* How a window picks among its lines' tickets of the best class waiting
  * (PROTOCOL.md 1.2): the earliest of any line, or the earliest of the first
  * line (in the window's order) that has one. */
-typedef enum hall_window_order { HALL_ORDER_EARLIEST = 0, HALL_ORDER_LINES = 1 } hall_window_order;
+typedef enum hall_window_order {
+    HALL_ORDER_EARLIEST = 0,
+    HALL_ORDER_LINES = 1
+} hall_window_order;
 
 const char *hall_window_order_name(hall_window_order o);
 

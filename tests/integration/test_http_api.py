@@ -79,8 +79,9 @@ def test_ops_answer_json_with_the_status_of_their_code(daemon):
     assert err(daemon, "ticket.take")[:2] == (400, "bad_request")
     status, code, msg = err(daemon, "ticket.take", token="not-a-token", line="A")
     assert (status, code) == (401, "unauthenticated") and "not-a-token" not in msg
-    # A token the HTTP listener does not take (admin: the Unix socket's).
-    assert err(daemon, "stats", token="admin-demo")[:2] == (401, "unauthenticated")
+    # A token the HTTP listener does not take (a department's: the Unix
+    # socket's; the demo hall's HTTP listener takes admin for /dashboard).
+    assert err(daemon, "review.list", token="dept-mkt")[:2] == (401, "unauthenticated")
     status, m = api(daemon, "ticket.take", {"line": "A"}, token=None)
     assert status == 401 and m["error"]["code"] == "unauthenticated"
     assert "Authorization" in m["error"]["message"]
@@ -619,10 +620,10 @@ def test_clients_that_leave_mid_answer_do_not_kill_hallqd(daemon):
 
 
 def test_the_listeners_roles_come_from_listeners_http(make_daemon):
+    # (The demo hall's listeners.http takes kiosk, window, display and, for
+    # /dashboard, admin.)
     d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, extra={
-        "    roles: [department, admin]\n":
-        "    roles: [department, admin]\n  http:\n    addr: 127.0.0.1:7480\n"
-        "    roles: [display]\n"})
+        "    roles: [kiosk, window, display, admin]": "    roles: [display]"})
     status, code, msg = err(d, "ticket.take", line="A")
     assert (status, code) == (401, "unauthenticated") and "listener" in msg
     assert d.kiosk().ok("ticket.take", line="A")["number"] == "A001"   # TCP takes it
