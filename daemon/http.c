@@ -130,34 +130,6 @@ static const char *reason(int status)
     }
 }
 
-/* The HTTP status of an error code (PROTOCOL.md, "The HTTP face"). */
-static int err_status(proto_err e)
-{
-    switch (e) {
-    case PROTO_OK:
-        return 200;
-    case PROTO_E_BAD_FRAME:
-    case PROTO_E_BAD_REQUEST:
-        return 400;
-    case PROTO_E_UNAUTHENTICATED:
-        return 401;
-    case PROTO_E_FORBIDDEN:
-        return 403;
-    case PROTO_E_NOT_FOUND:
-    case PROTO_E_UNKNOWN_OP:
-        return 404;
-    case PROTO_E_CONFLICT:
-    case PROTO_E_CHECKLIST:
-        return 409;
-    case PROTO_E_LIMIT:
-        return 429;
-    case PROTO_E_UNAVAILABLE:
-        return 503;
-    default:
-        return 500;
-    }
-}
-
 static void add_header(h2o_req_t *q, const char *name, const char *val)
 {
     h2o_add_header_by_str(&q->pool, &q->res.headers, name, strlen(name), 1, NULL, val, strlen(val));
@@ -221,7 +193,7 @@ static json_t *message_json(const char *msg)
 
 static void send_error(h2o_req_t *q, proto_err code, const char *msg)
 {
-    send_json(q, err_status(code),
+    send_json(q, proto_err_http_status(code),
               json_pack("{s:b,s:{s:s,s:o}}", "ok", 0, "error", "code", proto_err_name(code),
                         "message", message_json(msg)));
 }

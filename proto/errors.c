@@ -34,6 +34,33 @@ bool proto_err_closes(proto_err e)
     return e == PROTO_E_BAD_FRAME || e == PROTO_E_UNAUTHENTICATED;
 }
 
+int proto_err_http_status(proto_err e)
+{
+    switch (e) {
+    case PROTO_OK:
+        return 200;
+    case PROTO_E_BAD_FRAME:
+    case PROTO_E_BAD_REQUEST:
+        return 400;
+    case PROTO_E_UNAUTHENTICATED:
+        return 401;
+    case PROTO_E_FORBIDDEN:
+        return 403;
+    case PROTO_E_NOT_FOUND:
+    case PROTO_E_UNKNOWN_OP:
+        return 404;
+    case PROTO_E_CONFLICT:
+    case PROTO_E_CHECKLIST:
+        return 409;
+    case PROTO_E_LIMIT:
+        return 429;
+    case PROTO_E_UNAVAILABLE:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
 proto_err proto_fail(proto_error *e, proto_err code, const char *fmt, ...)
 {
     va_list ap;

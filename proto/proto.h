@@ -46,6 +46,10 @@ const char *proto_err_name(proto_err e);
 int proto_err_from_name(const char *s, size_t n);
 /* Whether the server closes the connection after this error. */
 bool proto_err_closes(proto_err e);
+/* The HTTP status an answer with this code gets on the HTTP face
+ * (PROTOCOL.md 1.2): 200 for PROTO_OK, 400, 401, 403, 404, 409, 429, 503,
+ * and 500 for `internal` (and anything else). */
+int proto_err_http_status(proto_err e);
 
 /* An error with its message, as handlers report it. */
 typedef struct proto_error {

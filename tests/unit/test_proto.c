@@ -305,14 +305,36 @@ static void test_error_table_and_responses(void **state)
     proto_buf_free(&b);
 }
 
+/* The HTTP face's status for every code (PROTOCOL.md 1.2), `internal`
+ * included: no request reaches a 500 end to end on purpose. */
+static void test_http_status(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int status;
+    } want[] = {
+        {"ok", 200},        {"bad_frame", 400}, {"bad_request", 400}, {"unauthenticated", 401},
+        {"forbidden", 403}, {"not_found", 404}, {"unknown_op", 404},  {"conflict", 409},
+        {"checklist", 409}, {"limit", 429},     {"unavailable", 503}, {"internal", 500}};
+    int seen = 0;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int e = strcmp(want[i].name, "ok") == 0
+                    ? PROTO_OK
+                    : proto_err_from_name(want[i].name, strlen(want[i].name));
+        assert_true(e >= 0);
+        assert_int_equal(proto_err_http_status((proto_err)e), want[i].status);
+        seen++;
+    }
+    assert_int_equal(seen, PROTO_E__COUNT); /* every code of PROTO_ERR_MAP, and ok */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_split_point),
-        cmocka_unit_test(test_frame_errors),
-        cmocka_unit_test(test_body_check),
-        cmocka_unit_test(test_envelope_and_args),
-        cmocka_unit_test(test_error_table_and_responses),
+        cmocka_unit_test(test_http_status),       cmocka_unit_test(test_every_split_point),
+        cmocka_unit_test(test_frame_errors),      cmocka_unit_test(test_body_check),
+        cmocka_unit_test(test_envelope_and_args), cmocka_unit_test(test_error_table_and_responses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
