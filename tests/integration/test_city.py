@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, DEMO
+from conftest import BUILD, DEMO, TUESDAY_10AM
 
 SHIP = BUILD / "city" / "hallq-ship"
 CENTRE = BUILD / "city" / "hallq-centre"
@@ -132,7 +132,21 @@ class Pg:
 
 
 @pytest.fixture
-def city(tmp_path):
+def services(tmp_path):
+    nats = Nats(tmp_path)
+    pg = Pg()
+    procs = []
+    yield nats, pg, procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    nats.stop()
+    pg.stop()
+
+
+@pytest.fixture
+def city(tmp_path, services):
     halls = {}
     for h in HALLS:
         cfg = tmp_path / ("%s.yaml" % h)
@@ -142,16 +156,8 @@ def city(tmp_path):
                         str(RECORDS), "--seed", str(len(halls) + 1)], check=True,
                        capture_output=True)
         halls[h] = data
-    nats = Nats(tmp_path)
-    pg = Pg()
-    procs = []
-    yield tmp_path, halls, nats, pg, procs
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    nats.stop()
-    pg.stop()
+    nats, pg, procs = services
+    return tmp_path, halls, nats, pg, procs
 
 
 def start(procs, tmp, name, argv):
@@ -286,3 +292,43 @@ def crc32c(data):
         for _ in range(8):
             crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
     return crc ^ 0xFFFFFFFF
+
+
+def safe_lsn(d):
+    """The LSN the running hallqd published as durable (0: none yet)."""
+    try:
+        f = dict(l.split(" ", 1) for l in (d.data / "safe-lsn").read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+    return int(f["lsn"]) if int(f["pid"]) == d.proc.pid else 0
+
+
+def test_follows_a_running_hall_up_to_its_safe_lsn(make_daemon, services, tmp_path):
+    """Beside a running hallqd the shipper follows the log, and never ships
+    past the safe LSN the daemon publishes (daemon/safe_lsn.h)."""
+    nats, pg, procs = services
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, args=("--checkpoint-ms", "0"))
+    start(procs, tmp_path, "centre", [CENTRE, "--nats", nats.url, "--pg", pg.conninfo])
+    start(procs, tmp_path, "ship", [SHIP, "--data", d.data, "--nats", nats.url,
+                                    "--poll-ms", "20"])
+    k = d.kiosk()
+
+    def centre_lsn():
+        r = pg.query("SELECT last_lsn FROM hallq.hall WHERE hall_id = 'demo-city'") \
+            if pg.query("SELECT to_regclass('hallq.hall')") != [[""]] else []
+        return int(r[0][0]) if r else 0
+
+    for i in range(60):
+        k.ok("ticket.take", line="A")
+        shipped = centre_lsn()  # before reading the safe LSN, which only grows
+        assert shipped <= safe_lsn(d), (shipped, safe_lsn(d))
+    wait_for("the safe LSN to cover the tickets", lambda: safe_lsn(d) >= 60, 30)
+    target = safe_lsn(d)
+    wait_for("the centre to reach the safe LSN", lambda: centre_lsn() >= target, 30)
+    rows = pg.query("SELECT lsn, op FROM hallq.record WHERE hall_id = 'demo-city' ORDER BY lsn")
+    assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
+    assert sum(1 for r in rows if r[1] == "ticket.take") >= 55
+    recs = wal_records(d.data / "wal")
+    got = dict((int(r[0]), r[1]) for r in pg.query(
+        "SELECT lsn, encode(chain_hash, 'hex') FROM hallq.record WHERE hall_id = 'demo-city'"))
+    assert all(got[lsn] == h.hex() for lsn, h, _, _ in recs if lsn in got)
