@@ -182,6 +182,8 @@ static char *payload_json(const uint8_t *p, size_t n)
 
 enum { M_ACK, M_NAK };
 
+static long repeats; /* messages at or below their hall's last LSN */
+
 /* Handles one message inside the open transaction; -1: PostgreSQL failed
  * (the transaction is rolled back and nothing acked). */
 static int handle(PGconn *pg, natsMsg *m, int *verdict)
@@ -225,7 +227,11 @@ static int handle(PGconn *pg, natsMsg *m, int *verdict)
     char state[16];
     snprintf(state, sizeof state, "%.*s", PQgetlength(r, 0, 2), PQgetvalue(r, 0, 2));
     PQclear(r);
-    if (lsn <= last || !strcmp(state, "broken"))
+    if (lsn <= last) {
+        repeats++;
+        return 0;
+    }
+    if (!strcmp(state, "broken"))
         return 0;
     const char *sql_state = "UPDATE hallq.hall SET state = $2, why = $3 WHERE hall_id = $1";
     if (lsn > last + 1) {
@@ -370,6 +376,10 @@ int main(int argc, char **argv)
     fprintf(stderr, WHO ": ready (consumer %s, schema version %d)\n", durable, SCHEMA_VERSION);
     int status = 0;
     int *verdicts = calloc((size_t)batch, sizeof *verdicts);
+    /* For the tests: die by SIGKILL right after the Nth commit, before its
+     * acks (the window the exactly-once argument must cover). */
+    const char *die = getenv("HALLQ_CENTRE_KILL_AFTER_COMMIT");
+    long commits = 0, die_at = die ? strtol(die, NULL, 10) : 0;
     while (!stop) {
         natsMsgList list = {0};
         st = natsSubscription_Fetch(&list, sub, batch, 1000, &jerr);
@@ -390,6 +400,14 @@ int main(int argc, char **argv)
                 natsMsg_Nak(list.Msgs[i], NULL);
             sleep(1);
         } else {
+            if (++commits == die_at) {
+                fprintf(stderr, WHO ": killed after commit %ld, before its acks\n", commits);
+                raise(SIGKILL);
+            }
+            if (repeats) {
+                fprintf(stderr, WHO ": %ld repeats ignored\n", repeats);
+                repeats = 0;
+            }
             for (int i = 0; i < list.Count; i++) {
                 if (verdicts[i] == M_ACK)
                     natsMsg_Ack(list.Msgs[i], NULL);

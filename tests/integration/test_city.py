@@ -231,6 +231,28 @@ def test_sigkill_shipper_and_centre(city):
     check_exactly_once(pg, halls)
 
 
+def test_centre_killed_between_commit_and_ack_repeats_nothing(city):
+    tmp, halls, nats, pg, procs = city
+    centre = [CENTRE, "--nats", nats.url, "--pg", pg.conninfo, "--batch", "16",
+              "--ack-wait", "2"]
+    log = open(tmp / "centre-dies.log", "ab")
+    p = subprocess.Popen([str(a) for a in centre], stdout=log, stderr=log,
+                         env=dict(os.environ, HALLQ_CENTRE_KILL_AFTER_COMMIT="5"))
+    procs.append(p)
+    for h, d in halls.items():
+        s = start(procs, tmp, "ship-" + h, [SHIP, "--data", d, "--nats", nats.url, "--once"])
+        assert s.wait(60) == 0
+    assert p.wait(60) == -signal.SIGKILL
+    assert "killed after commit 5" in (tmp / "centre-dies.log").read_text()
+    loaded_then = int(pg.query("SELECT count(*) FROM hallq.record")[0][0])
+    assert 0 < loaded_then <= 5 * 16
+    start(procs, tmp, "centre", centre)
+    wait_for("the centre to load every hall", lambda: loaded(pg, halls), 60, 0.3)
+    check_exactly_once(pg, halls)
+    # the fifth batch came again and was found loaded, not loaded twice
+    assert "repeats ignored" in (tmp / "centre.log").read_text()
+
+
 def test_tampered_record_breaks_its_hall_only(city):
     tmp, halls, nats, pg, procs = city
     bad_hall = HALLS[1]
