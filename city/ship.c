@@ -329,9 +329,18 @@ int main(int argc, char **argv)
             status = 1;
             break;
         }
-        natsStatus st = js_PublishAsyncComplete(s.js, NULL);
-        if (st != NATS_OK && s.failed_min == 0)
-            s.failed_min = next; /* not all acknowledged: the round again */
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 10000; /* ms: e.g. the server went away with acks owed */
+        natsStatus st = js_PublishAsyncComplete(s.js, &po);
+        if (st != NATS_OK) {
+            /* Not all acknowledged: drop what is still owed, the round again. */
+            natsMsgList owed = {0};
+            if (js_PublishAsyncGetPendingList(&owed, s.js) == NATS_OK)
+                natsMsgList_Destroy(&owed);
+            if (s.failed_min == 0 || next < s.failed_min)
+                s.failed_min = next;
+        }
         if (s.failed_min != 0) {
             fprintf(stderr, WHO ": publish failed from LSN %" PRIu64 " (%s): again\n", s.failed_min,
                     natsStatus_GetText(st));

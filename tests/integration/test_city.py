@@ -78,10 +78,17 @@ class Nats:
         self.port = free_port()
         self.store = tmp / "nats"
         self.log = open(tmp / "nats.log", "ab")
+        self.url = "nats://127.0.0.1:%d" % self.port
+        self.start()
+
+    def start(self):
         self.proc = subprocess.Popen([NATS, "-js", "-sd", str(self.store), "-a", "127.0.0.1",
                                       "-p", str(self.port)], stdout=self.log, stderr=self.log)
         wait_for("nats-server", self.up, 20)
-        self.url = "nats://127.0.0.1:%d" % self.port
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
 
     def up(self):
         try:
@@ -259,6 +266,22 @@ def test_centre_killed_between_commit_and_ack_repeats_nothing(city):
     # found loaded, not loaded twice
     wait_for("the unacked batch to come again",
              lambda: "repeats ignored" in (tmp / "centre.log").read_text(), 30, 0.2)
+    check_exactly_once(pg, halls)
+
+
+def test_nats_server_killed_and_restarted_on_its_store(city):
+    tmp, halls, nats, pg, procs = city
+    rng = random.Random(int(os.environ.get("HALLQ_CITY_SEED", "16")))
+    start(procs, tmp, "centre", [CENTRE, "--nats", nats.url, "--pg", pg.conninfo, "--batch", "16",
+                                 "--ack-wait", "2"])
+    for h, d in halls.items():
+        start(procs, tmp, "ship-" + h, [SHIP, "--data", d, "--nats", nats.url, "--window", "32"])
+    for _ in range(3):
+        time.sleep(rng.uniform(0.05, 0.5))
+        nats.kill()
+        time.sleep(rng.uniform(0.0, 0.3))
+        nats.start()
+    wait_for("the centre to load every hall", lambda: loaded(pg, halls), 90, 0.3)
     check_exactly_once(pg, halls)
 
 
