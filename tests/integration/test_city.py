@@ -159,14 +159,20 @@ def services(tmp_path):
 
 
 @pytest.fixture
-def city(tmp_path, services):
+def records():
+    """Records per hall (a test parametrizes it to change it)."""
+    return RECORDS
+
+
+@pytest.fixture
+def city(tmp_path, services, records):
     halls = {}
     for h in HALLS:
         cfg = tmp_path / ("%s.yaml" % h)
         cfg.write_text(DEMO.read_text().replace("id: demo-city", "id: " + h, 1))
         data = tmp_path / h
         subprocess.run([str(WALGEN), "--out", str(data), "--config", str(cfg), "--records",
-                        str(RECORDS), "--seed", str(len(halls) + 1)], check=True,
+                        str(records), "--seed", str(len(halls) + 1)], check=True,
                        capture_output=True)
         halls[h] = data
     nats, pg, procs = services
@@ -217,6 +223,7 @@ def test_every_record_once(city):
     check_exactly_once(pg, halls)
 
 
+@pytest.mark.parametrize("records", [8000])  # so that the kills land while they ship
 def test_sigkill_shipper_and_centre(city):
     tmp, halls, nats, pg, procs = city
     rng = random.Random(int(os.environ.get("HALLQ_CITY_SEED", "16")))
