@@ -120,12 +120,21 @@ class Pg:
         subprocess.run(self.as_user + [str(PGBIN / "initdb"), "-D", str(self.dir / "data"),
                                        "-A", "trust", "-U", "postgres", "--no-sync"],
                        check=True, capture_output=True)
+        self.start()
+        self.conninfo = "host=%s port=%d user=postgres dbname=postgres" % (self.dir, self.port)
+
+    def start(self):
         subprocess.run(self.as_user + [str(PGBIN / "pg_ctl"), "-D", str(self.dir / "data"),
                                        "-l", str(self.dir / "log"), "-w", "-o",
                                        "-p %d -k %s -c listen_addresses='' -c fsync=off"
                                        % (self.port, self.dir), "start"],
                        check=True, capture_output=True)
-        self.conninfo = "host=%s port=%d user=postgres dbname=postgres" % (self.dir, self.port)
+
+    def crash(self):
+        """An immediate stop: no checkpoint, recovery at the next start."""
+        subprocess.run(self.as_user + [str(PGBIN / "pg_ctl"), "-D", str(self.dir / "data"),
+                                       "-m", "immediate", "stop"], check=True,
+                       capture_output=True)
 
     def query(self, sql):
         r = subprocess.run([str(PGBIN / "psql"), "-X", "-A", "-t", "-F", "|", "-d", self.conninfo,
@@ -290,6 +299,25 @@ def test_nats_server_killed_and_restarted_on_its_store(city):
         nats.start()
     wait_for("the centre to load every hall", lambda: loaded(pg, halls), 90, 0.3)
     check_exactly_once(pg, halls)
+
+
+def test_postgresql_restarted(city):
+    tmp, halls, nats, pg, procs = city
+    rng = random.Random(int(os.environ.get("HALLQ_CITY_SEED", "16")))
+    start(procs, tmp, "centre", [CENTRE, "--nats", nats.url, "--pg", pg.conninfo, "--batch", "16",
+                                 "--ack-wait", "2"])
+    for h, d in halls.items():
+        start(procs, tmp, "ship-" + h, [SHIP, "--data", d, "--nats", nats.url])
+    for _ in range(2):
+        wait_for("the centre to load something", lambda: int(pg.query(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'hallq'")[0][0]) > 0, 30)
+        time.sleep(rng.uniform(0.05, 0.4))
+        pg.crash()
+        time.sleep(rng.uniform(0.1, 0.5))
+        pg.start()
+    wait_for("the centre to load every hall", lambda: loaded(pg, halls), 90, 0.3)
+    check_exactly_once(pg, halls)
+    assert "postgresql" in (tmp / "centre.log").read_text()  # it did see the crashes
 
 
 def test_tampered_record_breaks_its_hall_only(city):
