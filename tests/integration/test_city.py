@@ -421,3 +421,37 @@ def test_follows_a_running_hall_up_to_its_safe_lsn(make_daemon, services, tmp_pa
     got = dict((int(r[0]), r[1]) for r in pg.query(
         "SELECT lsn, encode(chain_hash, 'hex') FROM hallq.record WHERE hall_id = 'demo-city'"))
     assert all(got[lsn] == h.hex() for lsn, h, _, _ in recs if lsn in got)
+
+
+def test_a_hall_offline_for_a_day_catches_up(make_daemon, services, tmp_path):
+    """The shipper stopped while the hall works a day (tickets, then the clock
+    a day on), then back: the centre gets the whole day, oldest first, once."""
+    nats, pg, procs = services
+    d = make_daemon(manual_clock=True, start_ms=TUESDAY_10AM, args=("--checkpoint-ms", "0"))
+    start(procs, tmp_path, "centre", [CENTRE, "--nats", nats.url, "--pg", pg.conninfo])
+    ship = [SHIP, "--data", d.data, "--nats", nats.url, "--poll-ms", "20"]
+    s = start(procs, tmp_path, "ship", ship)
+    k = d.kiosk()
+    k.ok("ticket.take", line="A")
+    wait_for("the first records at the centre", lambda: int((pg.query(
+        "SELECT max(last_lsn) FROM hallq.hall") or [["0"]])[0][0] or 0) > 0
+        if pg.query("SELECT to_regclass('hallq.hall')") != [[""]] else False, 30)
+    s.send_signal(signal.SIGTERM)
+    assert s.wait(10) == 0
+    before = int(pg.query("SELECT count(*) FROM hallq.record")[0][0])
+    a = d.admin()
+    for i in range(40):
+        k.ok("ticket.take", line="B")
+    a.ok("clock.advance", ms=24 * 3600 * 1000)  # the day closes, a new one starts
+    k.ok("ticket.take", line="A")
+    wait_for("the safe LSN to cover the day", lambda: safe_lsn(d) >= before + 40, 30)
+    assert int(pg.query("SELECT count(*) FROM hallq.record")[0][0]) == before
+    target = safe_lsn(d)
+    start(procs, tmp_path, "ship", ship)
+    wait_for("the centre to catch up", lambda: int(pg.query(
+        "SELECT last_lsn FROM hallq.hall WHERE hall_id = 'demo-city'")[0][0]) >= target, 30)
+    rows = pg.query("SELECT lsn, op FROM hallq.record WHERE hall_id = 'demo-city' ORDER BY lsn")
+    assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
+    assert sum(1 for r in rows if r[1] == "ticket.take") >= 41
+    assert "clock.advance" in [r[1] for r in rows]
+    assert pg.query("SELECT state FROM hallq.hall WHERE hall_id = 'demo-city'") == [["ok"]]
