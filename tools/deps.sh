@@ -6,7 +6,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
       libcmocka-dev libsodium-dev libyaml-dev libjansson-dev libh2o-dev python3 python3-pytest python3-msgpack
-      chromium chromium-driver python3-selenium fonts-noto-cjk)  # the last line: tests/browser
+      chromium chromium-driver python3-selenium fonts-noto-cjk  # tests/browser
+      nats-server libnats-dev postgresql-15 libpq-dev)  # the city: city/, tests/integration/test_city.py
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang libclang-rt-14-dev)
 fi
