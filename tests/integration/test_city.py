@@ -137,9 +137,17 @@ class Pg:
                        capture_output=True)
 
     def query(self, sql):
-        r = subprocess.run([str(PGBIN / "psql"), "-X", "-A", "-t", "-F", "|", "-d", self.conninfo,
-                            "-c", sql], check=True, capture_output=True, text=True)
-        return [line.split("|") for line in r.stdout.splitlines() if line]
+        """The rows of sql. A query made before the centre created its schema
+        (a loaded machine can start it late) waits for the schema, up to 60 s."""
+        end = time.monotonic() + 60
+        while True:
+            r = subprocess.run([str(PGBIN / "psql"), "-X", "-A", "-t", "-F", "|", "-d",
+                                self.conninfo, "-c", sql], capture_output=True, text=True)
+            if r.returncode == 0:
+                return [line.split("|") for line in r.stdout.splitlines() if line]
+            if 'relation "hallq.' not in r.stderr or time.monotonic() > end:
+                raise AssertionError("psql %r: %s" % (sql, r.stderr))
+            time.sleep(0.1)
 
     def stop(self):
         subprocess.run(self.as_user + [str(PGBIN / "pg_ctl"), "-D", str(self.dir / "data"),
