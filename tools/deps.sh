@@ -5,7 +5,7 @@
 #   tools/deps.sh --fuzz   that, and clang with libFuzzer (tools/fuzz.sh)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
-      libcmocka-dev libsodium-dev libyaml-dev libjansson-dev libh2o-dev python3 python3-pytest python3-msgpack
+      libcmocka-dev libsodium-dev libyaml-dev libjansson-dev libh2o-dev libsystemd-dev scdoc python3 python3-pytest python3-msgpack
       chromium chromium-driver python3-selenium fonts-noto-cjk)  # the last line: tests/browser
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang libclang-rt-14-dev)
