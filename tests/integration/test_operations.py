@@ -149,3 +149,26 @@ def test_default_config_is_installed_path(workdir):
     blob = HALLQD.read_bytes()
     assert (str(REPO) + "/examples").encode() not in blob
     assert DEMO.exists()
+
+
+def test_a_slow_sync_is_logged_with_its_duration(make_daemon, workdir):
+    # The fault shim holds the WAL's fdatasync while a file exists: held
+    # 0.4 s, the sync is logged as slow (at 250 ms and more).
+    import time
+    from conftest import FAULTFS, wait_until
+    hold = workdir / "hold"
+    env = dict(os.environ, LD_PRELOAD=str(FAULTFS), HALLQ_FAULT="none:1:EIO",
+               HALLQ_FAULT_HOLD=str(hold))
+    d = make_daemon(env=env)
+    k = d.kiosk()
+    k.ok("ticket.take", line="A")
+    assert "wal: a write and sync took" not in d.log_text()
+    hold.write_text("")
+    k.send("ticket.take", {"line": "A"})
+    wait_until((workdir / "hold.held").exists, "held fdatasync")
+    time.sleep(0.4)  # the disk is this slow: the duration is what is tested
+    hold.unlink()
+    assert k.read_response()["ok"]
+    text = d.wait_log("wal: a write and sync took")
+    ms = int(re.search(r"hallqd: warn: wal: a write and sync took (\d+) ms", text).group(1))
+    assert 400 <= ms < 60000, ms
