@@ -11,6 +11,7 @@
 
 static int max_level = HQ_LOG_INFO;
 static bool journal;
+static bool pinned; /* --log-level given: log.level is ignored */
 
 static const char *const names[] = {"error", "warn", "info", "debug"};
 /* journald priorities (syslog's): err, warning, info, debug. */
@@ -29,6 +30,20 @@ int hq_log_level_of(const char *name)
 void hq_log_set_level(int level)
 {
     max_level = level < HQ_LOG_ERROR ? HQ_LOG_ERROR : level > HQ_LOG_DEBUG ? HQ_LOG_DEBUG : level;
+}
+
+void hq_log_pin_level(int level)
+{
+    hq_log_set_level(level);
+    pinned = true;
+}
+
+void hq_log_config_level(const char *name)
+{
+    if (pinned)
+        return;
+    int l = name && name[0] ? hq_log_level_of(name) : -1;
+    hq_log_set_level(l < 0 ? HQ_LOG_INFO : l);
 }
 
 bool hq_log_enabled(int level)

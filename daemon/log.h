@@ -18,6 +18,11 @@ void hq_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int hq_log_level_of(const char *name);
 /* Lines above `level` are not written from now on. */
 void hq_log_set_level(int level);
+/* The level from the config's log.level ("" or NULL: info), unless
+ * --log-level set one (hq_log_pin_level): at start and on a reload. */
+void hq_log_config_level(const char *name);
+/* --log-level: from now on the config's log.level is ignored. */
+void hq_log_pin_level(int level);
 /* Whether a line of `level` would be written. */
 bool hq_log_enabled(int level);
 /* Looks at JOURNAL_STREAM: whether stderr is the journal (then lines get

@@ -342,7 +342,7 @@ int main(int argc, char **argv)
                         optarg);
                 return 2;
             }
-            hq_log_set_level(hq_log_level_of(optarg));
+            hq_log_pin_level(hq_log_level_of(optarg));
             break;
         case 'k': {
             char *end;
@@ -389,6 +389,7 @@ int main(int argc, char **argv)
         hq_log(HQ_LOG_ERROR, "config: %s", err);
         return 1;
     }
+    hq_log_config_level(file_cfg->log_level);
     if (cfgfile_check_demo(file_cfg, config_path, tcp ? tcp : file_cfg->tcp.addr,
                            http ? http : file_cfg->http.addr, demo, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "%s; not starting", err);
