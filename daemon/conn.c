@@ -773,8 +773,9 @@ void conn_sweep(uv_timer_t *t)
         if (c->closing)
             continue;
         if (!c->authed && now - c->born_ms >= l->hello_timeout_ms) {
-            hq_log(HQ_LOG_INFO, "connection closed: no hello within %u s",
-                   l->hello_timeout_ms / 1000);
+            char why[64];
+            snprintf(why, sizeof why, "no hello within %u s", l->hello_timeout_ms / 1000);
+            conn_log_refused(c, "connection closed", why);
             conn_fail(c, PROTO_E_UNAUTHENTICATED, "hello: not sent within hello_timeout_s");
         } else if (c->reading && c->partial_since &&
                    now - c->partial_since >= l->frame_timeout_ms) {

@@ -175,3 +175,11 @@ def test_a_slow_sync_is_logged_with_its_duration(make_daemon, workdir):
         return max([int(x) for x in found] or [0])
     wait_until(lambda: longest() >= 400, "the held sync's line")
     assert longest() < 60000
+
+
+def test_a_silent_connection_is_logged_with_its_peer(make_daemon):
+    d = make_daemon(extra={"hello_timeout_s: 10": "hello_timeout_s: 1"})
+    c = Client.tcp(d.port)
+    assert c.is_closed(timeout=10)
+    d.wait_log("connection closed from tcp 127.0.0.1:%d: no hello within 1 s"
+               % c.sock.getsockname()[1])
