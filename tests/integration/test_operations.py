@@ -158,7 +158,8 @@ def test_a_slow_sync_is_logged_with_its_duration(make_daemon, workdir):
     from conftest import FAULTFS, wait_until
     hold = workdir / "hold"
     env = dict(os.environ, LD_PRELOAD=str(FAULTFS), HALLQ_FAULT="none:1:EIO",
-               HALLQ_FAULT_HOLD=str(hold))
+               HALLQ_FAULT_HOLD=str(hold),  # ASan wants its runtime first (test_faults.py):
+               ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=1")
     d = make_daemon(env=env)
     k = d.kiosk()
     k.ok("ticket.take", line="A")
