@@ -227,8 +227,10 @@ static void after_flush(uv_work_t *w, int status)
         metrics_sync_end(&s->metrics, s->b_records);
         s->durable_clock = s->b_clock;
         s->ckpt_records += s->b_records;
-        if (s->b_reload)
+        if (s->b_reload) {
+            hq_log_config_level(hall_config_current(s->h)->log_level);
             hq_log(HQ_LOG_INFO, "config reload (SIGHUP): the new config is in force");
+        }
         gc_flush_done(s, head);
         /* The pending batch goes out now, or is held for the connections
          * just answered that will send again at once (gcommit.c). */

@@ -29,9 +29,11 @@
 #include "daemon/hall/events.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/pii.h"
 
 #include <inttypes.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +277,55 @@ static void conn_release_held(server *s, req *from)
             batch_enqueue(s, x);
 }
 
+/* Who is at the other end of c, for the log: "tcp 10.0.0.5:51234", "unix
+ * pid 812 uid 998" (SO_PEERCRED), or "http". */
+static void conn_peer(conn *c, char *buf, size_t len)
+{
+    if (c->http) {
+        snprintf(buf, len, "http");
+        return;
+    }
+    uv_os_fd_t fd;
+    if (c->l->is_unix) {
+        struct ucred cr;
+        socklen_t sl = sizeof cr;
+        if (uv_fileno(&c->h.handle, &fd) == 0 &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) == 0)
+            snprintf(buf, len, "unix pid %ld uid %ld", (long)cr.pid, (long)cr.uid);
+        else
+            snprintf(buf, len, "unix");
+        return;
+    }
+    struct sockaddr_storage ss;
+    int n = sizeof ss;
+    char ip[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &n) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(buf, len, "tcp %s:%d", ip, port);
+}
+
+/* A connection refused or cut for what its client sent: logged with the
+ * peer and the reason (never a token), at most HQ_LOG_BURST lines per
+ * HQ_LOG_WINDOW_MS, so that a client hammering the port cannot flood the
+ * journal. */
+static void conn_log_refused(conn *c, const char *what, const char *reason)
+{
+    static hq_log_limit lim;
+    char peer[128];
+    if (!hq_log_enabled(HQ_LOG_WARN))
+        return;
+    conn_peer(c, peer, sizeof peer);
+    hq_log_limited(&lim, uv_now(&c->srv->loop), HQ_LOG_WARN, "%s from %s: %s", what, peer, reason);
+}
+
 /* Moves answered slots from the head of the FIFO to the output, running
  * direct requests as they reach the head. */
 void conn_pump(conn *c)
@@ -294,6 +345,11 @@ void conn_pump(conn *c)
                 reload_at_head(s, r);
             } else {
                 direct_exec(s, c, r);
+                if (r->def->op == HALL_OP_HELLO && r->code != PROTO_OK)
+                    conn_log_refused(c, "hello refused",
+                                     r->code == PROTO_E_UNAUTHENTICATED
+                                         ? "token not accepted on this listener"
+                                         : proto_err_name(r->code));
             }
             if (!r->close_after)
                 conn_release_held(s, r->next);
@@ -492,16 +548,20 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
     proto_err code = proto_request_decode(&s->zone, body, len, &rq, &e);
     r->id = code == PROTO_OK || code == PROTO_E_BAD_REQUEST ? rq.id : 0;
     if (code == PROTO_E_BAD_FRAME) {
+        conn_log_refused(c, "bad frame", e.msg);
         req_error(r, code, e.msg);
         return;
     }
     if (code != PROTO_OK) {
+        if (!c->authed)
+            conn_log_refused(c, "connection refused", "the first request is not a hello");
         req_error(r, c->authed ? code : PROTO_E_UNAUTHENTICATED,
                   c->authed ? e.msg : "the first request must be hello");
         return;
     }
     r->def = hall_op_find(rq.op, rq.op_len);
     if (!c->authed && (!r->def || r->def->op != HALL_OP_HELLO)) {
+        conn_log_refused(c, "connection refused", "the first request is not a hello");
         req_error(r, PROTO_E_UNAUTHENTICATED, "the first request must be hello");
         return;
     }
@@ -628,10 +688,11 @@ static void conn_read_frames(conn *c)
                 c->parsing = false;
                 return;
             }
-            req_error(r, PROTO_E_BAD_FRAME,
-                      rc == PROTO_FRAME_EZERO  ? "frame: length 0"
-                      : rc == PROTO_FRAME_EBIG ? "frame: longer than max_frame"
-                                               : "frame: out of memory");
+            const char *why = rc == PROTO_FRAME_EZERO  ? "frame: length 0"
+                              : rc == PROTO_FRAME_EBIG ? "frame: longer than max_frame"
+                                                       : "frame: out of memory";
+            conn_log_refused(c, "bad frame", why);
+            req_error(r, PROTO_E_BAD_FRAME, why);
             c->closing = true;
             conn_stop_reading(c);
             break;
@@ -687,6 +748,7 @@ void conn_accept(uv_stream_t *ls, int status)
     if (!l->is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
     if (s->n_conns > hall_config_current(s->h)->limits.max_connections) {
+        conn_log_refused(c, "connection refused", "too many connections (limits.max_connections)");
         conn_fail(c, PROTO_E_LIMIT, "too many connections");
         return;
     }
@@ -700,6 +762,7 @@ void conn_accept(uv_stream_t *ls, int status)
 void conn_sweep(uv_timer_t *t)
 {
     server *s = t->data;
+    hq_notify_watchdog();
     if (s->state_stale && !state_nondurable(s))
         state_restore(s, s->stale_rc, "lmdb: the catch-up tried again");
     const hall_limits *l = &hall_config_current(s->h)->limits;
@@ -710,8 +773,9 @@ void conn_sweep(uv_timer_t *t)
         if (c->closing)
             continue;
         if (!c->authed && now - c->born_ms >= l->hello_timeout_ms) {
-            hq_log(HQ_LOG_INFO, "connection closed: no hello within %u s",
-                   l->hello_timeout_ms / 1000);
+            char why[64];
+            snprintf(why, sizeof why, "no hello within %u s", l->hello_timeout_ms / 1000);
+            conn_log_refused(c, "connection closed", why);
             conn_fail(c, PROTO_E_UNAUTHENTICATED, "hello: not sent within hello_timeout_s");
         } else if (c->reading && c->partial_since &&
                    now - c->partial_since >= l->frame_timeout_ms) {

@@ -26,6 +26,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#define WAL_SYNC_SLOW_MS 250 /* a WAL write and sync this slow is logged */
+
 #define HOLD_MIN_NS 50000ULL   /* 50 us */
 #define HOLD_MAX_NS 2000000ULL /* 2 ms */
 #define GAP_MAX_NS 5000000ULL  /* 5 ms */
@@ -157,6 +159,12 @@ void gc_flush_done(server *s, req *head)
 {
     uint64_t now = uv_hrtime();
     uint64_t took = now - s->gc.flush_ns;
+    if (took >= (uint64_t)WAL_SYNC_SLOW_MS * 1000000) {
+        /* A slow disk: worth an operator's look, not a line per batch. */
+        static hq_log_limit lim;
+        hq_log_limited(&lim, now / 1000000, HQ_LOG_WARN,
+                       "wal: a write and sync took %" PRIu64 " ms", took / 1000000);
+    }
     s->gc.sync_ns = s->gc.sync_ns ? (s->gc.sync_ns * 7 + took) / 8 : took;
     /* Twice the sync time: on the demo machine the last of 50 clients is
      * back 200-300 us after its answer, a sync takes 150-200 us; one sync

@@ -29,8 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Set by the build (daemon/CMakeLists.txt) to the installed paths. */
 #ifndef HALLQ_DEFAULT_CONFIG
-#define HALLQ_DEFAULT_CONFIG "examples/demo-hall.yaml"
+#define HALLQ_DEFAULT_CONFIG "/etc/hallq/hall.yaml"
+#endif
+#ifndef HALLQ_DEMO_CONFIG
+#define HALLQ_DEMO_CONFIG "/usr/share/hallq/examples/demo-hall.yaml"
 #endif
 
 static void usage(FILE *f)
@@ -38,10 +42,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: hallqd [--config FILE] [--data DIR] [--tcp HOST:PORT] [--unix PATH]\n"
                "              [--http HOST:PORT] [--manual-clock] [--fsync always|none]\n"
                "              [--checkpoint-ms N] [--read-only] [--demo] [--check-config FILE]\n"
-               "              [--version]\n"
+               "              [--log-level error|warn|info|debug] [--version]\n"
                "\n"
-               "  --config FILE   the hall's configuration (default: the demo hall,\n"
-               "                  " HALLQ_DEFAULT_CONFIG ")\n"
+               "  --config FILE   the hall's configuration (default " HALLQ_DEFAULT_CONFIG ";\n"
+               "                  with --demo: the demo hall, " HALLQ_DEMO_CONFIG ")\n"
                "  --data DIR      state and WAL directory (default ./hallq-data)\n"
                "  --tcp HOST:PORT TCP listener (default from the config, 127.0.0.1:7420;\n"
                "                  port 0 picks a free port, shown in the ready line)\n"
@@ -57,27 +61,17 @@ static void usage(FILE *f)
                "  --read-only     serve the state in DIR as it is (a replay made by\n"
                "                  'hallq wal replay'): reads, stats, digest; every\n"
                "                  mutation is forbidden; the config comes from the state\n"
-               "  --demo          serve a config with the demo hall's public tokens on a\n"
-               "                  non-loopback address (refused without it)\n"
+               "  --demo          without --config: serve the demo hall; and serve a config\n"
+               "                  with the demo hall's public tokens on a non-loopback\n"
+               "                  address (refused without it)\n"
+               "  --log-level L   log lines up to L (default info; under systemd each\n"
+               "                  line carries its journald priority)\n"
                "  --check-config FILE  check FILE and exit: 0 and 'ok', or 2 and\n"
                "                  FILE:LINE: what is wrong; no data dir is touched\n"
                "  --version       print hallqd's version, its rules and WAL format versions\n"
                "\n"
                "Prints 'hallqd ready tcp=HOST:PORT unix=PATH http=HOST:PORT' on stderr when\n"
                "ready (without http= when there is no HTTP listener).\n");
-}
-
-/* Finds the demo hall next to the binary's source tree or installed. */
-static const char *default_config(void)
-{
-    static char path[PATH_MAX];
-    const char *candidates[] = {HALLQ_DEFAULT_CONFIG, HALLQ_SOURCE_DIR "/examples/demo-hall.yaml"};
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++)
-        if (access(candidates[i], R_OK) == 0) {
-            snprintf(path, sizeof path, "%s", candidates[i]);
-            return path;
-        }
-    return candidates[1];
 }
 
 static int lock_data_dir(const char *dir)
@@ -304,8 +298,10 @@ int main(int argc, char **argv)
         {"read-only", no_argument, 0, 'r'},    {"checkpoint-ms", required_argument, 0, 'k'},
         {"help", no_argument, 0, 'h'},         {"http", required_argument, 0, 'H'},
         {"demo", no_argument, 0, 'D'},         {"check-config", required_argument, 0, 'C'},
-        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
+        {"version", no_argument, 0, 'V'},      {"log-level", required_argument, 0, 'L'},
+        {0, 0, 0, 0}};
     /* clang-format on */
+    hq_log_detect_journal();
     int ch;
     while ((ch = getopt_long(argc, argv, "c:d:t:u:H:mf:rk:h", opts, NULL)) != -1) {
         switch (ch) {
@@ -338,6 +334,15 @@ int main(int argc, char **argv)
             break;
         case 'C':
             check_path = optarg;
+            break;
+        case 'L':
+            if (hq_log_level_of(optarg) < 0) {
+                fprintf(stderr,
+                        "hallqd: --log-level: expected error, warn, info or debug, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            hq_log_pin_level(hq_log_level_of(optarg));
             break;
         case 'k': {
             char *end;
@@ -376,7 +381,7 @@ int main(int argc, char **argv)
     if (read_only)
         return run_read_only(data_dir, tcp, unix_path, http, demo);
     if (!config_path)
-        config_path = default_config();
+        config_path = demo ? HALLQ_DEMO_CONFIG : HALLQ_DEFAULT_CONFIG;
 
     char err[1024];
     hall_config *file_cfg = NULL;
@@ -384,6 +389,7 @@ int main(int argc, char **argv)
         hq_log(HQ_LOG_ERROR, "config: %s", err);
         return 1;
     }
+    hq_log_config_level(file_cfg->log_level);
     if (cfgfile_check_demo(file_cfg, config_path, tcp ? tcp : file_cfg->tcp.addr,
                            http ? http : file_cfg->http.addr, demo, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "%s; not starting", err);

@@ -8,6 +8,7 @@
  * no write transaction outlives the replay. */
 #include "daemon/recovery.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,9 @@ static int commit(replay_ctx *c)
     hall_batch_commit(c->h);
     c->applied = c->last_lsn;
     c->in_txn = 0;
+    if (!c->b) /* the daemon's start-up: systemd shows how far it is */
+        hq_notify("STATUS=recovering: replayed the WAL up to LSN %llu",
+                  (unsigned long long)c->applied);
     return 0;
 }
 

@@ -38,6 +38,7 @@
 #include "daemon/server_internal.h"
 #include "daemon/http.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -141,6 +142,7 @@ static void begin_stop(server *s, const char *why)
     if (s->stopping)
         return;
     s->stopping = true;
+    hq_notify("STOPPING=1\nSTATUS=stopping (%s)", why);
     feed_stop(&s->feed);
     hq_log(HQ_LOG_INFO, "%s: stopping (finishing what is in flight)", why);
     if (s->tcp.open)
@@ -321,11 +323,20 @@ int server_run(const server_options *o, hall **hp, hall_store *st, wal_writer *w
      * leaves mid-answer makes H2O write to it, as a TCP client could. */
     signal(SIGPIPE, SIG_IGN);
 
+    /* The start-up summary: what an operator checks first in the journal. */
+    hq_log(HQ_LOG_INFO,
+           "hallqd %s (rules %d, wal format %d): hall %s; tcp=%s unix=%s http=%s; data %s; "
+           "at LSN %llu; checkpoint every %u ms; fsync %s%s",
+           HALLQ_VERSION, HALL_RULES_VERSION, WAL_FORMAT_VERSION, cfg->hall_id, bound, o->unix_path,
+           hbound[0] ? hbound : "none", o->data_dir, (unsigned long long)durable_lsn(s),
+           o->checkpoint_ms, o->fsync ? "always" : "none", o->read_only ? "; read-only" : "");
     char ready[1100];
     int n = snprintf(ready, sizeof ready, "hallqd ready tcp=%s unix=%s%s%s\n", bound, o->unix_path,
                      hbound[0] ? " http=" : "", hbound);
     if (write(STDERR_FILENO, ready, (size_t)n) < 0)
         goto out;
+    hq_notify("READY=1\nSTATUS=serving hall %s at LSN %llu\nMAINPID=%ld", cfg->hall_id,
+              (unsigned long long)durable_lsn(s), (long)getpid());
 
     uv_run(&s->loop, UV_RUN_DEFAULT);
     gc_log(s);

@@ -554,6 +554,23 @@ static int parse_state(parser *p, hall_config *c, yaml_node_t *n)
     return 0;
 }
 
+static int parse_log(parser *p, hall_config *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"level", NULL};
+    static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+    if (!n)
+        return 0;
+    if (check_keys(p, n, "log", keys) ||
+        get_str(p, n, "log", "level", false, c->log_level, sizeof c->log_level))
+        return -1;
+    if (!c->log_level[0])
+        return 0;
+    for (int i = 0; levels[i]; i++)
+        if (strcmp(c->log_level, levels[i]) == 0)
+            return 0;
+    return fail(p, get(p, n, "level"), "log.level: expected error, warn, info or debug");
+}
+
 static int parse_pii(parser *p, hall_config *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"names", NULL};
@@ -817,9 +834,9 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
     yaml_parser_delete(&yp);
     set_defaults(c);
 
-    static const char *const top[] = {"hall",     "calendar", "rules",  "limits",      "listeners",
-                                      "wal",      "state",    "lines",  "departments", "materials",
-                                      "services", "windows",  "tokens", "pii",         NULL};
+    static const char *const top[] = {
+        "hall",        "calendar",  "rules",    "limits",  "listeners", "wal", "state", "lines",
+        "departments", "materials", "services", "windows", "tokens",    "pii", "log",   NULL};
     static const char *const lkeys[] = {"tcp", "unix", "http", NULL};
     yaml_node_t *root = yaml_document_get_root_node(&p.doc);
     if (!root)
@@ -829,7 +846,8 @@ int hall_config_parse(const char *text, size_t len, const char *origin, hall_con
              parse_rules(&p, c, get(&p, root, "rules")) ||
              parse_limits(&p, c, get(&p, root, "limits")) ||
              parse_wal(&p, c, get(&p, root, "wal")) || parse_state(&p, c, get(&p, root, "state")) ||
-             parse_pii(&p, c, get(&p, root, "pii")) || parse_catalogue(&p, c, root)) {
+             parse_pii(&p, c, get(&p, root, "pii")) || parse_log(&p, c, get(&p, root, "log")) ||
+             parse_catalogue(&p, c, root)) {
         /* error already set */
     } else {
         yaml_node_t *ls = get(&p, root, "listeners");

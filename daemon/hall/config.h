@@ -170,6 +170,9 @@ typedef struct hall_config {
     hall_wal_conf wal;
     hall_state_conf state;
     hall_pii_conf pii;
+    /* log.level: "error", "warn", "info" or "debug" ("" when not set: the
+     * daemon's default); hallqd's --log-level overrides it. */
+    char log_level[8];
 
     hall_line *lines;
     int n_lines;
