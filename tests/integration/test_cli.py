@@ -569,7 +569,7 @@ def test_version():
     wal = re.search(r"^#define WAL_FORMAT_VERSION (\d+)$",
                     (REPO / "wal" / "wal.h").read_text(), re.M).group(1)
     tail = "%s, rules %s, wal format %s\n" % (m.group(1), rules, wal)
-    assert tail == "0.2.0, rules 2, wal format 1\n"
+    assert tail == "0.2.0, rules 3, wal format 1\n"
     for binary, name in ((HALLQD, "hallqd"), (HALLQ, "hallq")):
         p = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10,
                            cwd="/")
