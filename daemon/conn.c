@@ -496,8 +496,13 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
         return;
     }
     if (code != PROTO_OK) {
-        req_error(r, c->authed ? code : PROTO_E_UNAUTHENTICATED,
-                  c->authed ? e.msg : "the first request must be hello");
+        /* A hello whose args are not a map is told so (bad_request; the
+         * connection stays unauthenticated), not "send hello first". */
+        if (!c->authed && code == PROTO_E_BAD_REQUEST && proto_op_is(&rq, "hello"))
+            req_error(r, code, "hello: args: expected a map {token, client?}");
+        else
+            req_error(r, c->authed ? code : PROTO_E_UNAUTHENTICATED,
+                      c->authed ? e.msg : "the first request must be hello");
         return;
     }
     r->def = hall_op_find(rq.op, rq.op_len);

@@ -209,3 +209,16 @@ def test_events_carry_their_records_time(daemon):
     wal, seq = subscribe(daemon, "display-demo", ["call", "line", "window"], since=0)
     assert seq > seq0
     assert events(wal, 5) == live  # nothing before seq0 had events
+
+
+def test_since_past_the_last_record_is_bad_request(daemon):
+    """A `since` beyond the last durable record (an adapter's state file
+    from a hall whose data dir was reset) is bad_request naming since, not a
+    silent skip to now (issue 17); the last record itself is fine."""
+    c = daemon.unix("dept-mkt")
+    seq = c.ok("subscribe", topics=["case"])["seq"]
+    c2 = daemon.unix("dept-mkt")
+    m = c2.request("subscribe", {"topics": ["case"], "since": seq + 1})
+    assert m["ok"] is False and m["error"]["code"] == "bad_request", m
+    assert "args.since" in m["error"]["message"] and str(seq) in m["error"]["message"], m
+    assert c2.ok("subscribe", topics=["case"], since=seq)["seq"] == seq

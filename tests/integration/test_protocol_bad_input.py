@@ -339,14 +339,22 @@ def test_wrong_token(daemon, bystander):
     bystander_served(bystander)
 
 
-def test_hello_without_token(daemon, bystander):
+@pytest.mark.parametrize("args,field", [({}, "args.token: missing"),
+                                        ({"token": 7}, "args.token: expected string"),
+                                        ([1, 2], "args: expected a map"),
+                                        ("kiosk-demo", "args: expected a map")])
+def test_malformed_hello_is_bad_request(daemon, bystander, args, field):
+    """A hello without a token, with a token that is not a string or with
+    args that are not a map is bad_request naming what is wrong (issue 17;
+    before, `unauthenticated` saying "the first request must be hello"); the
+    connection stays open and unauthenticated, so a good hello then works."""
     c = Client.tcp(daemon.port)
-    c.send("hello", {})
+    id = c.send("hello", args)
     m = c.read()
-    # A malformed hello is either named as such or refused outright.
-    assert m["ok"] is False and m["error"]["code"] in ("bad_request", "unauthenticated"), m
-    if m["error"]["code"] == "bad_request":
-        assert "token" in m["error"]["message"]
+    assert m["id"] == id and m["ok"] is False, m
+    assert m["error"]["code"] == "bad_request" and field in m["error"]["message"], m
+    assert m["error"]["message"].startswith("hello: "), m
+    assert c.ok("hello", token="kiosk-demo")["role"] == "kiosk"
     bystander_served(bystander)
 
 
