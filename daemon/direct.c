@@ -51,6 +51,14 @@ void direct_exec(server *s, conn *c, req *r)
             proto_fail(&e, PROTO_E_UNAUTHENTICATED, "hello: token not accepted on this listener");
             break;
         }
+        bool strict = false, has_strict;
+        if (proto_arg_bool(rq.args, "strict", false, &strict, &has_strict, &e) != PROTO_OK) {
+            char m[sizeof e.msg];
+            snprintf(m, sizeof m, "hello: %s", e.msg);
+            proto_fail(&e, PROTO_E_BAD_REQUEST, "%s", m);
+            break;
+        }
+        c->strict = strict;
         c->authed = true;
         c->actor.role = t->role;
         c->tokens = cfg->limits.kiosk_burst;

@@ -513,3 +513,30 @@ def test_client_gone_with_requests_in_flight(daemon, bystander):
                       for i in range(1, n + 1)])
     assert all(m["ok"] for m in got), [m for m in got if not m["ok"]][:3]
     bystander_served(bystander)
+
+
+# ---- unknown argument fields (issue 17) ----
+
+def test_unknown_args_are_logged_once_per_connection_and_op(daemon):
+    """Ignored, as always, but the daemon logs the first unknown name of
+    each op once per connection, so an adapter's typo shows."""
+    c = daemon.tcp("kiosk-demo")
+    assert c.ok("ticket.take", line="D", colour="red")["number"].startswith("D")
+    assert c.ok("ticket.take", line="D", size="big")["number"].startswith("D")
+    m = c.request("rate", {"ticket_id": "nope", "score": 3, "bogus": 1})
+    assert m["error"]["code"] == "not_found", m  # still runs: only logged
+    log = daemon.wait_log("rate: unknown argument 'bogus' ignored")
+    assert log.count("ticket.take: unknown argument 'colour' ignored") == 1, log
+    assert "'size'" not in log, log
+
+
+def test_strict_hello_makes_unknown_args_bad_request(daemon):
+    c = Client.tcp(daemon.port)
+    assert c.ok("hello", token="kiosk-demo", strict=True)["role"] == "kiosk"
+    id = c.send("ticket.take", {"line": "D", "colour": "red"})
+    kept_error(c, c.read(), "bad_request", id=id, field="args.colour")
+    assert c.ok("ticket.take", line="D")["number"] == "D001"  # nothing was taken before
+    other = daemon.tcp("kiosk-demo")  # not strict: the same request is fine
+    assert other.ok("ticket.take", line="D", colour="red")["number"] == "D002"
+    m = Client.tcp(daemon.port).request("hello", {"token": "kiosk-demo", "strict": "yes"})
+    assert m["error"]["code"] == "bad_request" and "args.strict" in m["error"]["message"], m
