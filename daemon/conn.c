@@ -664,10 +664,22 @@ static void conn_read_frames(conn *c)
                 c->parsing = false;
                 return;
             }
-            req_error(r, PROTO_E_BAD_FRAME,
-                      rc == PROTO_FRAME_EZERO  ? "frame: length 0"
-                      : rc == PROTO_FRAME_EBIG ? "frame: longer than max_frame"
-                                               : "frame: out of memory");
+            char m[200];
+            if (rc == PROTO_FRAME_EBIG) {
+                /* The header is still buffered: say what it said. */
+                const uint8_t *h = c->in.buf + c->in.start;
+                uint32_t seen =
+                    (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+                snprintf(m, sizeof m,
+                         "frame: length %" PRIu32 " is over max_frame (%" PRIu32
+                         "); the length is 4 bytes big-endian, then that many bytes of "
+                         "MessagePack",
+                         seen, c->in.max_frame);
+            } else {
+                snprintf(m, sizeof m, "%s",
+                         rc == PROTO_FRAME_EZERO ? "frame: length 0" : "frame: out of memory");
+            }
+            req_error(r, PROTO_E_BAD_FRAME, m);
             c->closing = true;
             conn_stop_reading(c);
             break;

@@ -878,6 +878,15 @@ int hall_review_decide(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     if (di < 0) /* not a department of the case (only a forged record gets here) */
         return proto_fail(e, PROTO_E_FORBIDDEN, "case %s is not reviewed by %s", c.no, r->actor.id),
                -1;
+    /* Say why (an error makes no record: its message is no rule). */
+    if (c.state != CASE_REVIEW)
+        return proto_fail(e, PROTO_E_CONFLICT, "case %s is %s: nothing to decide", c.no,
+                          case_states[c.state]),
+               -1;
+    if (c.deps[di].state == DEP_APPROVED)
+        return proto_fail(e, PROTO_E_CONFLICT, "case %s: department %s approved it already", c.no,
+                          r->actor.id),
+               -1;
     if (c.deps[di].state != DEP_CLAIMED || c.deps[di].lease_until < r->now_ms)
         return proto_fail(e, PROTO_E_CONFLICT,
                           "case %s is not claimed by department %s (claim it first)", c.no,
@@ -1163,6 +1172,10 @@ int hall_case_check_pickup(hall *h, MDB_txn *txn, const char *no, size_t n, prot
         return proto_fail(e, PROTO_E_NOT_FOUND, "args.case_no: no case '%.*s'", (int)n, no), -1;
     if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "case");
+    if (c.state == CASE_DELIVERED)
+        return proto_fail(e, PROTO_E_CONFLICT, "case %s was delivered: nothing left to pick up",
+                          c.no),
+               -1;
     if (!is_ready(&c))
         return proto_fail(e, PROTO_E_CONFLICT, "case %s is %s: nothing to pick up yet", c.no,
                           case_states[c.state]),

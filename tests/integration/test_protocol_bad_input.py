@@ -64,7 +64,11 @@ def test_frame_over_max_frame(daemon, bystander):
     c = daemon.kiosk()
     # Only the header: the length alone must be refused, not waited on.
     c.send_raw(struct.pack(">I", MAX_FRAME + 1))
-    closing_error(c, "bad_frame", id=0)
+    m = closing_error(c, "bad_frame", id=0)
+    # The message says what was seen and how a frame is made (issue 17).
+    assert m["error"]["message"] == (
+        "frame: length %d is over max_frame (%d); the length is 4 bytes big-endian, then "
+        "that many bytes of MessagePack" % (MAX_FRAME + 1, MAX_FRAME)), m
     bystander_served(bystander)
 
 

@@ -289,7 +289,8 @@ static void test_leases(void **state)
     decide(f, TUE(10, 13), "mkt", x, "decision: deny, reason: 'no premises'");
     assert_string_equal(fx_str(f, "state"), "denied");
     /* Deciding a decided case, or one never claimed, is conflict. */
-    fx_err(f, "review.decide", DEPT("mkt"), TUE(10, 14), json, PROTO_E_CONFLICT, "not claimed");
+    fx_err(f, "review.decide", DEPT("mkt"), TUE(10, 14), json, PROTO_E_CONFLICT,
+           "is denied: nothing to decide"); /* not "claim it first" */
     const char *z = accept_case(f, TUE(10, 15), "W01", "S01", S01_ALL);
     snprintf(json, sizeof json, "{case_no: '%s', decision: approve}", z);
     fx_err(f, "review.decide", DEPT("mkt"), TUE(10, 16), json, PROTO_E_CONFLICT, "not claimed");
@@ -329,6 +330,25 @@ static void test_claim_takes_the_most_urgent(void **state)
     claim(f, mon + 182 * S, "mkt", cs); /* b's deadline: by case number */
     claim(f, mon + 183 * S, "mkt", as);
     claim(f, mon + 184 * S, "mkt", NULL);
+    fx_free(f);
+}
+
+/* review.decide says why it cannot (issue 17): a department that decided
+ * already is told so, not "claim it first". */
+static void test_decide_again_says_decided(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(TUE(8, 0));
+    const char *no = accept_case(f, TUE(10, 0), "W01", "S04", S04_ALL);
+    claim(f, TUE(10, 1), "mkt", no);
+    decide(f, TUE(10, 2), "mkt", no, "decision: approve");
+    assert_string_equal(fx_str(f, "state"), "review"); /* res and hsg to go */
+    char json[96];
+    snprintf(json, sizeof json, "{case_no: '%s', decision: deny, reason: x}", no);
+    fx_err(f, "review.decide", DEPT("mkt"), TUE(10, 3), json, PROTO_E_CONFLICT,
+           "department mkt approved it already");
+    fx_err(f, "review.decide", DEPT("res"), TUE(10, 3), json, PROTO_E_CONFLICT,
+           "not claimed by department res (claim it first)");
     fx_free(f);
 }
 
@@ -497,7 +517,8 @@ static void test_issuance(void **state)
     assert_false(fx_int(f, "ready"));
     /* A delivered case has nothing left to pick up. */
     snprintf(json, sizeof json, "{line: F, case_no: '%s'}", i1);
-    fx_err(f, "ticket.take", KIOSK, TUE(10, 12), json, PROTO_E_CONFLICT, "delivered");
+    fx_err(f, "ticket.take", KIOSK, TUE(10, 12), json, PROTO_E_CONFLICT,
+           "was delivered: nothing left to pick up");
 
     /* Mail needs a tracking number. */
     snprintf(json, sizeof json, "{case_no: '%s', method: mail}", i2);
@@ -868,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_rules_2_claim_and_events_as_they_were),
         cmocka_unit_test(test_long_name_is_cut_on_a_character),
         cmocka_unit_test(test_claim_takes_the_most_urgent),
+        cmocka_unit_test(test_decide_again_says_decided),
         cmocka_unit_test(test_intake_outcomes),
         cmocka_unit_test(test_checklist_rules),
         cmocka_unit_test(test_deadlines_calendar),
