@@ -432,6 +432,41 @@ static void conn_fail(conn *c, proto_err code, const char *msg)
     conn_pump(c);
 }
 
+void conn_log_refusal(conn *c, const char *why)
+{
+    server *s = c->srv;
+    uint64_t now = uv_now(&s->loop);
+    if (now - s->refusal_minute_ms >= 60000) {
+        if (s->refusals_dropped)
+            hq_log(HQ_LOG_WARN, "refused: %" PRIu32 " more in the minute before, not logged",
+                   s->refusals_dropped);
+        s->refusal_minute_ms = now;
+        s->refusals_logged = s->refusals_dropped = 0;
+    }
+    if (s->refusals_logged >= 10) {
+        s->refusals_dropped++;
+        return;
+    }
+    s->refusals_logged++;
+    const char *lname = c->l == &s->tcp ? "tcp" : c->l == &s->unix_ ? "unix" : "http";
+    char peer[INET6_ADDRSTRLEN + 8] = "-";
+    struct sockaddr_storage ss;
+    int n = sizeof ss;
+    if (c->l == &s->tcp && uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &n) == 0) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+        snprintf(peer, sizeof peer, "%s:%d", ip, port);
+    }
+    hq_log(HQ_LOG_WARN, "refused on the %s listener, peer %s: %s", lname, peer, why);
+}
+
 _Static_assert(HALL_OP__COUNT <= 64, "conn.warned_args has a bit per op");
 
 /* A mutation's args without the ones its op does not read (PROTOCOL.md:
@@ -521,6 +556,7 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
     r->id = code == PROTO_OK || code == PROTO_E_BAD_REQUEST ? rq.id : 0;
     if (code == PROTO_E_BAD_FRAME) {
         req_error(r, code, e.msg);
+        conn_log_refusal(c, e.msg);
         return;
     }
     if (code != PROTO_OK) {
@@ -680,6 +716,7 @@ static void conn_read_frames(conn *c)
                          rc == PROTO_FRAME_EZERO ? "frame: length 0" : "frame: out of memory");
             }
             req_error(r, PROTO_E_BAD_FRAME, m);
+            conn_log_refusal(c, m);
             c->closing = true;
             conn_stop_reading(c);
             break;

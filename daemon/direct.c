@@ -39,6 +39,7 @@ void direct_exec(server *s, conn *c, req *r)
             char m[sizeof e.msg];
             snprintf(m, sizeof m, "hello: %s", e.msg);
             proto_fail(&e, PROTO_E_BAD_REQUEST, "%s", m);
+            conn_log_refusal(c, e.msg);
             break;
         }
         if (c->authed) {
@@ -49,6 +50,7 @@ void direct_exec(server *s, conn *c, req *r)
         if (!t || !(c->l->roles & HALL_ROLE_BIT(t->role))) {
             /* A listener never tells which tokens exist elsewhere. */
             proto_fail(&e, PROTO_E_UNAUTHENTICATED, "hello: token not accepted on this listener");
+            conn_log_refusal(c, e.msg); /* the message never holds the token */
             break;
         }
         bool strict = false, has_strict;

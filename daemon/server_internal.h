@@ -154,6 +154,9 @@ struct server {
     struct http_face *hf; /* the HTTP listener's H2O context (http.c), or NULL */
     conn *conns;
     uint32_t n_conns;
+    /* conn_log_refusal's rate: lines this minute, and those not written. */
+    uint64_t refusal_minute_ms;
+    uint32_t refusals_logged, refusals_dropped;
 
     msgpack_zone zone;
     req *free_reqs;
@@ -258,6 +261,9 @@ void conn_stop_reading(conn *c);
  * may close c). */
 void conn_pump(conn *c);
 void conn_accept(uv_stream_t *ls, int status); /* a listener's callback */
+/* Logs a refused hello or a framing error with the listener and the peer
+ * (never a token), at most 10 a minute (conn.c). */
+void conn_log_refusal(conn *c, const char *why);
 /* One request frame's body for c, as if read from its socket (http.c):
  * parsed, checked and queued or run exactly as a TCP client's. */
 void conn_take_frame(conn *c, const uint8_t *body, uint32_t len);

@@ -544,3 +544,30 @@ def test_strict_hello_makes_unknown_args_bad_request(daemon):
     assert other.ok("ticket.take", line="D", colour="red")["number"] == "D002"
     m = Client.tcp(daemon.port).request("hello", {"token": "kiosk-demo", "strict": "yes"})
     assert m["error"]["code"] == "bad_request" and "args.strict" in m["error"]["message"], m
+
+
+def test_refusals_are_logged_with_the_peer_never_the_token(daemon):
+    """A refused hello and a framing error are logged with the listener and
+    the peer's address (never the token), at most 10 a minute (issue 17)."""
+    c = Client.tcp(daemon.port)
+    id = c.send("hello", {"token": "secret-guess-1"})
+    closing_error(c, "unauthenticated", id=id)
+    port = c.sock.getsockname()[1]
+    log = daemon.wait_log("refused on the tcp listener, peer 127.0.0.1:%d: hello: token not "
+                          "accepted on this listener" % port)
+    assert "secret-guess-1" not in log
+    b = Client.tcp(daemon.port)
+    b.send_raw(b"GET / HTTP/1.1\r\n\r\n")
+    closing_error(b, "bad_frame", id=0)
+    daemon.wait_log("peer 127.0.0.1:%d: frame: length 1195725856 is over max_frame"
+                    % b.sock.getsockname()[1])
+    for i in range(12):
+        x = Client.tcp(daemon.port)
+        x.send("hello", {"token": "flood-%d" % i})
+        closing_error(x, "unauthenticated")
+    # A marker after the flood, through the same log: every line before it
+    # is there once it is.
+    daemon.tcp("kiosk-demo").ok("ticket.take", line="D", marker=1)
+    log = daemon.wait_log("ticket.take: unknown argument 'marker' ignored")
+    assert log.count("refused on the tcp listener") == 10, log
+    assert "flood-" not in log
