@@ -488,25 +488,53 @@ static void conn_fail(conn *c, proto_err code, const char *msg)
     conn_pump(c);
 }
 
+_Static_assert(HALL_OP__COUNT <= 64, "conn.warned_args has a bit per op");
+
 /* A mutation's args without the ones its op does not read (PROTOCOL.md:
  * ignored), so that they cannot make its record larger: when it has some,
  * the request is packed again into s->strip and *rq, *body and *len point
- * there. 0, or -1 out of memory. */
-static int strip_unknown_args(server *s, req *r, proto_request *rq, const uint8_t **body,
+ * there. The first unknown name is logged once per connection and op (an
+ * adapter's typo shows in the log, not only in its results); on a strict
+ * connection it is bad_request instead. 0, 1 refused (r answered), or -1
+ * out of memory. */
+static int strip_unknown_args(server *s, conn *c, req *r, proto_request *rq, const uint8_t **body,
                               uint32_t *len)
 {
     const msgpack_object *a = rq->args;
     if (!a || a->type != MSGPACK_OBJECT_MAP)
         return 0;
     uint32_t known = 0;
+    const msgpack_object *unknown = NULL;
     for (uint32_t i = 0; i < a->via.map.size; i++) {
         const msgpack_object *k = &a->via.map.ptr[i].key;
         if (k->type == MSGPACK_OBJECT_STR &&
             hall_op_knows_arg(r->def, k->via.str.ptr, k->via.str.size))
             known++;
+        else if (!unknown)
+            unknown = k;
     }
     if (known == a->via.map.size)
         return 0;
+    char name[40] = "(not a string)";
+    if (unknown->type == MSGPACK_OBJECT_STR)
+        snprintf(name, sizeof name, "%.*s",
+                 (int)(unknown->via.str.size > 32 ? 32 : unknown->via.str.size),
+                 unknown->via.str.ptr);
+    if (c->strict) {
+        char m[160];
+        snprintf(m, sizeof m, "args.%s: %s has no such argument (strict connection)", name,
+                 r->def->name);
+        req_error(r, PROTO_E_BAD_REQUEST, m);
+        return 1;
+    }
+    uint64_t bit = UINT64_C(1) << r->def->op;
+    if (!(c->warned_args & bit)) {
+        c->warned_args |= bit;
+        hq_log(HQ_LOG_WARN,
+               "connection %s:%s: %s: unknown argument '%s' ignored (said once per connection "
+               "and op)",
+               hall_role_name(c->actor.role), c->actor.id, r->def->name, name);
+    }
     msgpack_packer pk;
     proto_buf_reset(&s->strip);
     proto_packer_init(&pk, &s->strip);
@@ -553,10 +581,17 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
         return;
     }
     if (code != PROTO_OK) {
-        if (!c->authed)
-            conn_log_refused(c, "connection refused", "the first request is not a hello");
-        req_error(r, c->authed ? code : PROTO_E_UNAUTHENTICATED,
-                  c->authed ? e.msg : "the first request must be hello");
+        /* A hello whose args are not a map is told so (bad_request; the
+         * connection stays unauthenticated), not "send hello first". */
+        if (!c->authed && code == PROTO_E_BAD_REQUEST && proto_op_is(&rq, "hello")) {
+            conn_log_refused(c, "connection refused", "hello: args not a map");
+            req_error(r, code, "hello: args: expected a map {token, client?}");
+        } else {
+            if (!c->authed)
+                conn_log_refused(c, "connection refused", "the first request is not a hello");
+            req_error(r, c->authed ? code : PROTO_E_UNAUTHENTICATED,
+                      c->authed ? e.msg : "the first request must be hello");
+        }
         return;
     }
     r->def = hall_op_find(rq.op, rq.op_len);
@@ -611,9 +646,12 @@ static void conn_frame(conn *c, const uint8_t *body, uint32_t len)
             return;
         }
     }
-    if (r->def->kind == HALL_MUTATE && strip_unknown_args(s, r, &rq, &body, &len) != 0) {
-        req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
-        return;
+    if (r->def->kind == HALL_MUTATE) {
+        int sr = strip_unknown_args(s, c, r, &rq, &body, &len);
+        if (sr < 0)
+            req_error(r, PROTO_E_INTERNAL, "out of memory keeping the request");
+        if (sr)
+            return;
     }
     if (r->def->op == HALL_OP_WINDOW_INTAKE) {
         int pr = pii_rewrite_intake(s->opt->pii_key, hall_config_current(s->h)->pii.keep_names, &rq,
@@ -688,11 +726,23 @@ static void conn_read_frames(conn *c)
                 c->parsing = false;
                 return;
             }
-            const char *why = rc == PROTO_FRAME_EZERO  ? "frame: length 0"
-                              : rc == PROTO_FRAME_EBIG ? "frame: longer than max_frame"
-                                                       : "frame: out of memory";
-            conn_log_refused(c, "bad frame", why);
-            req_error(r, PROTO_E_BAD_FRAME, why);
+            char m[200];
+            if (rc == PROTO_FRAME_EBIG) {
+                /* The header is still buffered: say what it said. */
+                const uint8_t *h = c->in.buf + c->in.start;
+                uint32_t seen =
+                    (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+                snprintf(m, sizeof m,
+                         "frame: length %" PRIu32 " is over max_frame (%" PRIu32
+                         "); the length is 4 bytes big-endian, then that many bytes of "
+                         "MessagePack",
+                         seen, c->in.max_frame);
+            } else {
+                snprintf(m, sizeof m, "%s",
+                         rc == PROTO_FRAME_EZERO ? "frame: length 0" : "frame: out of memory");
+            }
+            conn_log_refused(c, "bad frame", m);
+            req_error(r, PROTO_E_BAD_FRAME, m);
             c->closing = true;
             conn_stop_reading(c);
             break;

@@ -34,7 +34,11 @@ void direct_exec(server *s, conn *c, req *r)
         const char *tok;
         uint32_t tl;
         if (proto_arg_str(rq.args, "token", true, &tok, &tl, &e) != PROTO_OK) {
-            e.code = PROTO_E_UNAUTHENTICATED;
+            /* bad_request naming args.token: a client's mistake, said as
+             * such (the connection stays open and unauthenticated). */
+            char m[sizeof e.msg];
+            snprintf(m, sizeof m, "hello: %s", e.msg);
+            proto_fail(&e, PROTO_E_BAD_REQUEST, "%s", m);
             break;
         }
         if (c->authed) {
@@ -47,6 +51,14 @@ void direct_exec(server *s, conn *c, req *r)
             proto_fail(&e, PROTO_E_UNAUTHENTICATED, "hello: token not accepted on this listener");
             break;
         }
+        bool strict = false, has_strict;
+        if (proto_arg_bool(rq.args, "strict", false, &strict, &has_strict, &e) != PROTO_OK) {
+            char m[sizeof e.msg];
+            snprintf(m, sizeof m, "hello: %s", e.msg);
+            proto_fail(&e, PROTO_E_BAD_REQUEST, "%s", m);
+            break;
+        }
+        c->strict = strict;
         c->authed = true;
         c->actor.role = t->role;
         c->tokens = cfg->limits.kiosk_burst;
@@ -87,6 +99,16 @@ void direct_exec(server *s, conn *c, req *r)
         if (e.code != PROTO_OK ||
             proto_arg_uint(rq.args, "since", false, &since, &has_since, &e) != PROTO_OK)
             break;
+        /* A `since` past the last durable record was never sent by this
+         * log: the data dir was reset or replaced. Skipping to now would
+         * lose the adapter's events without a word. */
+        if (has_since && since > feed_seq(&s->feed)) {
+            proto_fail(&e, PROTO_E_BAD_REQUEST,
+                       "args.since: %llu is past the last record, %llu (was the data dir "
+                       "reset?): subscribe without since",
+                       (unsigned long long)since, (unsigned long long)feed_seq(&s->feed));
+            break;
+        }
         int lrc = feed_subscribe(&s->feed, &c->sub, &c->actor, mask, has_since && s->w, since,
                                  e.msg, sizeof e.msg);
         if (lrc != 0) {

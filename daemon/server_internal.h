@@ -83,6 +83,8 @@ struct conn {
     conn *prev, *next;
     hall_actor actor;
     bool authed;
+    bool strict;          /* hello {strict: true}: unknown args are bad_request */
+    uint64_t warned_args; /* ops (bits) whose unknown args were logged once */
     bool reading;
     bool closing; /* no more requests are read; close once output is out */
     bool closed;  /* uv_close called */

@@ -112,7 +112,8 @@ proto_err proto_body_check(const uint8_t *p, size_t n, proto_error *e)
             return proto_fail(e, PROTO_E_BAD_FRAME, "body: invalid byte 0x%02x at byte %zu", b,
                               pos);
         if (pos == 0 && f.k != K_MAP)
-            return proto_fail(e, PROTO_E_BAD_FRAME, "body: not a map");
+            return proto_fail(e, PROTO_E_BAD_FRAME,
+                              "body: not a map (a frame's body is one MessagePack map)");
         if (d > 0 && is_map[d - 1] && left[d - 1] % 2 == 0 && f.k != K_STR)
             return proto_fail(e, PROTO_E_BAD_FRAME, "body: map key at byte %zu is not a string",
                               pos);

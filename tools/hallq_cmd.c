@@ -8,6 +8,8 @@
  * server checks values and answers errors, which hallq prints. */
 #include "tools/hallq.h"
 
+#include "daemon/hall/hall.h"
+
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -452,6 +454,13 @@ static int cmd_call(const hq_opts *o, int ac, char **av)
         if (!eq || eq == av[i])
             return hq_usage_error("call: expected key=value, got '%s'", av[i]);
         *eq = 0;
+        /* The daemon ignores an argument its change does not read (and
+         * logs it once): say so here, where the typo was made. */
+        const hall_op_def *def = hall_op_find(av[1], strlen(av[1]));
+        size_t top = strcspn(av[i], "."); /* a.b=v sets args.a.b */
+        if (def && def->kind == HALL_MUTATE && !hall_op_knows_arg(def, av[i], top))
+            fprintf(stderr, "hallq: warning: %s has no argument '%s': the daemon ignores it\n",
+                    av[1], av[i]);
         if (!hq_args_add(&a, av[i], eq + 1, HQ_T_AUTO))
             return HQ_EXIT_USAGE;
     }

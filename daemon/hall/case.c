@@ -18,7 +18,13 @@
  *   [service, state, accepted_ms, deadline_ms, applicant kind, applicant
  *    id (masked), departments [[id, state, lease_until_ms]...], due_soon,
  *    overdue, ticket id, supplement_start_ms, missing [codes], instant,
- *    delivered_ms, method, tracking]
+ *    delivered_ms, method, tracking, applicant id hash,
+ *    applicant name (as logged: masked unless pii.names keeps it),
+ *    materials presented [codes], intake window,
+ *    history [[at_ms, change, state, dept, dept state, role, actor]...]]
+ *   (a department is [id, state, lease_until_ms, reason]; fields 17-20 and
+ *   a department's reason came with schema 3: a case stored before reads
+ *   them empty)
  * Indexes (keys only):
  *   review    dept(16) deadline_ms(8 BE) case_no   pending cases
  *   deptcases dept(16) case_no                     all of a dept's cases
@@ -38,6 +44,24 @@ static const char *const case_states[] = {"review", "supplement", "approved", "d
 enum { DEP_PENDING, DEP_CLAIMED, DEP_SUPPLEMENT, DEP_APPROVED, DEP_DENIED };
 static const char *const dep_states[] = {"pending", "claimed", "supplement", "approved", "denied"};
 enum { TIMER_LEASE = 1, TIMER_DUE_SOON = 2, TIMER_OVERDUE = 3 };
+/* What a record did to a case (its history, and its `case` event from rules
+ * 3). Stored as numbers: only ever appended. */
+enum {
+    CH_NONE,
+    CH_ACCEPTED,
+    CH_CLAIMED,
+    CH_DECIDED,
+    CH_SUPPLEMENT,
+    CH_RESUMED,
+    CH_LEASE_EXPIRED,
+    CH_DELIVERED
+};
+static const char *const change_names[] = {"",           "accepted", "claimed",       "decided",
+                                           "supplement", "resumed",  "lease_expired", "delivered"};
+#define CH__COUNT ((int)(sizeof change_names / sizeof change_names[0]))
+#define CASE_HISTORY_MAX 32 /* the oldest steps beyond are dropped (the first kept) */
+#define CASE_REASON_MAX 200
+#define CASE_NAME_MAX 128
 
 #define CASE_NO_MAX 24
 #define DEPT_KEY 16
@@ -46,7 +70,18 @@ typedef struct case_dep {
     char id[HALL_ID_MAX + 1];
     int state;
     int64_t lease_until;
+    char reason[CASE_REASON_MAX + 1]; /* of a denial */
 } case_dep;
+
+typedef struct case_step {
+    int64_t at_ms;
+    int change;
+    int state;                  /* the case's, after it */
+    char dept[HALL_ID_MAX + 1]; /* the department it was about, or "" */
+    int dept_state;             /* that department's, after it */
+    int role;                   /* who made it: the record's actor */
+    char actor[HALL_ID_MAX + 1];
+} case_step;
 
 typedef struct hall_case {
     char no[CASE_NO_MAX + 1];
@@ -66,8 +101,51 @@ typedef struct hall_case {
     int64_t delivered_ms;
     char method[8];
     char tracking[64];
-    char applicant_hash[33]; /* keyed hash of the id (daemon/pii.h); "" if not given */
+    char applicant_hash[33];      /* keyed hash of the id (daemon/pii.h); "" if not given */
+    char name[CASE_NAME_MAX + 1]; /* the applicant's name as logged, or "" */
+    char materials[HALL_MAX_LIST][HALL_ID_MAX + 1]; /* presented at intake */
+    int n_materials;
+    char window[HALL_ID_MAX + 1]; /* of the intake */
+    case_step steps[CASE_HISTORY_MAX];
+    int n_steps;
+    int change; /* not stored: what the record storing this version did, for events */
 } hall_case;
+
+/* Cuts s (n bytes) to at most cap - 1 bytes without splitting a UTF-8
+ * character. */
+static void copy_utf8(char *out, size_t cap, const char *s, size_t n)
+{
+    if (n > cap - 1) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    hall_copy(out, cap, s, n);
+}
+
+/* Notes a step in the case's history (c->state and the department's
+ * state already changed). */
+static void case_note(hall_case *c, const hall_request *r, int change, const char *dept)
+{
+    if (c->n_steps == CASE_HISTORY_MAX) {
+        memmove(&c->steps[1], &c->steps[2], (CASE_HISTORY_MAX - 2) * sizeof c->steps[0]);
+        c->n_steps--;
+    }
+    case_step *st = &c->steps[c->n_steps++];
+    memset(st, 0, sizeof *st);
+    st->at_ms = r->now_ms;
+    st->change = change;
+    st->state = c->state;
+    st->role = (int)r->actor.role;
+    hall_copy(st->actor, sizeof st->actor, r->actor.id, SIZE_MAX);
+    if (dept) {
+        hall_copy(st->dept, sizeof st->dept, dept, SIZE_MAX);
+        for (int i = 0; i < c->n_deps; i++)
+            if (!strcmp(c->deps[i].id, dept))
+                st->dept_state = c->deps[i].state;
+    }
+    c->change = change;
+}
 
 /* ---- storage ---- */
 
@@ -103,6 +181,7 @@ static int case_load(hall *h, MDB_txn *txn, const char *no, size_t n, hall_case 
         hall_field_str(d, 0, c->deps[i].id, sizeof c->deps[i].id);
         c->deps[i].state = (int)hall_field_i64(d, 1);
         c->deps[i].lease_until = hall_field_i64(d, 2);
+        hall_field_str(d, 3, c->deps[i].reason, sizeof c->deps[i].reason);
         c->n_deps++;
     }
     c->due_soon = hall_field_i64(&o, 7) != 0;
@@ -119,6 +198,27 @@ static int case_load(hall *h, MDB_txn *txn, const char *no, size_t n, hall_case 
     hall_field_str(&o, 14, c->method, sizeof c->method);
     hall_field_str(&o, 15, c->tracking, sizeof c->tracking);
     hall_field_str(&o, 16, c->applicant_hash, sizeof c->applicant_hash);
+    hall_field_str(&o, 17, c->name, sizeof c->name);
+    const msgpack_object *mats = hall_field(&o, 18);
+    for (uint32_t i = 0; mats && mats->type == MSGPACK_OBJECT_ARRAY && i < mats->via.array.size &&
+                         i < HALL_MAX_LIST;
+         i++)
+        hall_field_str(mats, i, c->materials[c->n_materials++], HALL_ID_MAX + 1);
+    hall_field_str(&o, 19, c->window, sizeof c->window);
+    const msgpack_object *hist = hall_field(&o, 20);
+    for (uint32_t i = 0; hist && hist->type == MSGPACK_OBJECT_ARRAY && i < hist->via.array.size &&
+                         i < CASE_HISTORY_MAX;
+         i++) {
+        const msgpack_object *x = &hist->via.array.ptr[i];
+        case_step *st = &c->steps[c->n_steps++];
+        st->at_ms = hall_field_i64(x, 0);
+        st->change = (int)hall_field_i64(x, 1);
+        st->state = (int)hall_field_i64(x, 2);
+        hall_field_str(x, 3, st->dept, sizeof st->dept);
+        st->dept_state = (int)hall_field_i64(x, 4);
+        st->role = (int)hall_field_i64(x, 5);
+        hall_field_str(x, 6, st->actor, sizeof st->actor);
+    }
     return 0;
 }
 
@@ -127,7 +227,7 @@ static int case_put(hall *h, MDB_txn *txn, const hall_case *c)
     msgpack_packer pk;
     proto_buf_reset(&h->scratch);
     proto_packer_init(&pk, &h->scratch);
-    msgpack_pack_array(&pk, 17);
+    msgpack_pack_array(&pk, 21);
     proto_pack_str(&pk, c->service);
     msgpack_pack_int(&pk, c->state);
     msgpack_pack_int64(&pk, c->accepted_ms);
@@ -136,10 +236,11 @@ static int case_put(hall *h, MDB_txn *txn, const hall_case *c)
     proto_pack_str(&pk, c->applicant);
     msgpack_pack_array(&pk, (size_t)c->n_deps);
     for (int i = 0; i < c->n_deps; i++) {
-        msgpack_pack_array(&pk, 3);
+        msgpack_pack_array(&pk, 4);
         proto_pack_str(&pk, c->deps[i].id);
         msgpack_pack_int(&pk, c->deps[i].state);
         msgpack_pack_int64(&pk, c->deps[i].lease_until);
+        proto_pack_str(&pk, c->deps[i].reason);
     }
     msgpack_pack_int(&pk, c->due_soon);
     msgpack_pack_int(&pk, c->overdue);
@@ -153,6 +254,23 @@ static int case_put(hall *h, MDB_txn *txn, const hall_case *c)
     proto_pack_str(&pk, c->method);
     proto_pack_str(&pk, c->tracking);
     proto_pack_str(&pk, c->applicant_hash);
+    proto_pack_str(&pk, c->name);
+    msgpack_pack_array(&pk, (size_t)c->n_materials);
+    for (int i = 0; i < c->n_materials; i++)
+        proto_pack_str(&pk, c->materials[i]);
+    proto_pack_str(&pk, c->window);
+    msgpack_pack_array(&pk, (size_t)c->n_steps);
+    for (int i = 0; i < c->n_steps; i++) {
+        const case_step *st = &c->steps[i];
+        msgpack_pack_array(&pk, 7);
+        msgpack_pack_int64(&pk, st->at_ms);
+        msgpack_pack_int(&pk, st->change);
+        msgpack_pack_int(&pk, st->state);
+        proto_pack_str(&pk, st->dept);
+        msgpack_pack_int(&pk, st->dept_state);
+        msgpack_pack_int(&pk, st->role);
+        proto_pack_str(&pk, st->actor);
+    }
     if (h->scratch.oom)
         return ENOMEM;
     MDB_val k = {strlen(c->no), (void *)c->no}, v = {h->scratch.len, h->scratch.p};
@@ -181,8 +299,16 @@ static void case_events(hall *h, const hall_case *old, const hall_case *c)
         if (old && i < old->n_deps && old->deps[i].state != c->deps[i].state)
             changed = true;
     }
-    if (changed)
+    if (changed && hall_rules_version(h) >= 3) {
+        /* Rules 3: the event says what changed and each department's state. */
+        const char *dstates[HALL_MAX_LIST];
+        for (int i = 0; i < c->n_deps; i++)
+            dstates[i] = dep_states[c->deps[i].state];
+        hall_emit_case_v3(h, c->no, case_states[c->state], deps, dstates, c->n_deps,
+                          change_names[c->change >= 0 && c->change < CH__COUNT ? c->change : 0]);
+    } else if (changed) {
         hall_emit_case(h, c->no, case_states[c->state], deps, c->n_deps);
+    }
     if (c->due_soon && !(old && old->due_soon))
         hall_emit_deadline(h, c->no, false, deps, c->n_deps);
     if (c->overdue && !(old && old->overdue))
@@ -280,19 +406,53 @@ static bool is_ready(const hall_case *c)
     return c->state == CASE_APPROVED || c->state == CASE_DENIED;
 }
 
-/* Packs a case as case.get shows it. */
-static void case_pack(const hall_case *c, msgpack_packer *pk)
+static const char *const decision_names[] = {"", "", "supplement", "approve", "deny"};
+
+/* Packs a case as case.get shows it. `full` adds what a reviewer needs
+ * (the application, each department's decision, the history): case.get
+ * and review.list for the hall's staff, review.claim from rules 3 (its
+ * answer is recorded: rules 1 and 2 pack the ten keys only). */
+static void case_pack(hall *h, MDB_txn *txn, const hall_case *c, msgpack_packer *pk, bool full)
 {
-    msgpack_pack_map(pk, 10);
+    int si = full ? hall_config_service(h->cfg, c->service, strlen(c->service)) : -1;
+    char window[HALL_ID_MAX + 1];
+    hall_copy(window, sizeof window, c->window, SIZE_MAX);
+    if (full && !window[0] && c->ticket[0]) {
+        /* A case stored before schema 3: its ticket's window served the intake. */
+        hall_ticket t;
+        int mrc = 0;
+        if (hall_ticket_load(h, txn, c->ticket, strlen(c->ticket), &t, &mrc) == 0)
+            hall_copy(window, sizeof window, t.window, SIZE_MAX);
+    }
+    msgpack_pack_map(pk, 10 + (full ? 5 + (si >= 0) : 0));
     proto_pack_kv_str(pk, "case_no", c->no);
     proto_pack_kv_str(pk, "service", c->service);
     proto_pack_kv_str(pk, "state", case_states[c->state]);
     proto_pack_str(pk, "departments");
     msgpack_pack_array(pk, (size_t)c->n_deps);
     for (int i = 0; i < c->n_deps; i++) {
-        msgpack_pack_map(pk, 2);
-        proto_pack_kv_str(pk, "department", c->deps[i].id);
-        proto_pack_kv_str(pk, "state", dep_states[c->deps[i].state]);
+        const case_dep *d = &c->deps[i];
+        bool sup = full && d->state == DEP_SUPPLEMENT && c->state == CASE_SUPPLEMENT;
+        bool decided = d->state >= DEP_SUPPLEMENT;
+        msgpack_pack_map(pk, 2 + (full ? decided + (d->state == DEP_CLAIMED) +
+                                             (d->state == DEP_DENIED && d->reason[0]) + sup
+                                       : 0));
+        proto_pack_kv_str(pk, "department", d->id);
+        proto_pack_kv_str(pk, "state", dep_states[d->state]);
+        if (!full)
+            continue;
+        if (decided)
+            proto_pack_kv_str(pk, "decision", decision_names[d->state]);
+        if (d->state == DEP_CLAIMED)
+            proto_pack_kv_uint(pk, "lease_until_ms", (uint64_t)d->lease_until);
+        if (d->state == DEP_DENIED && d->reason[0])
+            proto_pack_kv_str(pk, "reason", d->reason);
+        if (sup) {
+            proto_pack_str(pk, "missing");
+            msgpack_pack_array(pk, (size_t)c->n_missing);
+            for (int j = 0; j < c->n_missing; j++)
+                proto_pack_str(pk, c->missing[j]);
+        }
     }
     proto_pack_kv_uint(pk, "accepted_ms", (uint64_t)c->accepted_ms);
     proto_pack_kv_uint(pk, "deadline_ms", (uint64_t)c->deadline_ms);
@@ -300,6 +460,64 @@ static void case_pack(const hall_case *c, msgpack_packer *pk)
     proto_pack_kv_bool(pk, "overdue", c->overdue);
     proto_pack_kv_bool(pk, "ready", is_ready(c));
     proto_pack_kv_bool(pk, "delivered", c->state == CASE_DELIVERED);
+    if (!full)
+        return;
+    if (si >= 0) {
+        const hall_service *s = &h->cfg->services[si];
+        proto_pack_str(pk, "service_names");
+        msgpack_pack_map(pk, 2);
+        proto_pack_kv_str(pk, "en", s->name);
+        proto_pack_kv_str(pk, "zh", s->name_zh);
+    }
+    proto_pack_str(pk, "applicant");
+    msgpack_pack_map(pk, 2 + (c->name[0] != 0) + (c->applicant_hash[0] != 0));
+    proto_pack_kv_str(pk, "kind", c->kind);
+    proto_pack_kv_str(pk, "id_masked", c->applicant);
+    if (c->name[0])
+        proto_pack_kv_str(pk, "name", c->name);
+    if (c->applicant_hash[0])
+        proto_pack_kv_str(pk, "id_hash", c->applicant_hash);
+    proto_pack_str(pk, "materials");
+    msgpack_pack_array(pk, (size_t)c->n_materials);
+    for (int i = 0; i < c->n_materials; i++) {
+        const hall_material *m = NULL;
+        for (int j = 0; j < h->cfg->n_materials && !m; j++)
+            if (!strcmp(h->cfg->materials[j].code, c->materials[i]))
+                m = &h->cfg->materials[j];
+        msgpack_pack_map(pk, m ? 3 : 1);
+        proto_pack_kv_str(pk, "code", c->materials[i]);
+        if (m) {
+            proto_pack_kv_str(pk, "name", m->name);
+            proto_pack_kv_str(pk, "name_zh", m->name_zh);
+        }
+    }
+    proto_pack_str(pk, "intake");
+    msgpack_pack_map(pk, 2);
+    proto_pack_kv_str(pk, "window", window);
+    proto_pack_kv_str(pk, "ticket_id", c->ticket);
+    proto_pack_kv_bool(pk, "instant", c->instant);
+    proto_pack_str(pk, "history");
+    msgpack_pack_array(pk, (size_t)c->n_steps);
+    for (int i = 0; i < c->n_steps; i++) {
+        const case_step *st = &c->steps[i];
+        bool dep = st->dept[0] != 0;
+        msgpack_pack_map(pk, 4 + 2 * dep);
+        proto_pack_kv_uint(pk, "at_ms", (uint64_t)st->at_ms);
+        proto_pack_kv_str(pk, "change",
+                          change_names[st->change >= 0 && st->change < CH__COUNT ? st->change : 0]);
+        proto_pack_kv_str(pk, "state",
+                          case_states[st->state >= 0 && st->state <= 4 ? st->state : 0]);
+        if (dep) {
+            proto_pack_kv_str(pk, "department", st->dept);
+            proto_pack_kv_str(
+                pk, "department_state",
+                dep_states[st->dept_state >= 0 && st->dept_state <= 4 ? st->dept_state : 0]);
+        }
+        proto_pack_str(pk, "actor");
+        msgpack_pack_map(pk, 2);
+        proto_pack_kv_str(pk, "role", hall_role_name((hall_role)st->role));
+        proto_pack_kv_str(pk, "id", st->actor);
+    }
 }
 
 /* Loads args.case_no; not_found / bad_request with e set. */
@@ -508,6 +726,12 @@ int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
         mask_id(aid, an, c.applicant, sizeof c.applicant);
     }
     hall_copy(c.ticket, sizeof c.ticket, current, SIZE_MAX);
+    hall_copy(c.window, sizeof c.window, r->actor.id, SIZE_MAX);
+    const msgpack_object *aname = proto_map_get(app, "name");
+    if (aname && aname->type == MSGPACK_OBJECT_STR)
+        copy_utf8(c.name, sizeof c.name, aname->via.str.ptr, aname->via.str.size);
+    c.n_materials = n_mats;
+    memcpy(c.materials, mats, sizeof mats);
     c.accepted_ms = r->now_ms;
     int32_t dday = hall_deadline_day(&h->cfg->cal, r->now_ms, s->days);
     c.deadline_ms = hall_local_ms(&h->cfg->cal, dday, h->cfg->cal.close_min);
@@ -521,6 +745,7 @@ int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
         for (int i = 0; i < c.n_deps; i++)
             c.deps[i].state = DEP_APPROVED;
     }
+    case_note(&c, r, CH_ACCEPTED, NULL);
     if ((rc = hall_meta_put_u64(h->st, txn, "case_day", (uint64_t)today + 1)) ||
         (rc = hall_meta_put_u64(h->st, txn, "case_seq", seq)) || (rc = case_store(h, txn, &c)))
         return hall_mdb_fail(e, mdb_rc, rc, "intake");
@@ -548,7 +773,7 @@ int hall_case_get(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *
     hall_case c;
     if (load_arg_case(h, txn, r, &c, e, mdb_rc) || check_dept_access(r, &c, e))
         return -1;
-    case_pack(&c, pk);
+    case_pack(h, txn, &c, pk, r->actor.role != HALL_ROLE_KIOSK);
     return 0;
 }
 
@@ -587,13 +812,14 @@ int hall_review_claim(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
                -1;
     c.deps[di].state = DEP_CLAIMED;
     c.deps[di].lease_until = r->now_ms + h->cfg->rules.claim_lease_ms;
+    case_note(&c, r, CH_CLAIMED, r->actor.id);
     if ((rc = review_index(h, txn, &c, r->actor.id, false)) ||
         (rc = timer_index(h, txn, c.deps[di].lease_until, TIMER_LEASE, c.no, r->actor.id, true)) ||
         (rc = case_store(h, txn, &c)))
         return hall_mdb_fail(e, mdb_rc, rc, "review.claim");
     msgpack_pack_map(pk, 2);
     proto_pack_str(pk, "case");
-    case_pack(&c, pk);
+    case_pack(h, txn, &c, pk, hall_rules_version(h) >= 3);
     proto_pack_kv_uint(pk, "lease_until_ms", (uint64_t)c.deps[di].lease_until);
     return 0;
 }
@@ -652,6 +878,15 @@ int hall_review_decide(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
     if (di < 0) /* not a department of the case (only a forged record gets here) */
         return proto_fail(e, PROTO_E_FORBIDDEN, "case %s is not reviewed by %s", c.no, r->actor.id),
                -1;
+    /* Say why (an error makes no record: its message is no rule). */
+    if (c.state != CASE_REVIEW)
+        return proto_fail(e, PROTO_E_CONFLICT, "case %s is %s: nothing to decide", c.no,
+                          case_states[c.state]),
+               -1;
+    if (c.deps[di].state == DEP_APPROVED)
+        return proto_fail(e, PROTO_E_CONFLICT, "case %s: department %s approved it already", c.no,
+                          r->actor.id),
+               -1;
     if (c.deps[di].state != DEP_CLAIMED || c.deps[di].lease_until < r->now_ms)
         return proto_fail(e, PROTO_E_CONFLICT,
                           "case %s is not claimed by department %s (claim it first)", c.no,
@@ -683,6 +918,8 @@ int hall_review_decide(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
             c.state = CASE_APPROVED;
     } else if (d == 1) {
         c.deps[di].state = DEP_DENIED;
+        copy_utf8(c.deps[di].reason, sizeof c.deps[di].reason, reason ? reason : "",
+                  reason ? rn : 0);
         c.state = CASE_DENIED;
         rc = undecided_to(h, txn, &c, false);
     } else {
@@ -693,6 +930,7 @@ int hall_review_decide(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pac
         memcpy(c.missing, miss, sizeof miss);
         rc = undecided_to(h, txn, &c, false);
     }
+    case_note(&c, r, d == 2 ? CH_SUPPLEMENT : CH_DECIDED, r->actor.id);
     /* A decided or paused case has no running deadline marks. */
     if (!rc && c.state != CASE_REVIEW)
         rc = deadline_timers(h, txn, &c, false);
@@ -765,7 +1003,7 @@ int hall_review_list(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packe
         hall_case c;
         if ((rc = case_load(h, txn, found[i], strlen(found[i]), &c, mdb_rc)))
             return hall_mdb_fail(e, mdb_rc, rc, "review.list");
-        case_pack(&c, pk);
+        case_pack(h, txn, &c, pk, true);
     }
     return 0;
 }
@@ -801,6 +1039,7 @@ int hall_case_supplement(hall *h, MDB_txn *txn, const hall_request *r, msgpack_p
     c.n_missing = 0;
     c.due_soon = c.overdue = false;
     int rc = undecided_to(h, txn, &c, true);
+    case_note(&c, r, CH_RESUMED, NULL);
     if (!rc)
         rc = deadline_timers(h, txn, &c, true);
     if (!rc)
@@ -838,6 +1077,7 @@ int hall_case_deliver(hall *h, MDB_txn *txn, const hall_request *r, msgpack_pack
     hall_copy(c.method, sizeof c.method, mail ? "mail" : "counter", SIZE_MAX);
     if (mail)
         hall_copy(c.tracking, sizeof c.tracking, tracking, tn);
+    case_note(&c, r, CH_DELIVERED, NULL);
     int rc = case_store(h, txn, &c);
     if (!rc)
         rc = hall_stats_case(h, txn, r->now_ms, STAT_DELIVERED);
@@ -932,6 +1172,10 @@ int hall_case_check_pickup(hall *h, MDB_txn *txn, const char *no, size_t n, prot
         return proto_fail(e, PROTO_E_NOT_FOUND, "args.case_no: no case '%.*s'", (int)n, no), -1;
     if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "case");
+    if (c.state == CASE_DELIVERED)
+        return proto_fail(e, PROTO_E_CONFLICT, "case %s was delivered: nothing left to pick up",
+                          c.no),
+               -1;
     if (!is_ready(&c))
         return proto_fail(e, PROTO_E_CONFLICT, "case %s is %s: nothing to pick up yet", c.no,
                           case_states[c.state]),
@@ -961,6 +1205,7 @@ int hall_case_timer(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer
         rc = timer_index(h, txn, c.deps[di].lease_until, TIMER_LEASE, c.no, d, false);
         c.deps[di].state = DEP_PENDING;
         c.deps[di].lease_until = 0;
+        case_note(&c, r, CH_LEASE_EXPIRED, d);
         if (!rc)
             rc = review_index(h, txn, &c, d, true);
     } else {

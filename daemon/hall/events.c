@@ -15,6 +15,8 @@
  *   line      any change of a line's waiting count (after the op)
  *   window    window.state; the day's close (every window closed)
  *   case      a case created or its state or a department's state changed
+ *             (from rules 3 with each department's state, the change and
+ *             its time)
  *   deadline  a case turning due_soon or overdue
  *
  * A leaf of daemon/hall/ but for stored values (value.c): it reads lines'
@@ -64,6 +66,24 @@ void hall_emit_case(hall *h, const char *case_no, const char *state, const char 
     msgpack_pack_map(&pk, 2);
     proto_pack_kv_str(&pk, "case_no", case_no);
     proto_pack_kv_str(&pk, "state", state);
+}
+
+void hall_emit_case_v3(hall *h, const char *case_no, const char *state, const char *const *deps,
+                       const char *const *dep_states, int n_deps, const char *change)
+{
+    msgpack_packer pk;
+    begin(h, &pk, HALL_TOPIC_CASE, deps, n_deps);
+    msgpack_pack_map(&pk, 4); /* at_ms: the feed adds the record's time */
+    proto_pack_kv_str(&pk, "case_no", case_no);
+    proto_pack_kv_str(&pk, "state", state);
+    proto_pack_str(&pk, "departments");
+    msgpack_pack_array(&pk, (size_t)n_deps);
+    for (int i = 0; i < n_deps; i++) {
+        msgpack_pack_map(&pk, 2);
+        proto_pack_kv_str(&pk, "department", deps[i]);
+        proto_pack_kv_str(&pk, "state", dep_states[i]);
+    }
+    proto_pack_kv_str(&pk, "change", change);
 }
 
 void hall_emit_deadline(hall *h, const char *case_no, bool overdue, const char *const *deps,

@@ -47,6 +47,10 @@ void hall_events_line_stored(hall *h, const char *line, uint32_t waiting);
 /* A case's events, from case.c when it stores a case. */
 void hall_emit_case(hall *h, const char *case_no, const char *state, const char *const *deps,
                     int n_deps);
+/* Rules 3's form: {case_no, state, departments: [{department, state}...],
+ * change} (the feed adds at_ms, the record's time, to every event). */
+void hall_emit_case_v3(hall *h, const char *case_no, const char *state, const char *const *deps,
+                       const char *const *dep_states, int n_deps, const char *change);
 void hall_emit_deadline(hall *h, const char *case_no, bool overdue, const char *const *deps,
                         int n_deps);
 

@@ -29,8 +29,11 @@
  * with a comment saying what changed in which version.
  *   1  the first release (5a6218c)
  *   2  idem entries expire after 24 h (idem.c); a window's calling order
- *      `lines` (window.c) */
-#define HALL_RULES_VERSION 2
+ *      `lines` (window.c)
+ *   3  review.claim's case carries the application and its history
+ *      (case.c case_pack); `case` events say what changed (case.c
+ *      case_events) */
+#define HALL_RULES_VERSION 3
 
 #define R_ANY 0x3e /* every connected role */
 #define R_K HALL_ROLE_BIT(HALL_ROLE_KIOSK)

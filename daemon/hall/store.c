@@ -152,7 +152,8 @@ int hall_store_open(hall_store *s, const char *dir, bool read_only, size_t map_b
         return MDB_INCOMPATIBLE;
     }
     /* Migrations, oldest first, each in this transaction: schema 1 -> 2
-     * builds the idem time index (open_idem_at). */
+     * builds the idem time index (open_idem_at); 2 -> 3 rewrites nothing
+     * (the case fields it adds are appended, and read empty when absent). */
     if ((rc = mdb_dbi_open(txn, "lines", dflags, &s->lines)) ||
         (rc = mdb_dbi_open(txn, "tickets", dflags, &s->tickets)) ||
         (rc = mdb_dbi_open(txn, "queue", dflags, &s->queue)) ||

@@ -36,8 +36,12 @@
  * of a newer schema is refused, never misread. Add one with every change
  * of a database, an index or a stored value's format.
  *   1  the first release (5a6218c): no "schema" key
- *   2  idem_at, the idem entries' time index */
-#define HALL_SCHEMA_VERSION 2
+ *   2  idem_at, the idem entries' time index
+ *   3  a case gains fields 17-20 (name, materials, window, history) and a
+ *      department its reason (case.c); nothing to rewrite: a case stored
+ *      before reads them empty, and case.get then finds the window from
+ *      the ticket */
+#define HALL_SCHEMA_VERSION 3
 
 typedef struct hall_store {
     MDB_env *env;

@@ -168,6 +168,17 @@ class MTicket:
         return d
 
 
+def _contains(new, old):
+    """`new` has every value of `old`; its maps may have more keys."""
+    if isinstance(old, dict):
+        return isinstance(new, dict) and all(k in new and _contains(new[k], v)
+                                             for k, v in old.items())
+    if isinstance(old, list):
+        return isinstance(new, list) and len(new) == len(old) and \
+            all(_contains(a, b) for a, b in zip(new, old))
+    return new == old
+
+
 class MCase:
     __slots__ = ("no", "service", "state", "deps", "lease", "accepted_ms", "deadline_ms",
                  "due_soon", "overdue", "missing", "supp_start", "instant", "citizen")
@@ -848,7 +859,12 @@ class Sim:
         if not m["ok"]:
             self.fail("%s %s %r: expected %r, got error %r" % (conn, op, args, expected,
                                                                m["error"]))
-        if m["result"] != expected:
+        # review.claim's case is the reviewer's view (rules 3): the model
+        # predicts its first ten keys, the rest (the application, the
+        # history) is checked by test_hall_cases.c.
+        same = _contains(m["result"], expected) if op == "review.claim" else \
+            m["result"] == expected
+        if not same:
             self.fail("%s %s %r:\n  expected %r\n  got      %r" % (conn, op, args, expected,
                                                                  m["result"]))
         return m["result"]

@@ -279,8 +279,10 @@ def test_dump_json_is_what_happened(day):
     call = next(j for j in rows if j["op"] == "window.call" and j["actor"]["id"] == "W05")
     assert ["call", [], {"number": "F001", "window": "W05", "line": "F"}] in call["events"]
     intake = next(j for j in rows if j["op"] == "window.intake")
-    assert ["case", ["mkt", "res", "hsg"], {"case_no": CASE, "state": "review"}] in \
-        intake["events"]
+    assert ["case", ["mkt", "res", "hsg"], {
+        "case_no": CASE, "state": "review", "change": "accepted",
+        "departments": [{"department": d, "state": "pending"} for d in ("mkt", "res", "hsg")]}] \
+        in intake["events"]
     # Filters apply to JSON too.
     p = hallq("wal", "dump", d.data, "--json", "--op", "rate")
     assert [json.loads(x)["args"] for x in p.stdout.splitlines()] == \

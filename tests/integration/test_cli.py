@@ -569,8 +569,18 @@ def test_version():
     wal = re.search(r"^#define WAL_FORMAT_VERSION (\d+)$",
                     (REPO / "wal" / "wal.h").read_text(), re.M).group(1)
     tail = "%s, rules %s, wal format %s\n" % (m.group(1), rules, wal)
-    assert tail == "0.2.0, rules 2, wal format 1\n"
+    assert tail == "0.2.0, rules 3, wal format 1\n"
     for binary, name in ((HALLQD, "hallqd"), (HALLQ, "hallq")):
         p = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10,
                            cwd="/")
         assert p.returncode == 0 and p.stdout == name + " " + tail and not p.stderr, p
+
+
+def test_call_warns_of_an_argument_the_change_does_not_read(daemon):
+    """`hallq call` says when an argument is not one of the change's (the
+    daemon ignores it): a typo shows where it was made (issue 17)."""
+    out = run(daemon, "--json", "call", "ticket.take", "line=A", "colour=red")
+    assert out.returncode == 0 and json.loads(out.stdout)["number"] == "A001", out
+    assert out.stderr == "hallq: warning: ticket.take has no argument 'colour': the daemon " \
+        "ignores it\n", out.stderr
+    assert ok(daemon, "--json", "call", "ticket.take", "line=A", "idem=k")  # known: silent

@@ -5,6 +5,7 @@ name is in the message), that the connection is closed where the contract
 says so (bad_frame, unauthenticated) and kept otherwise (the same connection
 then answers ping), and that a bystander connection opened before the bad
 input is still served afterwards."""
+import re
 import struct
 
 import pytest
@@ -64,7 +65,11 @@ def test_frame_over_max_frame(daemon, bystander):
     c = daemon.kiosk()
     # Only the header: the length alone must be refused, not waited on.
     c.send_raw(struct.pack(">I", MAX_FRAME + 1))
-    closing_error(c, "bad_frame", id=0)
+    m = closing_error(c, "bad_frame", id=0)
+    # The message says what was seen and how a frame is made (issue 17).
+    assert m["error"]["message"] == (
+        "frame: length %d is over max_frame (%d); the length is 4 bytes big-endian, then "
+        "that many bytes of MessagePack" % (MAX_FRAME + 1, MAX_FRAME)), m
     bystander_served(bystander)
 
 
@@ -339,14 +344,22 @@ def test_wrong_token(daemon, bystander):
     bystander_served(bystander)
 
 
-def test_hello_without_token(daemon, bystander):
+@pytest.mark.parametrize("args,field", [({}, "args.token: missing"),
+                                        ({"token": 7}, "args.token: expected string"),
+                                        ([1, 2], "args: expected a map"),
+                                        ("kiosk-demo", "args: expected a map")])
+def test_malformed_hello_is_bad_request(daemon, bystander, args, field):
+    """A hello without a token, with a token that is not a string or with
+    args that are not a map is bad_request naming what is wrong (issue 17;
+    before, `unauthenticated` saying "the first request must be hello"); the
+    connection stays open and unauthenticated, so a good hello then works."""
     c = Client.tcp(daemon.port)
-    c.send("hello", {})
+    id = c.send("hello", args)
     m = c.read()
-    # A malformed hello is either named as such or refused outright.
-    assert m["ok"] is False and m["error"]["code"] in ("bad_request", "unauthenticated"), m
-    if m["error"]["code"] == "bad_request":
-        assert "token" in m["error"]["message"]
+    assert m["id"] == id and m["ok"] is False, m
+    assert m["error"]["code"] == "bad_request" and field in m["error"]["message"], m
+    assert m["error"]["message"].startswith("hello: "), m
+    assert c.ok("hello", token="kiosk-demo")["role"] == "kiosk"
     bystander_served(bystander)
 
 
@@ -505,3 +518,58 @@ def test_client_gone_with_requests_in_flight(daemon, bystander):
                       for i in range(1, n + 1)])
     assert all(m["ok"] for m in got), [m for m in got if not m["ok"]][:3]
     bystander_served(bystander)
+
+
+# ---- unknown argument fields (issue 17) ----
+
+def test_unknown_args_are_logged_once_per_connection_and_op(daemon):
+    """Ignored, as always, but the daemon logs the first unknown name of
+    each op once per connection, so an adapter's typo shows."""
+    c = daemon.tcp("kiosk-demo")
+    assert c.ok("ticket.take", line="D", colour="red")["number"].startswith("D")
+    assert c.ok("ticket.take", line="D", size="big")["number"].startswith("D")
+    m = c.request("rate", {"ticket_id": "nope", "score": 3, "bogus": 1})
+    assert m["error"]["code"] == "not_found", m  # still runs: only logged
+    log = daemon.wait_log("rate: unknown argument 'bogus' ignored")
+    assert log.count("ticket.take: unknown argument 'colour' ignored") == 1, log
+    assert "'size'" not in log, log
+
+
+def test_strict_hello_makes_unknown_args_bad_request(daemon):
+    c = Client.tcp(daemon.port)
+    assert c.ok("hello", token="kiosk-demo", strict=True)["role"] == "kiosk"
+    id = c.send("ticket.take", {"line": "D", "colour": "red"})
+    kept_error(c, c.read(), "bad_request", id=id, field="args.colour")
+    assert c.ok("ticket.take", line="D")["number"] == "D001"  # nothing was taken before
+    other = daemon.tcp("kiosk-demo")  # not strict: the same request is fine
+    assert other.ok("ticket.take", line="D", colour="red")["number"] == "D002"
+    m = Client.tcp(daemon.port).request("hello", {"token": "kiosk-demo", "strict": "yes"})
+    assert m["error"]["code"] == "bad_request" and "args.strict" in m["error"]["message"], m
+
+
+def test_refusals_are_logged_with_the_peer_never_the_token(daemon):
+    """A refused hello and a framing error are logged with the listener and
+    the peer's address (never the token), at most 10 in 10 s (issues 17, 18)."""
+    c = Client.tcp(daemon.port)
+    id = c.send("hello", {"token": "secret-guess-1"})
+    closing_error(c, "unauthenticated", id=id)
+    port = c.sock.getsockname()[1]
+    log = daemon.wait_log("hello refused from tcp 127.0.0.1:%d: token not accepted on this "
+                          "listener" % port)
+    assert "secret-guess-1" not in log
+    b = Client.tcp(daemon.port)
+    b.send_raw(b"GET / HTTP/1.1\r\n\r\n")
+    closing_error(b, "bad_frame", id=0)
+    daemon.wait_log("bad frame from tcp 127.0.0.1:%d: frame: length 1195725856 is over "
+                    "max_frame" % b.sock.getsockname()[1])
+    for i in range(12):
+        x = Client.tcp(daemon.port)
+        x.send("hello", {"token": "flood-%d" % i})
+        closing_error(x, "unauthenticated")
+    # A marker after the flood, through the same log: every line before it
+    # is there once it is.
+    daemon.tcp("kiosk-demo").ok("ticket.take", line="D", marker=1)
+    log = daemon.wait_log("ticket.take: unknown argument 'marker' ignored")
+    # At most 10 such lines in a 10 s window (daemon/log.c, HQ_LOG_BURST).
+    assert len(re.findall(r"(hello refused|bad frame) from tcp", log)) == 10, log
+    assert "flood-" not in log

@@ -22,7 +22,11 @@ import walfile
 from conftest import HALLQ, HALLQD, REPO, Daemon
 
 FIXTURES = sorted((REPO / "tests" / "fixtures").glob("rules-*"))
-RULES = 2  # this build's, hall.h HALL_RULES_VERSION
+RULES = 3  # this build's, hall.h HALL_RULES_VERSION
+# Versions whose fixture is still to be made by that version's last build
+# (tests/fixtures/README.md): rules 2 ended with branch i17-review's rules 3,
+# so rules-2 is made at its merge from the last rules-2 commit. Empty it then.
+PENDING = {2}
 DAY = 24 * 3600 * 1000
 
 
@@ -94,7 +98,7 @@ def fx(request):
 
 def test_there_is_a_fixture_for_every_older_rules_version():
     have = {int(f.name.split("-")[1]) for f in FIXTURES}
-    assert have >= set(range(1, RULES)), "add tests/fixtures/rules-N for every released N"
+    assert have >= set(range(1, RULES)) - PENDING, "add tests/fixtures/rules-N for every released N"
     p = subprocess.run([str(HALLQD), "--version"], capture_output=True, text=True, timeout=10)
     assert ", rules %d," % RULES in p.stdout, p.stdout
 

@@ -427,7 +427,8 @@ static void test_bad_frames_from_server(void **state)
     struct {
         const char *op, *msg;
     } cases[] = {
-        {"badbody", "server sent a bad frame: body: not a map"},
+        {"badbody",
+         "server sent a bad frame: body: not a map (a frame's body is one MessagePack map)"},
         {"zerolen", "server sent a frame of length 0"},
         {"noresult", "server sent a malformed response (result is not a map)"},
     };

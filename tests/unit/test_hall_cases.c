@@ -6,6 +6,8 @@
  * replayed at the end (hall_fixture.h). */
 #include "hall_fixture.h"
 
+#include "daemon/hall/hall_internal.h" /* the events of the last record (h->ev) */
+
 #define TUE(hh, mm) fx_at(2026, 11, 24, hh, mm)
 #define S ((int64_t)1000)
 
@@ -287,7 +289,8 @@ static void test_leases(void **state)
     decide(f, TUE(10, 13), "mkt", x, "decision: deny, reason: 'no premises'");
     assert_string_equal(fx_str(f, "state"), "denied");
     /* Deciding a decided case, or one never claimed, is conflict. */
-    fx_err(f, "review.decide", DEPT("mkt"), TUE(10, 14), json, PROTO_E_CONFLICT, "not claimed");
+    fx_err(f, "review.decide", DEPT("mkt"), TUE(10, 14), json, PROTO_E_CONFLICT,
+           "is denied: nothing to decide"); /* not "claim it first" */
     const char *z = accept_case(f, TUE(10, 15), "W01", "S01", S01_ALL);
     snprintf(json, sizeof json, "{case_no: '%s', decision: approve}", z);
     fx_err(f, "review.decide", DEPT("mkt"), TUE(10, 16), json, PROTO_E_CONFLICT, "not claimed");
@@ -298,6 +301,54 @@ static void test_leases(void **state)
     fx_ok(f, "case.get", DEPT("mkt"), TUE(10, 16), json);
     fx_ok(f, "review.list", DEPT("hrss"), TUE(10, 16), NULL);
     assert_int_equal(fx_len(f, "cases"), 0);
+    fx_free(f);
+}
+
+/* "Most urgent" (PROTOCOL.md, review.claim): the earliest deadline first
+ * (so an overdue case before any other), then the earliest case number;
+ * the acceptance time alone does not count. */
+static void test_claim_takes_the_most_urgent(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(TUE(8, 0));
+    const char *x = accept_case(f, TUE(10, 0), "W01", "S01", S01_ALL); /* due Fri */
+    char xs[32];
+    snprintf(xs, sizeof xs, "%s", x);
+    /* Monday after: x is overdue. A 10-day case accepted first, a 3-day
+     * one after it, then another 3-day one. */
+    int64_t mon = fx_at(2026, 11, 30, 10, 0);
+    const char *a = accept_case(f, mon, "W01", "S04", S04_ALL);
+    const char *b = accept_case(f, mon + 60 * S, "W01", "S01", S01_ALL);
+    const char *c = accept_case(f, mon + 120 * S, "W01", "S01", S01_ALL);
+    char as[32], bs[32], cs[32];
+    snprintf(as, sizeof as, "%s", a);
+    snprintf(bs, sizeof bs, "%s", b);
+    snprintf(cs, sizeof cs, "%s", c);
+    claim(f, mon + 180 * S, "mkt", xs);
+    assert_true(fx_int(f, "case.overdue"));
+    claim(f, mon + 181 * S, "mkt", bs); /* earlier deadline than a, accepted later */
+    claim(f, mon + 182 * S, "mkt", cs); /* b's deadline: by case number */
+    claim(f, mon + 183 * S, "mkt", as);
+    claim(f, mon + 184 * S, "mkt", NULL);
+    fx_free(f);
+}
+
+/* review.decide says why it cannot (issue 17): a department that decided
+ * already is told so, not "claim it first". */
+static void test_decide_again_says_decided(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(TUE(8, 0));
+    const char *no = accept_case(f, TUE(10, 0), "W01", "S04", S04_ALL);
+    claim(f, TUE(10, 1), "mkt", no);
+    decide(f, TUE(10, 2), "mkt", no, "decision: approve");
+    assert_string_equal(fx_str(f, "state"), "review"); /* res and hsg to go */
+    char json[96];
+    snprintf(json, sizeof json, "{case_no: '%s', decision: deny, reason: x}", no);
+    fx_err(f, "review.decide", DEPT("mkt"), TUE(10, 3), json, PROTO_E_CONFLICT,
+           "department mkt approved it already");
+    fx_err(f, "review.decide", DEPT("res"), TUE(10, 3), json, PROTO_E_CONFLICT,
+           "not claimed by department res (claim it first)");
     fx_free(f);
 }
 
@@ -466,7 +517,8 @@ static void test_issuance(void **state)
     assert_false(fx_int(f, "ready"));
     /* A delivered case has nothing left to pick up. */
     snprintf(json, sizeof json, "{line: F, case_no: '%s'}", i1);
-    fx_err(f, "ticket.take", KIOSK, TUE(10, 12), json, PROTO_E_CONFLICT, "delivered");
+    fx_err(f, "ticket.take", KIOSK, TUE(10, 12), json, PROTO_E_CONFLICT,
+           "was delivered: nothing left to pick up");
 
     /* Mail needs a tracking number. */
     snprintf(json, sizeof json, "{case_no: '%s', method: mail}", i2);
@@ -655,16 +707,199 @@ static void test_stats_scripted_day(void **state)
     fx_free(f);
 }
 
+/* The first event of the last record: its topic in topic, its data as a
+ * map in f's zone... decoded into z (the caller destroys it). */
+static const msgpack_object *first_event(fixture *f, msgpack_zone *z, char *topic, size_t cap)
+{
+    static msgpack_object o;
+    size_t off = 0;
+    assert_true(f->h->n_ev > 0);
+    assert_int_equal(msgpack_unpack((const char *)f->h->ev.p, f->h->ev.len, &off, z, &o),
+                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(o.type, MSGPACK_OBJECT_ARRAY);
+    const msgpack_object *t = &o.via.array.ptr[0];
+    snprintf(topic, cap, "%.*s", (int)t->via.str.size, t->via.str.ptr);
+    return &o.via.array.ptr[2];
+}
+
+static const char *ev_str(const msgpack_object *data, const char *key)
+{
+    static char b[64];
+    const msgpack_object *v = proto_map_get(data, key);
+    if (!v || v->type != MSGPACK_OBJECT_STR)
+        return NULL;
+    snprintf(b, sizeof b, "%.*s", (int)v->via.str.size, v->via.str.ptr);
+    return b;
+}
+
+/* What a reviewer sees (issue 17): case.get, review.list and (rules 3)
+ * review.claim carry the application as the window gave it, each
+ * department's decision, and the case's history; a kiosk sees the ten
+ * keys only. case events (rules 3) say what changed. */
+static void test_reviewer_sees_the_application(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(TUE(8, 0));
+    const char *tid = serve(f, TUE(10, 0), "W02", "A");
+    assert_int_equal(fx_do(f, "window.intake", WIN("W02"), TUE(10, 0),
+                           "{service: S01, applicant: {kind: person, id: '110101199001011234', "
+                           "name: 'Zhang San'}, materials: [M01, M02, M03], outcome: accept}"),
+                     0);
+    char no[32], json[160];
+    snprintf(no, sizeof no, "%s", fx_str(f, "case_no"));
+    msgpack_zone z;
+    msgpack_zone_init(&z, 1024);
+    char topic[16];
+    const msgpack_object *ev = first_event(f, &z, topic, sizeof topic);
+    assert_string_equal(topic, "case");
+    assert_string_equal(ev_str(ev, "change"), "accepted");
+    assert_non_null(proto_map_get(ev, "departments"));
+    msgpack_zone_clear(&z);
+
+    snprintf(json, sizeof json, "{case_no: '%s'}", no);
+    fx_ok(f, "case.get", DEPT("mkt"), TUE(10, 1), json);
+    assert_string_equal(fx_str(f, "service_names.en"), "sole-proprietor registration");
+    assert_string_equal(fx_str(f, "service_names.zh"), "个体工商户登记");
+    assert_string_equal(fx_str(f, "applicant.kind"), "person");
+    assert_string_equal(fx_str(f, "applicant.id_masked"), "110***********1234");
+    assert_string_equal(fx_str(f, "applicant.name"), "Zhang San");
+    assert_null(fx_get(f, "applicant.id_hash")); /* a bare id (no daemon): no hash */
+    assert_int_equal(fx_len(f, "materials"), 3);
+    assert_string_equal(fx_str(f, "materials.1.code"), "M02");
+    assert_true(strlen(fx_str(f, "materials.1.name")) > 0);
+    assert_string_equal(fx_str(f, "intake.window"), "W02");
+    assert_string_equal(fx_str(f, "intake.ticket_id"), tid);
+    assert_int_equal(fx_len(f, "history"), 1);
+    assert_string_equal(fx_str(f, "history.0.change"), "accepted");
+    assert_string_equal(fx_str(f, "history.0.state"), "review");
+    assert_int_equal(fx_int(f, "history.0.at_ms"), TUE(10, 0));
+    assert_string_equal(fx_str(f, "history.0.actor.role"), "window");
+    assert_string_equal(fx_str(f, "history.0.actor.id"), "W02");
+    assert_null(fx_get(f, "departments.0.decision"));
+    /* A kiosk (a citizen's screen) sees the ten keys only. */
+    fx_ok(f, "case.get", KIOSK, TUE(10, 1), json);
+    assert_int_equal(fx_len(f, ""), 10);
+    assert_null(fx_get(f, "applicant"));
+
+    /* review.claim's case is the same view, with the lease. */
+    claim(f, TUE(10, 2), "mkt", no);
+    assert_string_equal(fx_str(f, "case.applicant.name"), "Zhang San");
+    assert_int_equal(fx_int(f, "case.departments.0.lease_until_ms"), TUE(10, 2) + 300 * S);
+    assert_string_equal(fx_str(f, "case.history.1.change"), "claimed");
+    assert_string_equal(fx_str(f, "case.history.1.department"), "mkt");
+    assert_string_equal(fx_str(f, "case.history.1.department_state"), "claimed");
+    assert_string_equal(fx_str(f, "case.history.1.actor.role"), "department");
+    ev = first_event(f, &z, topic, sizeof topic);
+    assert_string_equal(ev_str(ev, "change"), "claimed");
+    msgpack_zone_clear(&z);
+
+    /* A supplement: the department's decision and what is missing. */
+    decide(f, TUE(10, 3), "mkt", no, "decision: supplement, missing: [M03]");
+    ev = first_event(f, &z, topic, sizeof topic);
+    assert_string_equal(ev_str(ev, "change"), "supplement");
+    assert_string_equal(ev_str(ev, "state"), "supplement");
+    msgpack_zone_clear(&z);
+    fx_ok(f, "review.list", DEPT("mkt"), TUE(10, 4), "{state: supplement}");
+    assert_string_equal(fx_str(f, "cases.0.departments.0.decision"), "supplement");
+    assert_string_equal(fx_str(f, "cases.0.departments.0.missing.0"), "M03");
+    assert_string_equal(fx_str(f, "cases.0.applicant.id_masked"), "110***********1234");
+    /* Brought back, claimed again and denied: the reason is kept. */
+    serve(f, TUE(11, 0), "W01", "A");
+    snprintf(json, sizeof json, "{case_no: '%s', materials: [M03]}", no);
+    fx_ok(f, "case.supplement", WIN("W01"), TUE(11, 0), json);
+    ev = first_event(f, &z, topic, sizeof topic);
+    assert_string_equal(ev_str(ev, "change"), "resumed");
+    msgpack_zone_clear(&z);
+    claim(f, TUE(11, 1), "mkt", no);
+    decide(f, TUE(11, 2), "mkt", no, "decision: deny, reason: 'no premises'");
+    snprintf(json, sizeof json, "{case_no: '%s'}", no);
+    fx_ok(f, "case.get", DEPT("mkt"), TUE(11, 3), json);
+    assert_string_equal(fx_str(f, "departments.0.decision"), "deny");
+    assert_string_equal(fx_str(f, "departments.0.reason"), "no premises");
+    assert_null(fx_get(f, "departments.0.missing"));
+    static const char *const changes[] = {"accepted", "claimed", "supplement",
+                                          "resumed",  "claimed", "decided"};
+    assert_int_equal(fx_len(f, "history"), 6);
+    for (int i = 0; i < 6; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "history.%d.change", i);
+        assert_string_equal(fx_str(f, path), changes[i]);
+    }
+    assert_string_equal(fx_str(f, "history.3.actor.id"), "W01");
+    assert_string_equal(fx_str(f, "history.5.department_state"), "denied");
+    assert_string_equal(fx_str(f, "history.5.state"), "denied");
+    msgpack_zone_destroy(&z);
+    fx_free(f);
+}
+
+/* Rules 2 (an older log replayed): review.claim's case and the case event
+ * are as they were (their bytes are recorded); reads show the full view. */
+static void test_rules_2_claim_and_events_as_they_were(void **state)
+{
+    (void)state;
+    fixture *f = fx_new_rules(TUE(8, 0), 2);
+    const char *no = accept_case(f, TUE(10, 0), "W01", "S01", S01_ALL);
+    claim(f, TUE(10, 1), "mkt", no);
+    assert_int_equal(fx_len(f, "case"), 10);
+    assert_null(fx_get(f, "case.applicant"));
+    assert_int_equal(fx_len(f, "case.departments.0"), 2);
+    msgpack_zone z;
+    msgpack_zone_init(&z, 1024);
+    char topic[16];
+    const msgpack_object *ev = first_event(f, &z, topic, sizeof topic);
+    assert_string_equal(topic, "case");
+    assert_int_equal(ev->via.map.size, 2); /* case_no, state */
+    assert_null(ev_str(ev, "change"));
+    msgpack_zone_destroy(&z);
+    char json[64];
+    snprintf(json, sizeof json, "{case_no: '%s'}", no);
+    fx_ok(f, "case.get", DEPT("mkt"), TUE(10, 2), json);
+    assert_string_equal(fx_str(f, "history.1.change"), "claimed");
+    fx_free(f);
+}
+
+/* A name is kept to 128 bytes, never cutting a character. */
+static void test_long_name_is_cut_on_a_character(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(TUE(8, 0));
+    serve(f, TUE(10, 0), "W01", "A");
+    char name[200] = "";
+    for (int i = 0; i < 50; i++)
+        strcat(name, "\xe5\xbc\xa0"); /* 张, 3 bytes: 150 in all */
+    char json[400];
+    snprintf(json, sizeof json,
+             "{service: S01, applicant: {kind: person, id: '110101199001011234', name: '%s'}, "
+             "materials: [M01, M02, M03], outcome: accept}",
+             name);
+    assert_int_equal(fx_do(f, "window.intake", WIN("W01"), TUE(10, 0), json), 0);
+    snprintf(json, sizeof json, "{case_no: '%s'}", fx_str(f, "case_no"));
+    fx_ok(f, "case.get", ADMIN, TUE(10, 1), json);
+    name[126] = 0; /* 42 characters */
+    assert_string_equal(fx_str(f, "applicant.name"), name);
+    fx_free(f);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_intake_outcomes),    cmocka_unit_test(test_checklist_rules),
-        cmocka_unit_test(test_deadlines_calendar), cmocka_unit_test(test_leases),
-        cmocka_unit_test(test_joint_review),       cmocka_unit_test(test_supplement),
-        cmocka_unit_test(test_issuance),           cmocka_unit_test(test_ratings),
-        cmocka_unit_test(test_not_found),          cmocka_unit_test(test_stats_scripted_day),
+        cmocka_unit_test(test_reviewer_sees_the_application),
+        cmocka_unit_test(test_rules_2_claim_and_events_as_they_were),
+        cmocka_unit_test(test_long_name_is_cut_on_a_character),
+        cmocka_unit_test(test_claim_takes_the_most_urgent),
+        cmocka_unit_test(test_decide_again_says_decided),
+        cmocka_unit_test(test_intake_outcomes),
+        cmocka_unit_test(test_checklist_rules),
+        cmocka_unit_test(test_deadlines_calendar),
+        cmocka_unit_test(test_leases),
+        cmocka_unit_test(test_joint_review),
+        cmocka_unit_test(test_supplement),
+        cmocka_unit_test(test_issuance),
+        cmocka_unit_test(test_ratings),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_stats_scripted_day),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,14 +248,17 @@ static void test_body_empty_and_not_a_map(void **state)
 {
     (void)state;
     expect_bad(NULL, 0, "body: empty");
-    expect_bad(B("\x92\x01\x02"), "body: not a map"); /* array */
-    expect_bad(B("\xdc\x00\x00"), "body: not a map"); /* array 16 */
-    expect_bad(B("\x05"), "body: not a map");         /* fixint */
-    expect_bad(B("\xcd\x01\x00"), "body: not a map"); /* uint 16 */
+    expect_bad(B("\x92\x01\x02"),
+               "body: not a map (a frame's body is one MessagePack map)"); /* array */
+    expect_bad(B("\xdc\x00\x00"),
+               "body: not a map (a frame's body is one MessagePack map)");            /* array 16 */
+    expect_bad(B("\x05"), "body: not a map (a frame's body is one MessagePack map)"); /* fixint */
+    expect_bad(B("\xcd\x01\x00"),
+               "body: not a map (a frame's body is one MessagePack map)"); /* uint 16 */
     expect_bad(B("\xa3"
                  "abc"),
-               "body: not a map"); /* str */
-    expect_bad(B("\xc0"), "body: not a map");
+               "body: not a map (a frame's body is one MessagePack map)"); /* str */
+    expect_bad(B("\xc0"), "body: not a map (a frame's body is one MessagePack map)");
     expect_bad(B("\xc1"), "body: invalid byte 0xc1 at byte 0");
     expect_ok(B("\x80"));
     expect_ok(B("\xde\x00\x00"));
@@ -557,7 +560,7 @@ static void test_envelope_bad(void **state)
     assert_string_equal(e.msg, "body: trailing bytes after the map (1)");
     assert_int_equal(r.id, 0);
     assert_int_equal(decode(&z, B("\x91\x01"), &r, &e), PROTO_E_BAD_FRAME);
-    assert_string_equal(e.msg, "body: not a map");
+    assert_string_equal(e.msg, "body: not a map (a frame's body is one MessagePack map)");
     assert_int_equal(decode(&z, NULL, 0, &r, &e), PROTO_E_BAD_FRAME);
     msgpack_zone_destroy(&z);
 }
