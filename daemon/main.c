@@ -380,6 +380,7 @@ int main(int argc, char **argv)
         return check_config(check_path, tcp, http, demo);
     if (read_only)
         return run_read_only(data_dir, tcp, unix_path, http, demo);
+    bool implicit = !config_path;
     if (!config_path)
         config_path = demo ? HALLQ_DEMO_CONFIG : HALLQ_DEFAULT_CONFIG;
 
@@ -387,6 +388,12 @@ int main(int argc, char **argv)
     hall_config *file_cfg = NULL;
     if (cfgfile_load(config_path, &file_cfg, err, sizeof err) != 0) {
         hq_log(HQ_LOG_ERROR, "config: %s", err);
+        if (implicit && access(config_path, F_OK) != 0)
+            hq_log(HQ_LOG_ERROR,
+                   "no --config given and no %s: give --config FILE (the demo "
+                   "hall from a source tree: --config examples/demo-hall.yaml, "
+                   "or tools/demo.sh), or --demo for the installed demo hall",
+                   config_path);
         return 1;
     }
     hq_log_config_level(file_cfg->log_level);

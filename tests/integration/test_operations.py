@@ -141,6 +141,8 @@ def test_default_config_is_installed_path(workdir):
     p = run(["--data", workdir / "d"])
     assert p.returncode == 1 and re.search(r"config: /\S*etc/hallq/hall\.yaml: ", p.stderr), \
         p.stderr
+    # ... and says what to do instead (a newcomer in a source tree).
+    assert "give --config FILE" in p.stderr and "--demo" in p.stderr, p.stderr
     p = run(["--demo", "--data", workdir / "d"])
     assert p.returncode == 1 and re.search(r"config: /\S*share/hallq/examples/demo-hall\.yaml: ",
                                            p.stderr), p.stderr
