@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <msgpack.h>
@@ -174,6 +175,56 @@ void audit_wal_dir(const char *arg, char *out, size_t cap)
 bool audit_segment_name(const char *name)
 {
     return strlen(name) == 24 && strspn(name, "0123456789") == 20 && !strcmp(name + 20, ".wal");
+}
+
+/* Copies `from` as it is now into a new file `to` (mode `mode`; `excl`:
+ * refuse an existing `to`, else replace it), synced before it returns. On
+ * failure `to` is removed and err says which call failed. */
+int audit_copy_file(const char *from, const char *to, mode_t mode, bool excl, char *err,
+                    size_t errlen)
+{
+    static char buf[1 << 20];
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1;
+    const char *call = "open";
+    if (in < 0)
+        goto fail;
+    out = open(to, O_WRONLY | O_CREAT | (excl ? O_EXCL : O_TRUNC) | O_CLOEXEC, mode);
+    if (out < 0 || fchmod(out, mode) != 0)
+        goto fail;
+    for (;;) {
+        call = "read";
+        ssize_t r = read(in, buf, sizeof buf);
+        if (r < 0)
+            goto fail;
+        if (r == 0)
+            break;
+        call = "write";
+        for (ssize_t done = 0; done < r;) {
+            ssize_t w = write(out, buf + done, (size_t)(r - done));
+            if (w < 0)
+                goto fail;
+            done += w;
+        }
+    }
+    call = "fsync";
+    if (fsync(out) != 0)
+        goto fail;
+    call = "close";
+    int c = close(out);
+    out = -1;
+    if (c != 0)
+        goto fail;
+    close(in);
+    return 0;
+fail:
+    snprintf(err, errlen, "copying %s to %s: %s: %s", from, to, call, strerror(errno));
+    if (out >= 0) {
+        close(out);
+        unlink(to);
+    }
+    if (in >= 0)
+        close(in);
+    return -1;
 }
 
 int audit_files_equal(const char *a, const char *b)

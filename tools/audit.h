@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Runs `hallq WORD ...` when WORD is an offline command (av[0] is WORD);
  * returns its exit status, or -1 when WORD is not one. */
@@ -57,6 +58,9 @@ void audit_wal_dir(const char *arg, char *out, size_t cap);
 bool audit_segment_name(const char *name);
 /* 1 when the two files hold the same bytes, 0 when not, -errno. */
 int audit_files_equal(const char *a, const char *b);
+/* Copies a file durably (audit.c): see there. 0, or -1 with err set. */
+int audit_copy_file(const char *from, const char *to, mode_t mode, bool excl, char *err,
+                    size_t errlen);
 
 /* One log made of a live log directory and its archive (`hallq wal
  * archive` moves closed segments there), for `--archive DIR`: a new

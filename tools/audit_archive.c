@@ -140,51 +140,6 @@ static int remove_leftovers(const char *archive, char *err, size_t errlen)
     return rc;
 }
 
-static int copy_file(const char *from, const char *to, char *err, size_t errlen)
-{
-    static char buf[1 << 20];
-    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1;
-    const char *call = "open";
-    if (in < 0)
-        goto fail;
-    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (out < 0)
-        goto fail;
-    for (;;) {
-        call = "read";
-        ssize_t r = read(in, buf, sizeof buf);
-        if (r < 0)
-            goto fail;
-        if (r == 0)
-            break;
-        call = "write";
-        for (ssize_t done = 0; done < r;) {
-            ssize_t w = write(out, buf + done, (size_t)(r - done));
-            if (w < 0)
-                goto fail;
-            done += w;
-        }
-    }
-    call = "fsync";
-    if (fsync(out) != 0)
-        goto fail;
-    call = "close";
-    int c = close(out);
-    out = -1;
-    if (c != 0)
-        goto fail;
-    close(in);
-    return 0;
-fail:
-    snprintf(err, errlen, "copying %s to %s: %s: %s", from, to, call, strerror(errno));
-    if (out >= 0)
-        close(out);
-    if (in >= 0)
-        close(in);
-    unlink(to);
-    return -1;
-}
-
 /* Moves one closed segment, in the order the file comment gives. */
 static int move_segment(const char *dir, const char *archive, const char *name, char *err,
                         size_t errlen)
@@ -205,7 +160,7 @@ static int move_segment(const char *dir, const char *archive, const char *name, 
         }
     } else {
         int rc;
-        if (copy_file(src, tmp, err, errlen) != 0)
+        if (audit_copy_file(src, tmp, 0640, false, err, errlen) != 0)
             return -1;
         if ((rc = audit_files_equal(src, tmp)) != 1) {
             snprintf(err, errlen, "the copy %s %s", tmp,

@@ -60,51 +60,6 @@ static int fsync_path(const char *path, bool dir)
     return rc;
 }
 
-/* Copies a file's bytes as they are now into `to` (mode `mode`), synced. */
-static int copy_file(const char *from, const char *to, mode_t mode, char *err, size_t errlen)
-{
-    static char buf[1 << 20];
-    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1;
-    const char *call = "open";
-    if (in < 0)
-        goto fail;
-    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (out < 0 || fchmod(out, mode) != 0)
-        goto fail;
-    for (;;) {
-        call = "read";
-        ssize_t r = read(in, buf, sizeof buf);
-        if (r < 0)
-            goto fail;
-        if (r == 0)
-            break;
-        call = "write";
-        for (ssize_t done = 0; done < r;) {
-            ssize_t w = write(out, buf + done, (size_t)(r - done));
-            if (w < 0)
-                goto fail;
-            done += w;
-        }
-    }
-    call = "fsync";
-    if (fsync(out) != 0)
-        goto fail;
-    call = "close";
-    int c = close(out);
-    out = -1;
-    if (c != 0)
-        goto fail;
-    close(in);
-    return 0;
-fail:
-    snprintf(err, errlen, "copying %s to %s: %s: %s", from, to, call, strerror(errno));
-    if (out >= 0)
-        close(out);
-    if (in >= 0)
-        close(in);
-    return -1;
-}
-
 /* The state: one read transaction's snapshot. Its applied LSN in *lsn. */
 static int copy_state(const char *data, const char *dir, uint64_t *lsn, char *err, size_t errlen)
 {
@@ -229,7 +184,7 @@ static int copy_wal(const char *data, const char *dir, uint64_t need, wal_scan_r
     for (size_t i = 0; i < n; i++) {
         snprintf(from, sizeof from, "%s/%s", src, names[i]);
         snprintf(to, sizeof to, "%s/wal/%s", dir, names[i]);
-        if (copy_file(from, to, 0640, err, errlen) != 0)
+        if (audit_copy_file(from, to, 0640, true, err, errlen) != 0)
             goto out;
     }
     snprintf(to, sizeof to, "%s/wal", dir);
@@ -312,7 +267,7 @@ int audit_backup(int ac, char **av)
     snprintf(p, sizeof p, "%s/pii.key", data);
     snprintf(q, sizeof q, "%s/pii.key", dir);
     bool key = access(p, F_OK) == 0;
-    if (key && copy_file(p, q, 0600, err, sizeof err) != 0)
+    if (key && audit_copy_file(p, q, 0600, true, err, sizeof err) != 0)
         goto fail;
     if (fsync_path(dir, true) != 0) {
         snprintf(err, sizeof err, "fsync %s: %s", dir, strerror(errno));
