@@ -1,5 +1,8 @@
-/* daemon/hall/case.c: applications and cases: intake at a window, review
- * by departments, supplements, issuance and ratings.
+/* daemon/hall/case.c: the stored case: load/put/store, indexes, events, timers, pack. */
+
+/* Applications and cases: intake at a window (case_intake.c), review by
+ * departments (case_review.c), supplements, issuance and ratings
+ * (case_issue.c).
  *
  * A case is accepted (or completed at once, instant) at a window against
  * its current ticket. Each of its departments reviews it: pending cases
@@ -30,90 +33,19 @@
  *   deptcases dept(16) case_no                     all of a dept's cases
  *   timers    at_ms(8 BE) kind(1) case_no NUL dept lease / due_soon / overdue
  *   ratings   "t" ticket id | "c" case_no -> [score, at_ms, comment] */
-#include "daemon/hall/events.h"
-#include "daemon/hall/ticket.h"
-#include "daemon/hall/stats.h"
+#include "daemon/hall/case_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-enum { CASE_REVIEW, CASE_SUPPLEMENT, CASE_APPROVED, CASE_DENIED, CASE_DELIVERED };
-static const char *const case_states[] = {"review", "supplement", "approved", "denied",
-                                          "delivered"};
-enum { DEP_PENDING, DEP_CLAIMED, DEP_SUPPLEMENT, DEP_APPROVED, DEP_DENIED };
-static const char *const dep_states[] = {"pending", "claimed", "supplement", "approved", "denied"};
-enum { TIMER_LEASE = 1, TIMER_DUE_SOON = 2, TIMER_OVERDUE = 3 };
-/* What a record did to a case (its history, and its `case` event from rules
- * 3). Stored as numbers: only ever appended. */
-enum {
-    CH_NONE,
-    CH_ACCEPTED,
-    CH_CLAIMED,
-    CH_DECIDED,
-    CH_SUPPLEMENT,
-    CH_RESUMED,
-    CH_LEASE_EXPIRED,
-    CH_DELIVERED
-};
 static const char *const change_names[] = {"",           "accepted", "claimed",       "decided",
                                            "supplement", "resumed",  "lease_expired", "delivered"};
 #define CH__COUNT ((int)(sizeof change_names / sizeof change_names[0]))
-#define CASE_HISTORY_MAX 32 /* the oldest steps beyond are dropped (the first kept) */
-#define CASE_REASON_MAX 200
-#define CASE_NAME_MAX 128
-
-#define CASE_NO_MAX 24
-#define DEPT_KEY 16
-
-typedef struct case_dep {
-    char id[HALL_ID_MAX + 1];
-    int state;
-    int64_t lease_until;
-    char reason[CASE_REASON_MAX + 1]; /* of a denial */
-} case_dep;
-
-typedef struct case_step {
-    int64_t at_ms;
-    int change;
-    int state;                  /* the case's, after it */
-    char dept[HALL_ID_MAX + 1]; /* the department it was about, or "" */
-    int dept_state;             /* that department's, after it */
-    int role;                   /* who made it: the record's actor */
-    char actor[HALL_ID_MAX + 1];
-} case_step;
-
-typedef struct hall_case {
-    char no[CASE_NO_MAX + 1];
-    char service[HALL_ID_MAX + 1];
-    int state;
-    int64_t accepted_ms, deadline_ms;
-    char kind[8];
-    char applicant[40];
-    case_dep deps[HALL_MAX_LIST];
-    int n_deps;
-    bool due_soon, overdue;
-    char ticket[HALL_TICKET_ID_MAX + 1];
-    int64_t supplement_start;
-    char missing[HALL_MAX_LIST][HALL_ID_MAX + 1];
-    int n_missing;
-    bool instant;
-    int64_t delivered_ms;
-    char method[8];
-    char tracking[64];
-    char applicant_hash[33];      /* keyed hash of the id (daemon/pii.h); "" if not given */
-    char name[CASE_NAME_MAX + 1]; /* the applicant's name as logged, or "" */
-    char materials[HALL_MAX_LIST][HALL_ID_MAX + 1]; /* presented at intake */
-    int n_materials;
-    char window[HALL_ID_MAX + 1]; /* of the intake */
-    case_step steps[CASE_HISTORY_MAX];
-    int n_steps;
-    int change; /* not stored: what the record storing this version did, for events */
-} hall_case;
 
 /* Cuts s (n bytes) to at most cap - 1 bytes without splitting a UTF-8
  * character. */
-static void copy_utf8(char *out, size_t cap, const char *s, size_t n)
+void hall_case_copy_utf8(char *out, size_t cap, const char *s, size_t n)
 {
     if (n > cap - 1) {
         n = cap - 1;
@@ -125,7 +57,7 @@ static void copy_utf8(char *out, size_t cap, const char *s, size_t n)
 
 /* Notes a step in the case's history (c->state and the department's
  * state already changed). */
-static void case_note(hall_case *c, const hall_request *r, int change, const char *dept)
+void hall_case_note(hall_case *c, const hall_request *r, int change, const char *dept)
 {
     if (c->n_steps == CASE_HISTORY_MAX) {
         memmove(&c->steps[1], &c->steps[2], (CASE_HISTORY_MAX - 2) * sizeof c->steps[0]);
@@ -149,7 +81,7 @@ static void case_note(hall_case *c, const hall_request *r, int change, const cha
 
 /* ---- storage ---- */
 
-static int case_load(hall *h, MDB_txn *txn, const char *no, size_t n, hall_case *c, int *mdb_rc)
+int hall_case_load(hall *h, MDB_txn *txn, const char *no, size_t n, hall_case *c, int *mdb_rc)
 {
     memset(c, 0, sizeof *c);
     if (n == 0 || n > CASE_NO_MAX)
@@ -317,10 +249,10 @@ static void case_events(hall *h, const hall_case *old, const hall_case *c)
 
 /* Stores a case and moves its departments' counters from what the stored
  * version added to what this one adds. */
-static int case_store(hall *h, MDB_txn *txn, const hall_case *c)
+int hall_case_store(hall *h, MDB_txn *txn, const hall_case *c)
 {
     hall_case old;
-    int mdb_rc = 0, rc = case_load(h, txn, c->no, strlen(c->no), &old, &mdb_rc);
+    int mdb_rc = 0, rc = hall_case_load(h, txn, c->no, strlen(c->no), &old, &mdb_rc);
     if (rc && rc != MDB_NOTFOUND)
         return rc;
     case_events(h, rc == 0 ? &old : NULL, c);
@@ -358,42 +290,43 @@ static size_t timer_key(uint8_t *k, int64_t at, int kind, const char *no, const 
     return 10 + n + d;
 }
 
-static int index_op(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t n, bool put)
+int hall_case_index_op(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t n, bool put)
 {
     MDB_val k = {n, (void *)key}, v = {0, (void *)""};
     int rc = put ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
     return rc == MDB_NOTFOUND && !put ? 0 : rc;
 }
 
-static int review_index(hall *h, MDB_txn *txn, const hall_case *c, const char *dept, bool put)
+int hall_case_review_index(hall *h, MDB_txn *txn, const hall_case *c, const char *dept, bool put)
 {
     uint8_t k[DEPT_KEY + 8 + CASE_NO_MAX];
-    return index_op(txn, h->st->review, k, review_key(k, dept, c->deadline_ms, c->no), put);
+    return hall_case_index_op(txn, h->st->review, k, review_key(k, dept, c->deadline_ms, c->no),
+                              put);
 }
 
-static int timer_index(hall *h, MDB_txn *txn, int64_t at, int kind, const char *no,
-                       const char *dept, bool put)
+int hall_case_timer_index(hall *h, MDB_txn *txn, int64_t at, int kind, const char *no,
+                          const char *dept, bool put)
 {
     uint8_t k[10 + CASE_NO_MAX + HALL_ID_MAX];
-    return index_op(txn, h->st->timers, k, timer_key(k, at, kind, no, dept), put);
+    return hall_case_index_op(txn, h->st->timers, k, timer_key(k, at, kind, no, dept), put);
 }
 
 /* The deadline's marks: due_soon at the opening of its day, overdue after
  * it. Put (or removed) together. */
-static int deadline_timers(hall *h, MDB_txn *txn, const hall_case *c, bool put)
+int hall_case_deadline_timers(hall *h, MDB_txn *txn, const hall_case *c, bool put)
 {
     const hall_calendar *cal = &h->cfg->cal;
     int32_t day = hall_local_day(cal, c->deadline_ms);
     int rc = 0;
     if (!c->due_soon)
-        rc = timer_index(h, txn, hall_local_ms(cal, day, cal->open_min), TIMER_DUE_SOON, c->no, "",
-                         put);
+        rc = hall_case_timer_index(h, txn, hall_local_ms(cal, day, cal->open_min), TIMER_DUE_SOON,
+                                   c->no, "", put);
     if (!rc && !c->overdue)
-        rc = timer_index(h, txn, c->deadline_ms + 1, TIMER_OVERDUE, c->no, "", put);
+        rc = hall_case_timer_index(h, txn, c->deadline_ms + 1, TIMER_OVERDUE, c->no, "", put);
     return rc;
 }
 
-static int dep_index(const hall_case *c, const char *dept)
+int hall_case_dep_index(const hall_case *c, const char *dept)
 {
     for (int i = 0; i < c->n_deps; i++)
         if (strcmp(c->deps[i].id, dept) == 0)
@@ -401,7 +334,7 @@ static int dep_index(const hall_case *c, const char *dept)
     return -1;
 }
 
-static bool is_ready(const hall_case *c)
+bool hall_case_is_ready(const hall_case *c)
 {
     return c->state == CASE_APPROVED || c->state == CASE_DENIED;
 }
@@ -412,7 +345,7 @@ static const char *const decision_names[] = {"", "", "supplement", "approve", "d
  * (the application, each department's decision, the history): case.get
  * and review.list for the hall's staff, review.claim from rules 3 (its
  * answer is recorded: rules 1 and 2 pack the ten keys only). */
-static void case_pack(hall *h, MDB_txn *txn, const hall_case *c, msgpack_packer *pk, bool full)
+void hall_case_pack(hall *h, MDB_txn *txn, const hall_case *c, msgpack_packer *pk, bool full)
 {
     int si = full ? hall_config_service(h->cfg, c->service, strlen(c->service)) : -1;
     char window[HALL_ID_MAX + 1];
@@ -458,7 +391,7 @@ static void case_pack(hall *h, MDB_txn *txn, const hall_case *c, msgpack_packer 
     proto_pack_kv_uint(pk, "deadline_ms", (uint64_t)c->deadline_ms);
     proto_pack_kv_bool(pk, "due_soon", c->due_soon);
     proto_pack_kv_bool(pk, "overdue", c->overdue);
-    proto_pack_kv_bool(pk, "ready", is_ready(c));
+    proto_pack_kv_bool(pk, "ready", hall_case_is_ready(c));
     proto_pack_kv_bool(pk, "delivered", c->state == CASE_DELIVERED);
     if (!full)
         return;
@@ -521,14 +454,14 @@ static void case_pack(hall *h, MDB_txn *txn, const hall_case *c, msgpack_packer 
 }
 
 /* Loads args.case_no; not_found / bad_request with e set. */
-static int load_arg_case(hall *h, MDB_txn *txn, const hall_request *r, hall_case *c, proto_error *e,
-                         int *mdb_rc)
+int hall_case_load_arg_case(hall *h, MDB_txn *txn, const hall_request *r, hall_case *c,
+                            proto_error *e, int *mdb_rc)
 {
     const char *no;
     uint32_t n;
     if (proto_arg_str(r->args, "case_no", true, &no, &n, e))
         return -1;
-    int rc = case_load(h, txn, no, n, c, mdb_rc);
+    int rc = hall_case_load(h, txn, no, n, c, mdb_rc);
     if (rc == MDB_NOTFOUND)
         return proto_fail(e, PROTO_E_NOT_FOUND, "args.case_no: no case '%.*s'", (int)n, no), -1;
     if (rc)
@@ -537,9 +470,9 @@ static int load_arg_case(hall *h, MDB_txn *txn, const hall_request *r, hall_case
 }
 
 /* A department may see only its own cases. */
-static int check_dept_access(const hall_request *r, const hall_case *c, proto_error *e)
+int hall_case_check_dept_access(const hall_request *r, const hall_case *c, proto_error *e)
 {
-    if (r->actor.role == HALL_ROLE_DEPARTMENT && dep_index(c, r->actor.id) < 0)
+    if (r->actor.role == HALL_ROLE_DEPARTMENT && hall_case_dep_index(c, r->actor.id) < 0)
         return proto_fail(e, PROTO_E_FORBIDDEN, "case %s is not a case of department %s", c->no,
                           r->actor.id),
                -1;
@@ -547,8 +480,8 @@ static int check_dept_access(const hall_request *r, const hall_case *c, proto_er
 }
 
 /* Reads a list of material codes into codes[]; bad_request naming field. */
-static int read_codes(const msgpack_object *args, const char *field, bool required,
-                      char codes[][HALL_ID_MAX + 1], int *n, proto_error *e)
+int hall_case_read_codes(const msgpack_object *args, const char *field, bool required,
+                         char codes[][HALL_ID_MAX + 1], int *n, proto_error *e)
 {
     const msgpack_object *arr;
     *n = 0;
@@ -570,7 +503,7 @@ static int read_codes(const msgpack_object *args, const char *field, bool requir
     return 0;
 }
 
-static bool has_code(char codes[][HALL_ID_MAX + 1], int n, const char *code)
+bool hall_case_has_code(char codes[][HALL_ID_MAX + 1], int n, const char *code)
 {
     for (int i = 0; i < n; i++)
         if (strcmp(codes[i], code) == 0)
@@ -578,608 +511,13 @@ static bool has_code(char codes[][HALL_ID_MAX + 1], int n, const char *code)
     return false;
 }
 
-/* ---- intake ---- */
-
-/* Masks an identity number for display: first 3 and last 4 characters. */
-static void mask_id(const char *id, size_t n, char *out, size_t cap)
-{
-    if (n <= 7)
-        hall_copy(out, cap, id, n > 1 ? 1 : n);
-    else
-        snprintf(out, cap, "%.3s%.*s%.4s", id, (int)(n - 7 > 16 ? 16 : n - 7), "****************",
-                 id + n - 4);
-}
-
-int hall_window_intake(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
-                       proto_error *e, int *mdb_rc)
-{
-    static const char *const outcomes[] = {"accept", "notify", "refuse", "instant"};
-    const char *svc, *outcome, *reason, *kind, *aid;
-    uint32_t sn, on, rn, kn, an;
-    const msgpack_object *app;
-    char mats[HALL_MAX_LIST][HALL_ID_MAX + 1];
-    int n_mats;
-    if (proto_arg_str(r->args, "service", true, &svc, &sn, e) ||
-        proto_arg_map(r->args, "applicant", true, &app, e) ||
-        read_codes(r->args, "materials", true, mats, &n_mats, e) ||
-        proto_arg_str(r->args, "outcome", true, &outcome, &on, e) ||
-        proto_arg_str(r->args, "reason", false, &reason, &rn, e))
-        return -1;
-    /* The daemon replaces the id by its keyed hash and masked form before
-     * the request is logged (daemon/pii.h); a bare id (tests that drive the
-     * hall directly) is masked here and has no hash. */
-    const char *ahash = NULL, *amasked = NULL;
-    uint32_t ahn = 0, amn = 0;
-    if (proto_arg_str(app, "id_hash", false, &ahash, &ahn, e) ||
-        proto_arg_str(app, "id_masked", false, &amasked, &amn, e))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.applicant.%s", e->msg + 5), -1;
-    if (proto_arg_str(app, "kind", true, &kind, &kn, e) ||
-        (!amasked && proto_arg_str(app, "id", true, &aid, &an, e))) {
-        /* Name the nested field. */
-        char m[200];
-        snprintf(m, sizeof m, "args.applicant.%s", e->msg + 5);
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "%s", m), -1;
-    }
-    if (!((kn == 6 && !memcmp(kind, "person", 6)) || (kn == 3 && !memcmp(kind, "org", 3))))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.applicant.kind: expected person or org"),
-               -1;
-    if (!amasked && (an == 0 || an > 64))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.applicant.id: 1 to 64 characters"), -1;
-    if (amasked && (amn == 0 || amn > 39 || !ahash || ahn != 32))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.applicant: malformed id_hash/id_masked"),
-               -1;
-    int oc = -1;
-    for (int i = 0; i < 4; i++)
-        if (strlen(outcomes[i]) == on && !memcmp(outcome, outcomes[i], on))
-            oc = i;
-    if (oc < 0)
-        return proto_fail(e, PROTO_E_BAD_REQUEST,
-                          "args.outcome: expected accept, notify, refuse or instant"),
-               -1;
-    int si = hall_config_service(h->cfg, svc, sn);
-    if (si < 0)
-        return proto_fail(e, PROTO_E_NOT_FOUND, "args.service: no service '%.*s'", (int)sn, svc),
-               -1;
-    const hall_service *s = &h->cfg->services[si];
-    /* The window and its current ticket. */
-    MDB_val wk = {strlen(r->actor.id), (void *)r->actor.id}, wv;
-    msgpack_object wo;
-    char current[HALL_TICKET_ID_MAX + 1] = "";
-    int rc = mdb_get(txn, h->st->windows, &wk, &wv);
-    if (rc == 0 && hall_unpack(h, &wv, &wo) == 0)
-        hall_field_str(&wo, 1, current, sizeof current);
-    else if (rc && rc != MDB_NOTFOUND)
-        return hall_mdb_fail(e, mdb_rc, rc, "window");
-    if (!current[0])
-        return proto_fail(e, PROTO_E_CONFLICT,
-                          "window %s has no current ticket to record an intake against",
-                          r->actor.id),
-               -1;
-    /* What is missing, from the checklist. */
-    char missing[HALL_MAX_LIST][HALL_ID_MAX + 1];
-    int n_missing = 0;
-    for (int i = 0; i < s->n_checklist; i++) {
-        const char *code = h->cfg->materials[s->checklist[i]].code;
-        if (!has_code(mats, n_mats, code))
-            hall_copy(missing[n_missing++], HALL_ID_MAX + 1, code, SIZE_MAX);
-    }
-    if ((oc == 0 || oc == 3) && n_missing)
-        return proto_fail(e, PROTO_E_CHECKLIST, "%s of %s with materials missing: %s%s%s",
-                          outcomes[oc], s->code, missing[0], n_missing > 1 ? ", " : "",
-                          n_missing > 1 ? missing[1] : ""),
-               -1;
-    if (oc == 1 && !n_missing)
-        return proto_fail(e, PROTO_E_CHECKLIST,
-                          "notify for %s with nothing missing: accept it instead", s->code),
-               -1;
-    if (oc == 3 && s->kind != HALL_SERVICE_INSTANT)
-        return proto_fail(e, PROTO_E_CHECKLIST, "%s is a review service: it cannot be instant",
-                          s->code),
-               -1;
-    if (oc == 2 && (!reason || rn == 0))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.reason: a refusal needs a reason"), -1;
-
-    static const int outcome_stat[] = {STAT_ACCEPTED, STAT_NOTIFIED, STAT_REFUSED, STAT_INSTANT};
-    if ((rc = hall_stats_case(h, txn, r->now_ms, outcome_stat[oc])))
-        return hall_mdb_fail(e, mdb_rc, rc, "intake");
-    /* The ticket is being served. */
-    hall_ticket t;
-    if ((rc = hall_ticket_load(h, txn, current, strlen(current), &t, mdb_rc)))
-        return hall_mdb_fail(e, mdb_rc, rc, "ticket");
-    t.state = HALL_T_SERVING;
-    if ((rc = hall_ticket_store(h, txn, &t)))
-        return hall_mdb_fail(e, mdb_rc, rc, "ticket");
-    if (oc == 1) {
-        msgpack_pack_map(pk, 1);
-        proto_pack_str(pk, "missing");
-        msgpack_pack_array(pk, (size_t)n_missing);
-        for (int i = 0; i < n_missing; i++)
-            proto_pack_str(pk, missing[i]);
-        return 0;
-    }
-    if (oc == 2) {
-        msgpack_pack_map(pk, 0);
-        return 0;
-    }
-    /* accept / instant: a new case, numbered by day. */
-    hall_case c = {0};
-    uint64_t cday, seq;
-    int32_t today = hall_local_day(&h->cfg->cal, r->now_ms);
-    if ((rc = hall_meta_get_u64(h->st, txn, "case_day", &cday)) ||
-        (rc = hall_meta_get_u64(h->st, txn, "case_seq", &seq)))
-        return hall_mdb_fail(e, mdb_rc, rc, "case number");
-    if ((int64_t)cday != today + 1) /* stored +1 so 0 means none */
-        seq = 0;
-    seq++;
-    char compact[9];
-    hall_day_compact(today, compact);
-    char no[64];
-    memcpy(no, compact, 8);
-    no[8] = '-';
-    hall_copy(c.no, sizeof c.no, no, 9 + hall_put_uint(no + 9, seq, 4)); /* "%s-%04llu" */
-    hall_copy(c.service, sizeof c.service, s->code, SIZE_MAX);
-    hall_copy(c.kind, sizeof c.kind, kind, kn);
-    if (amasked) {
-        hall_copy(c.applicant, sizeof c.applicant, amasked, amn);
-        hall_copy(c.applicant_hash, sizeof c.applicant_hash, ahash, ahn);
-    } else {
-        mask_id(aid, an, c.applicant, sizeof c.applicant);
-    }
-    hall_copy(c.ticket, sizeof c.ticket, current, SIZE_MAX);
-    hall_copy(c.window, sizeof c.window, r->actor.id, SIZE_MAX);
-    const msgpack_object *aname = proto_map_get(app, "name");
-    if (aname && aname->type == MSGPACK_OBJECT_STR)
-        copy_utf8(c.name, sizeof c.name, aname->via.str.ptr, aname->via.str.size);
-    c.n_materials = n_mats;
-    memcpy(c.materials, mats, sizeof mats);
-    c.accepted_ms = r->now_ms;
-    int32_t dday = hall_deadline_day(&h->cfg->cal, r->now_ms, s->days);
-    c.deadline_ms = hall_local_ms(&h->cfg->cal, dday, h->cfg->cal.close_min);
-    c.n_deps = s->n_departments;
-    for (int i = 0; i < s->n_departments; i++)
-        hall_copy(c.deps[i].id, sizeof c.deps[i].id, h->cfg->departments[s->departments[i]].id,
-                  SIZE_MAX);
-    if (oc == 3) {
-        c.instant = true;
-        c.state = CASE_APPROVED;
-        for (int i = 0; i < c.n_deps; i++)
-            c.deps[i].state = DEP_APPROVED;
-    }
-    case_note(&c, r, CH_ACCEPTED, NULL);
-    if ((rc = hall_meta_put_u64(h->st, txn, "case_day", (uint64_t)today + 1)) ||
-        (rc = hall_meta_put_u64(h->st, txn, "case_seq", seq)) || (rc = case_store(h, txn, &c)))
-        return hall_mdb_fail(e, mdb_rc, rc, "intake");
-    for (int i = 0; i < c.n_deps; i++) {
-        uint8_t k[DEPT_KEY + CASE_NO_MAX];
-        memset(k, 0, DEPT_KEY);
-        memcpy(k, c.deps[i].id, strnlen(c.deps[i].id, DEPT_KEY));
-        memcpy(k + DEPT_KEY, c.no, strlen(c.no));
-        if ((rc = index_op(txn, h->st->deptcases, k, DEPT_KEY + strlen(c.no), true)) ||
-            (!c.instant && (rc = review_index(h, txn, &c, c.deps[i].id, true))))
-            return hall_mdb_fail(e, mdb_rc, rc, "intake");
-    }
-    if (!c.instant && (rc = deadline_timers(h, txn, &c, true)))
-        return hall_mdb_fail(e, mdb_rc, rc, "intake");
-    msgpack_pack_map(pk, c.instant ? 1 : 2);
-    proto_pack_kv_str(pk, "case_no", c.no);
-    if (!c.instant)
-        proto_pack_kv_uint(pk, "deadline_ms", (uint64_t)c.deadline_ms);
-    return 0;
-}
-
 int hall_case_get(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk, proto_error *e,
                   int *mdb_rc)
 {
     hall_case c;
-    if (load_arg_case(h, txn, r, &c, e, mdb_rc) || check_dept_access(r, &c, e))
+    if (hall_case_load_arg_case(h, txn, r, &c, e, mdb_rc) || hall_case_check_dept_access(r, &c, e))
         return -1;
-    case_pack(h, txn, &c, pk, r->actor.role != HALL_ROLE_KIOSK);
-    return 0;
-}
-
-/* ---- review ---- */
-
-int hall_review_claim(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
-                      proto_error *e, int *mdb_rc)
-{
-    uint8_t prefix[DEPT_KEY] = {0};
-    memcpy(prefix, r->actor.id, strnlen(r->actor.id, DEPT_KEY));
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, h->st->review, &cur);
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "review.claim");
-    MDB_val k = {DEPT_KEY, prefix}, v;
-    char no[CASE_NO_MAX + 1] = "";
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc == 0 && k.mv_size > DEPT_KEY + 8 && memcmp(k.mv_data, prefix, DEPT_KEY) == 0)
-        hall_copy(no, sizeof no, (char *)k.mv_data + DEPT_KEY + 8, k.mv_size - DEPT_KEY - 8);
-    mdb_cursor_close(cur);
-    if (rc && rc != MDB_NOTFOUND)
-        return hall_mdb_fail(e, mdb_rc, rc, "review.claim");
-    if (!no[0]) {
-        msgpack_pack_map(pk, 1);
-        proto_pack_str(pk, "case");
-        msgpack_pack_nil(pk);
-        return 0;
-    }
-    hall_case c;
-    if ((rc = case_load(h, txn, no, strlen(no), &c, mdb_rc)))
-        return hall_mdb_fail(e, mdb_rc, rc, "review.claim");
-    int di = dep_index(&c, r->actor.id);
-    if (di < 0) /* the review index and the case disagree */
-        return proto_fail(e, PROTO_E_INTERNAL, "case %s is in the queue of %s but not theirs", c.no,
-                          r->actor.id),
-               -1;
-    c.deps[di].state = DEP_CLAIMED;
-    c.deps[di].lease_until = r->now_ms + h->cfg->rules.claim_lease_ms;
-    case_note(&c, r, CH_CLAIMED, r->actor.id);
-    if ((rc = review_index(h, txn, &c, r->actor.id, false)) ||
-        (rc = timer_index(h, txn, c.deps[di].lease_until, TIMER_LEASE, c.no, r->actor.id, true)) ||
-        (rc = case_store(h, txn, &c)))
-        return hall_mdb_fail(e, mdb_rc, rc, "review.claim");
-    msgpack_pack_map(pk, 2);
-    proto_pack_str(pk, "case");
-    case_pack(h, txn, &c, pk, hall_rules_version(h) >= 3);
-    proto_pack_kv_uint(pk, "lease_until_ms", (uint64_t)c.deps[di].lease_until);
-    return 0;
-}
-
-/* Puts every undecided department of c back in review (after a
- * supplement) or takes them out (entering one). */
-static int undecided_to(hall *h, MDB_txn *txn, hall_case *c, bool back)
-{
-    int rc = 0;
-    for (int i = 0; i < c->n_deps && !rc; i++) {
-        case_dep *d = &c->deps[i];
-        if (d->state == DEP_APPROVED || d->state == DEP_DENIED)
-            continue;
-        if (d->state == DEP_CLAIMED)
-            rc = timer_index(h, txn, d->lease_until, TIMER_LEASE, c->no, d->id, false);
-        else if (d->state == DEP_PENDING && !back)
-            rc = review_index(h, txn, c, d->id, false);
-        if (!rc && back) {
-            d->state = DEP_PENDING;
-            rc = review_index(h, txn, c, d->id, true);
-        } else if (!rc && d->state == DEP_CLAIMED) {
-            d->state = DEP_PENDING; /* out of review while paused */
-        }
-    }
-    return rc;
-}
-
-int hall_review_decide(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
-                       proto_error *e, int *mdb_rc)
-{
-    const char *dec, *reason;
-    uint32_t dn, rn;
-    char miss[HALL_MAX_LIST][HALL_ID_MAX + 1];
-    int n_miss;
-    hall_case c;
-    if (proto_arg_str(r->args, "decision", true, &dec, &dn, e) ||
-        proto_arg_str(r->args, "reason", false, &reason, &rn, e) ||
-        read_codes(r->args, "missing", false, miss, &n_miss, e))
-        return -1;
-    int d = -1;
-    static const char *const decisions[] = {"approve", "deny", "supplement"};
-    for (int i = 0; i < 3; i++)
-        if (strlen(decisions[i]) == dn && !memcmp(dec, decisions[i], dn))
-            d = i;
-    if (d < 0)
-        return proto_fail(e, PROTO_E_BAD_REQUEST,
-                          "args.decision: expected approve, deny or supplement"),
-               -1;
-    if (d == 1 && (!reason || rn == 0))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.reason: a denial needs a reason"), -1;
-    if (d == 2 && n_miss == 0)
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.missing: a supplement lists materials"), -1;
-    if (load_arg_case(h, txn, r, &c, e, mdb_rc) || check_dept_access(r, &c, e))
-        return -1;
-    int di = dep_index(&c, r->actor.id);
-    if (di < 0) /* not a department of the case (only a forged record gets here) */
-        return proto_fail(e, PROTO_E_FORBIDDEN, "case %s is not reviewed by %s", c.no, r->actor.id),
-               -1;
-    /* Say why (an error makes no record: its message is no rule). */
-    if (c.state != CASE_REVIEW)
-        return proto_fail(e, PROTO_E_CONFLICT, "case %s is %s: nothing to decide", c.no,
-                          case_states[c.state]),
-               -1;
-    if (c.deps[di].state == DEP_APPROVED)
-        return proto_fail(e, PROTO_E_CONFLICT, "case %s: department %s approved it already", c.no,
-                          r->actor.id),
-               -1;
-    if (c.deps[di].state != DEP_CLAIMED || c.deps[di].lease_until < r->now_ms)
-        return proto_fail(e, PROTO_E_CONFLICT,
-                          "case %s is not claimed by department %s (claim it first)", c.no,
-                          r->actor.id),
-               -1;
-    int si = hall_config_service(h->cfg, c.service, strlen(c.service));
-    if (d == 2) {
-        for (int i = 0; i < n_miss; i++) {
-            bool on = false;
-            for (int j = 0; si >= 0 && j < h->cfg->services[si].n_checklist; j++)
-                on |= !strcmp(h->cfg->materials[h->cfg->services[si].checklist[j]].code, miss[i]);
-            if (!on)
-                return proto_fail(e, PROTO_E_CHECKLIST,
-                                  "args.missing: %s is not on the checklist of %s", miss[i],
-                                  c.service),
-                       -1;
-        }
-    }
-    int rc = timer_index(h, txn, c.deps[di].lease_until, TIMER_LEASE, c.no, r->actor.id, false);
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "review.decide");
-    c.deps[di].lease_until = 0;
-    if (d == 0) {
-        c.deps[di].state = DEP_APPROVED;
-        bool all = true;
-        for (int i = 0; i < c.n_deps; i++)
-            all &= c.deps[i].state == DEP_APPROVED;
-        if (all)
-            c.state = CASE_APPROVED;
-    } else if (d == 1) {
-        c.deps[di].state = DEP_DENIED;
-        copy_utf8(c.deps[di].reason, sizeof c.deps[di].reason, reason ? reason : "",
-                  reason ? rn : 0);
-        c.state = CASE_DENIED;
-        rc = undecided_to(h, txn, &c, false);
-    } else {
-        c.deps[di].state = DEP_SUPPLEMENT;
-        c.state = CASE_SUPPLEMENT;
-        c.supplement_start = r->now_ms;
-        c.n_missing = n_miss;
-        memcpy(c.missing, miss, sizeof miss);
-        rc = undecided_to(h, txn, &c, false);
-    }
-    case_note(&c, r, d == 2 ? CH_SUPPLEMENT : CH_DECIDED, r->actor.id);
-    /* A decided or paused case has no running deadline marks. */
-    if (!rc && c.state != CASE_REVIEW)
-        rc = deadline_timers(h, txn, &c, false);
-    if (!rc)
-        rc = case_store(h, txn, &c);
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "review.decide");
-    msgpack_pack_map(pk, 1);
-    proto_pack_kv_str(pk, "state", case_states[c.state]);
-    return 0;
-}
-
-int hall_review_list(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
-                     proto_error *e, int *mdb_rc)
-{
-    const char *st;
-    uint32_t sn;
-    uint64_t limit = 100;
-    bool present;
-    if (proto_arg_str(r->args, "state", false, &st, &sn, e) ||
-        proto_arg_uint(r->args, "limit", false, &limit, &present, e))
-        return -1;
-    int want = -1;
-    if (st) {
-        for (int i = 0; i < 3; i++)
-            if (strlen(dep_states[i]) == sn && !memcmp(st, dep_states[i], sn))
-                want = i;
-        if (want < 0)
-            return proto_fail(e, PROTO_E_BAD_REQUEST,
-                              "args.state: expected pending, claimed or supplement"),
-                   -1;
-    }
-    if (limit == 0 || limit > 1000)
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.limit: 1 to 1000"), -1;
-    uint8_t prefix[DEPT_KEY] = {0};
-    memcpy(prefix, r->actor.id, strnlen(r->actor.id, DEPT_KEY));
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, h->st->deptcases, &cur);
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "review.list");
-    /* Two passes would be needed to know the count first: collect. */
-    static char found[1000][CASE_NO_MAX + 1];
-    uint64_t n = 0;
-    MDB_val k = {DEPT_KEY, prefix}, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < limit;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size <= DEPT_KEY || memcmp(k.mv_data, prefix, DEPT_KEY) != 0)
-            break;
-        hall_case c;
-        int lrc = case_load(h, txn, (char *)k.mv_data + DEPT_KEY, k.mv_size - DEPT_KEY, &c, mdb_rc);
-        if (lrc) {
-            rc = lrc;
-            break;
-        }
-        int di = dep_index(&c, r->actor.id);
-        if (di < 0)
-            continue; /* the index and the case disagree: not this department's */
-        int ds = c.deps[di].state;
-        bool open = ds == DEP_PENDING || ds == DEP_CLAIMED || ds == DEP_SUPPLEMENT;
-        if (want >= 0 ? ds == want : open)
-            hall_copy(found[n++], CASE_NO_MAX + 1, c.no, SIZE_MAX);
-    }
-    mdb_cursor_close(cur);
-    if (rc && rc != MDB_NOTFOUND)
-        return hall_mdb_fail(e, mdb_rc, rc, "review.list");
-    msgpack_pack_map(pk, 1);
-    proto_pack_str(pk, "cases");
-    msgpack_pack_array(pk, (size_t)n);
-    for (uint64_t i = 0; i < n; i++) {
-        hall_case c;
-        if ((rc = case_load(h, txn, found[i], strlen(found[i]), &c, mdb_rc)))
-            return hall_mdb_fail(e, mdb_rc, rc, "review.list");
-        case_pack(h, txn, &c, pk, true);
-    }
-    return 0;
-}
-
-/* ---- supplement, delivery, ratings ---- */
-
-int hall_case_supplement(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
-                         proto_error *e, int *mdb_rc)
-{
-    char mats[HALL_MAX_LIST][HALL_ID_MAX + 1];
-    int n_mats;
-    hall_case c;
-    if (read_codes(r->args, "materials", true, mats, &n_mats, e) ||
-        load_arg_case(h, txn, r, &c, e, mdb_rc))
-        return -1;
-    if (c.state != CASE_SUPPLEMENT)
-        return proto_fail(e, PROTO_E_CONFLICT, "case %s is %s: no supplement is asked", c.no,
-                          case_states[c.state]),
-               -1;
-    for (int i = 0; i < c.n_missing; i++)
-        if (!has_code(mats, n_mats, c.missing[i]))
-            return proto_fail(e, PROTO_E_CHECKLIST, "case %s still misses %s", c.no, c.missing[i]),
-                   -1;
-    /* The clock stopped on working day X and runs again on day Y: the
-     * deadline moves by the working days in [X, Y). */
-    const hall_calendar *cal = &h->cfg->cal;
-    int moved = hall_working_days_between(cal, hall_local_day(cal, c.supplement_start),
-                                          hall_local_day(cal, r->now_ms));
-    int32_t dday = hall_add_working_days(cal, hall_local_day(cal, c.deadline_ms), moved);
-    c.deadline_ms = hall_local_ms(cal, dday, cal->close_min);
-    c.state = CASE_REVIEW;
-    c.supplement_start = 0;
-    c.n_missing = 0;
-    c.due_soon = c.overdue = false;
-    int rc = undecided_to(h, txn, &c, true);
-    case_note(&c, r, CH_RESUMED, NULL);
-    if (!rc)
-        rc = deadline_timers(h, txn, &c, true);
-    if (!rc)
-        rc = case_store(h, txn, &c);
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "case.supplement");
-    msgpack_pack_map(pk, 1);
-    proto_pack_kv_uint(pk, "deadline_ms", (uint64_t)c.deadline_ms);
-    return 0;
-}
-
-int hall_case_deliver(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk,
-                      proto_error *e, int *mdb_rc)
-{
-    const char *method, *tracking;
-    uint32_t mn, tn;
-    hall_case c;
-    if (proto_arg_str(r->args, "method", true, &method, &mn, e) ||
-        proto_arg_str(r->args, "tracking", false, &tracking, &tn, e))
-        return -1;
-    bool mail = mn == 4 && !memcmp(method, "mail", 4);
-    if (!mail && !(mn == 7 && !memcmp(method, "counter", 7)))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.method: expected counter or mail"), -1;
-    if (mail && (!tracking || tn == 0 || tn > 60))
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.tracking: mail needs a tracking number"),
-               -1;
-    if (load_arg_case(h, txn, r, &c, e, mdb_rc))
-        return -1;
-    if (!is_ready(&c))
-        return proto_fail(e, PROTO_E_CONFLICT, "case %s is %s: not ready for delivery", c.no,
-                          case_states[c.state]),
-               -1;
-    c.state = CASE_DELIVERED;
-    c.delivered_ms = r->now_ms;
-    hall_copy(c.method, sizeof c.method, mail ? "mail" : "counter", SIZE_MAX);
-    if (mail)
-        hall_copy(c.tracking, sizeof c.tracking, tracking, tn);
-    case_note(&c, r, CH_DELIVERED, NULL);
-    int rc = case_store(h, txn, &c);
-    if (!rc)
-        rc = hall_stats_case(h, txn, r->now_ms, STAT_DELIVERED);
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "case.deliver");
-    msgpack_pack_map(pk, 0);
-    return 0;
-}
-
-int hall_rate(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer *pk, proto_error *e,
-              int *mdb_rc)
-{
-    const char *tid, *no, *comment;
-    uint32_t tn, nn, cn;
-    uint64_t score;
-    bool present;
-    if (proto_arg_str(r->args, "ticket_id", false, &tid, &tn, e) ||
-        proto_arg_str(r->args, "case_no", false, &no, &nn, e) ||
-        proto_arg_uint(r->args, "score", true, &score, &present, e) ||
-        proto_arg_str(r->args, "comment", false, &comment, &cn, e))
-        return -1;
-    if (score < 1 || score > 5)
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.score: 1 to 5"), -1;
-    if (!tid == !no)
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.ticket_id or args.case_no: give one"), -1;
-    if (comment && cn > 500)
-        return proto_fail(e, PROTO_E_BAD_REQUEST, "args.comment: at most 500 bytes"), -1;
-    uint8_t key[1 + CASE_NO_MAX + HALL_TICKET_ID_MAX];
-    size_t kl;
-    int rc;
-    if (tid) {
-        hall_ticket t;
-        rc = hall_ticket_load(h, txn, tid, tn, &t, mdb_rc);
-        if (rc == MDB_NOTFOUND)
-            return proto_fail(e, PROTO_E_NOT_FOUND, "args.ticket_id: no ticket '%.*s'", (int)tn,
-                              tid),
-                   -1;
-        if (rc)
-            return hall_mdb_fail(e, mdb_rc, rc, "rate");
-        /* A rating is of a service given: the ticket was called to a
-         * window (and is being served, or was). */
-        if (t.state != HALL_T_CALLED && t.state != HALL_T_SERVING && t.state != HALL_T_DONE)
-            return proto_fail(e, PROTO_E_CONFLICT,
-                              "ticket %.*s is %s: a ticket is rated once a window served it",
-                              (int)tn, tid, hall_ticket_state_name(t.state)),
-                   -1;
-        key[0] = 't';
-        memcpy(key + 1, tid, tn);
-        kl = 1 + tn;
-    } else {
-        hall_case c;
-        if (load_arg_case(h, txn, r, &c, e, mdb_rc))
-            return -1;
-        if (!is_ready(&c) && c.state != CASE_DELIVERED)
-            return proto_fail(e, PROTO_E_CONFLICT,
-                              "case %s is in %s: a case is rated once it is decided", c.no,
-                              case_states[c.state]),
-                   -1;
-        key[0] = 'c';
-        memcpy(key + 1, no, nn);
-        kl = 1 + nn;
-    }
-    MDB_val k = {kl, key}, v;
-    rc = mdb_get(txn, h->st->ratings, &k, &v);
-    if (rc == 0)
-        return proto_fail(e, PROTO_E_CONFLICT, "already rated: a rating is given once"), -1;
-    if (rc != MDB_NOTFOUND)
-        return hall_mdb_fail(e, mdb_rc, rc, "rate");
-    msgpack_packer rpk;
-    proto_buf_reset(&h->scratch);
-    proto_packer_init(&rpk, &h->scratch);
-    msgpack_pack_array(&rpk, 3);
-    msgpack_pack_uint64(&rpk, score);
-    msgpack_pack_int64(&rpk, r->now_ms);
-    proto_pack_strn(&rpk, comment ? comment : "", comment ? cn : 0);
-    v.mv_size = h->scratch.len;
-    v.mv_data = h->scratch.p;
-    if ((rc = mdb_put(txn, h->st->ratings, &k, &v, 0)) ||
-        (rc = hall_stats_rating(h, txn, r->now_ms, (int)score)))
-        return hall_mdb_fail(e, mdb_rc, rc, "rate");
-    msgpack_pack_map(pk, 0);
-    return 0;
-}
-
-/* A ticket at the issuance line names a ready case. */
-int hall_case_check_pickup(hall *h, MDB_txn *txn, const char *no, size_t n, proto_error *e,
-                           int *mdb_rc)
-{
-    hall_case c;
-    int rc = case_load(h, txn, no, n, &c, mdb_rc);
-    if (rc == MDB_NOTFOUND)
-        return proto_fail(e, PROTO_E_NOT_FOUND, "args.case_no: no case '%.*s'", (int)n, no), -1;
-    if (rc)
-        return hall_mdb_fail(e, mdb_rc, rc, "case");
-    if (c.state == CASE_DELIVERED)
-        return proto_fail(e, PROTO_E_CONFLICT, "case %s was delivered: nothing left to pick up",
-                          c.no),
-               -1;
-    if (!is_ready(&c))
-        return proto_fail(e, PROTO_E_CONFLICT, "case %s is %s: nothing to pick up yet", c.no,
-                          case_states[c.state]),
-               -1;
+    hall_case_pack(h, txn, &c, pk, r->actor.role != HALL_ROLE_KIOSK);
     return 0;
 }
 
@@ -1193,34 +531,34 @@ int hall_case_timer(hall *h, MDB_txn *txn, const hall_request *r, msgpack_packer
     hall_case c;
     if (proto_arg_str(r->args, "kind", true, &kind, &kn, e) ||
         proto_arg_str(r->args, "department", false, &dept, &dn, e) ||
-        load_arg_case(h, txn, r, &c, e, mdb_rc))
+        hall_case_load_arg_case(h, txn, r, &c, e, mdb_rc))
         return -1;
     int rc = 0, k = kn == 5 ? TIMER_LEASE : kn == 8 ? TIMER_DUE_SOON : TIMER_OVERDUE;
     if (k == TIMER_LEASE) {
         char d[HALL_ID_MAX + 1];
         hall_copy(d, sizeof d, dept ? dept : "", dn);
-        int di = dep_index(&c, d);
+        int di = hall_case_dep_index(&c, d);
         if (di < 0 || c.deps[di].state != DEP_CLAIMED)
             return proto_fail(e, PROTO_E_INTERNAL, "lease of %s/%s is not running", c.no, d), -1;
-        rc = timer_index(h, txn, c.deps[di].lease_until, TIMER_LEASE, c.no, d, false);
+        rc = hall_case_timer_index(h, txn, c.deps[di].lease_until, TIMER_LEASE, c.no, d, false);
         c.deps[di].state = DEP_PENDING;
         c.deps[di].lease_until = 0;
-        case_note(&c, r, CH_LEASE_EXPIRED, d);
+        hall_case_note(&c, r, CH_LEASE_EXPIRED, d);
         if (!rc)
-            rc = review_index(h, txn, &c, d, true);
+            rc = hall_case_review_index(h, txn, &c, d, true);
     } else {
         const hall_calendar *cal = &h->cfg->cal;
         int32_t day = hall_local_day(cal, c.deadline_ms);
         int64_t at =
             k == TIMER_DUE_SOON ? hall_local_ms(cal, day, cal->open_min) : c.deadline_ms + 1;
-        rc = timer_index(h, txn, at, k, c.no, "", false);
+        rc = hall_case_timer_index(h, txn, at, k, c.no, "", false);
         if (k == TIMER_DUE_SOON)
             c.due_soon = true;
         else
             c.overdue = true;
     }
     if (!rc)
-        rc = case_store(h, txn, &c);
+        rc = hall_case_store(h, txn, &c);
     if (rc)
         return hall_mdb_fail(e, mdb_rc, rc, "case.timer");
     msgpack_pack_map(pk, 0);

@@ -31,7 +31,7 @@
  *   2  idem entries expire after 24 h (idem.c); a window's calling order
  *      `lines` (window.c)
  *   3  review.claim's case carries the application and its history
- *      (case.c case_pack); `case` events say what changed (case.c
+ *      (case.c hall_case_pack); `case` events say what changed (case.c
  *      case_events) */
 #define HALL_RULES_VERSION 3
 

@@ -4,6 +4,8 @@
  * Calls between the hall's files go down this list, never up:
  *   hall.c        dispatch (the handler table), idem, replay
  *   window.c      -> case.c, appointment.c, ticket.c, stats.c
+ *   case_intake.c, case_review.c, case_issue.c -> case.c (case_internal.h);
+ *                 case_issue.c also -> case_review.c
  *   case.c        -> ticket.c, stats.c, events.c
  *   stats_read.c  -> ticket.c, stats.c
  *   board.c       -> ticket.c (and reads the windows window.c stores)
