@@ -18,7 +18,7 @@
  * whose frame stalled, is closed. The events feed (feed.c) appends to a
  * connection's output through conn_feed_ops.
  *
- * An HTTP request's conn (c->http, daemon/http.c) reads no socket: http.c
+ * An HTTP request's conn (c->http, daemon/http_api.c) reads no socket: http_api.c
  * hands it its frames (conn_take_frame) and takes its output
  * (http_conn_flush) instead of a write; everything between is the same.
  *

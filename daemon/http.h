@@ -1,6 +1,6 @@
 /* daemon/http.h: the HTTP face (docs/PROTOCOL.md "The HTTP face"): the
  * third listener, on the server's loop, served by H2O. Everything that
- * knows H2O is in http.c; the rest of the daemon sees these functions. */
+ * knows H2O is in http*.c; the rest of the daemon sees these functions. */
 #ifndef HALLQ_HTTP_H
 #define HALLQ_HTTP_H
 

@@ -25,10 +25,13 @@
  *                 the restore from the WAL after a failure
  *   reload.c      config.reload and SIGHUP: reading the config file
  *   feed.c        the events feed: subscribers, the ring, catch-ups
- *   http.c        the HTTP face (H2O): each request a conn of its own that
- *                 says hello and sends its op as a TCP client would;
- *                 JSON, Server-Sent Events, GET /metrics; the pages
- *                 it serves are in http_pages.c
+ *   http.c        the HTTP face (H2O): its listener, context, routing,
+ *                 limits, headers, stop, GET /metrics; each request a conn
+ *                 of its own that says hello and sends its op as a TCP
+ *                 client would (http_api.c: POST /api/v1/OP and the call's
+ *                 conn; http_sse.c: Server-Sent Events; http_json.c: JSON
+ *                 <-> MessagePack; their shared types in http_internal.h);
+ *                 the pages it serves are in http_pages.c
  *   metrics.c     the counters behind GET /metrics
  *
  * Stop (SIGTERM, SIGINT): the listeners close and reading stops; what is

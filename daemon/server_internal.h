@@ -56,7 +56,7 @@ typedef struct req {
 } req;
 
 /* A listener's or a connection's libuv handle: TCP or a Unix socket. An
- * HTTP request's conn (http.c) has no socket of its own: a timer stands in
+ * HTTP request's conn (http_api.c) has no socket of its own: a timer stands in
  * for it, so that conn_close's uv_close defers the free as for the others. */
 typedef union hq_stream {
     uv_tcp_t tcp;
@@ -108,8 +108,8 @@ struct conn {
     int writing;
     bool write_busy;
     uv_write_t wreq;
-    /* An HTTP request's conn (daemon/http.c), else NULL: it reads no
-     * socket (http.c hands it its frames, conn_take_frame), and its output
+    /* An HTTP request's conn (daemon/http_api.c), else NULL: it reads no
+     * socket (http_api.c hands it its frames, conn_take_frame), and its output
      * goes to http_conn_flush, which turns the answer frames into the HTTP
      * response. */
     struct http_call *http;
@@ -258,7 +258,7 @@ void conn_stop_reading(conn *c);
  * may close c). */
 void conn_pump(conn *c);
 void conn_accept(uv_stream_t *ls, int status); /* a listener's callback */
-/* One request frame's body for c, as if read from its socket (http.c):
+/* One request frame's body for c, as if read from its socket (http_api.c):
  * parsed, checked and queued or run exactly as a TCP client's. */
 void conn_take_frame(conn *c, const uint8_t *body, uint32_t len);
 void conn_sweep(uv_timer_t *t);      /* once a second: timeouts, the catch-up retried */
