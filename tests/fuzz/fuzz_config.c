@@ -1,4 +1,4 @@
-/* tests/fuzz/fuzz_config.c: the config loader (daemon/hall/config.c) under
+/* tests/fuzz/fuzz_config.c: the config loader (daemon/hall/config*.c) under
  * arbitrary text.
  *
  * hall_config_parse must either fail with "fuzz:LINE: what" in err (and
